@@ -1,0 +1,42 @@
+"""ament_python package; also a plain pip-installable Python package (src layout)."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'sorting_cell'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    description='Sort unknown objects into N boxes by appearance (pretrained CNN features + '
+                'clustering), with a ROS 2 cell and a simulated arm.',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    # datasets/ (manifest + fetch/verify + loaders) ships as sorting_cell.datasets.
+    package_dir={'': 'src', f'{PACKAGE}.datasets': 'datasets'},
+    packages=find_packages('src') + [f'{PACKAGE}.datasets'],
+    package_data={f'{PACKAGE}.datasets': ['*.yaml'], PACKAGE: ['**/*.yaml', '**/*.xml']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
+        (f'share/{PACKAGE}/config', glob('config/*')),
+    ],
+    install_requires=[
+        'numpy', 'opencv-python-headless', 'scikit-learn', 'scipy', 'scikit-image',
+        'tqdm', 'pyyaml', 'ai-edge-litert',
+    ],
+    extras_require={
+        'torch': ['torch', 'torchvision'],
+        'sim': ['mujoco==4.0.0', 'mink==1.3.0', 'ompl==2.0.1', 'imageio'],
+        'ros': ['rosbags'],
+        'test': ['pytest'],
+    },
+    zip_safe=True,
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'sorting-cell = sorting_cell.cli:main',
+        ],
+    },
+)

@@ -1,0 +1,40 @@
+"""``sorting-cell`` command line: one module per subcommand.
+
+Each module in :data:`COMMANDS` defines ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+COMMANDS = {
+    'cluster': ('cluster', 'cluster a set of images into k groups (assignments, contact sheet, report)'),
+    'bench': ('bench', 'run the published benchmarks on the tool dataset'),
+    'fetch': ('fetch', 'download and verify models and datasets'),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='sorting-cell', description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        importlib.import_module(f'{__name__}.{module}').add_arguments(p)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(f'{__name__}.{args._module}')
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Clustering scores, all invariant to how cluster labels are numbered."""

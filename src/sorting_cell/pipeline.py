@@ -1,0 +1,185 @@
+"""The sorting brain: frames -> objects -> features -> N groups.
+
+This is the one API the CLI, the ROS nodes, the simulator and the benchmarks call.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from .clustering.estimator import ImageClusterer
+from .images import ImageLoadError, load_image, to_rgb8
+from .regions import Region, make_proposer
+from .features import make_extractor
+
+__all__ = ['SortingPipeline', 'SortResult', 'Item']
+
+
+@dataclass
+class Item:
+    """One object to sort: where it came from, where it is, which box it goes to.
+
+    ``label`` is -1 and ``error`` says why when the item could not be processed.
+    """
+
+    source: str
+    region: Region | None = None
+    label: int = -1
+    error: str | None = None
+    frame_index: int = 0
+
+
+@dataclass
+class SortResult:
+    """What :meth:`SortingPipeline.sort_images` / :meth:`sort_scene` return."""
+
+    items: list[Item]
+    n_clusters: int
+    features: np.ndarray
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([it.label for it in self.items], dtype=int)
+
+    @property
+    def ok(self) -> list[Item]:
+        return [it for it in self.items if it.error is None]
+
+    @property
+    def failed(self) -> list[Item]:
+        return [it for it in self.items if it.error is not None]
+
+
+class SortingPipeline(BaseEstimator):
+    """Find objects, describe them with a pretrained CNN, cluster them into boxes.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of boxes.
+    features : str or FeatureExtractor
+        A registry name (see :func:`sorting_cell.features.make_extractor`), e.g.
+        ``'mobilenet_v2'`` (the embedded default), ``'torchvision:resnet50'``, ``'hog'``,
+        or ``'mobilenet_v1+mobilenet_v2'`` for a concatenated multi-view, or an extractor.
+    method : str
+        Clusterer (see :data:`sorting_cell.clustering.METHODS`) or a multi-view method.
+    proposer : str or Proposer or None
+        How objects are found: ``'background'`` (fixed camera, learns the empty table
+        from the frames it is given), ``'saliency'`` (single frames), ``'none'`` (each
+        image is already one object), or a :class:`~sorting_cell.regions.Proposer`.
+    cache_dir : path or None
+        On-disk feature cache keyed by crop content + extractor config.
+    random_state : int or None
+        Seed for the stochastic clusterers.
+    progress : bool
+        Show progress bars on long runs.
+    """
+
+    def __init__(self, n_clusters: int = 2, features='mobilenet_v2', method='agglomerative',
+                 proposer='background', cache_dir: str | os.PathLike | None = None,
+                 random_state=0, progress: bool = False):
+        self.n_clusters = n_clusters
+        self.features = features
+        self.method = method
+        self.proposer = proposer
+        self.cache_dir = cache_dir
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- building blocks -------------------------------------------------------------
+    def extractor_(self):
+        return make_extractor(self.features, cache_dir=self.cache_dir)
+
+    def proposer_(self):
+        return make_proposer(self.proposer)
+
+    def clusterer_(self):
+        return ImageClusterer(n_clusters=self.n_clusters, method=self.method,
+                              random_state=self.random_state)
+
+    # -- entry points ----------------------------------------------------------------
+    def sort_images(self, images: Sequence, sources: Sequence[str] | None = None) -> SortResult:
+        """Sort a set of images, one object each (a folder of photos, the tool dataset).
+
+        ``images`` holds paths or arrays. Unreadable ones become failed items with the
+        reason; the others are clustered. Raises ``ValueError`` when fewer than
+        ``n_clusters`` images are usable.
+        """
+        t0 = time.perf_counter()
+        sources = [str(s) for s in (sources or [_name(x, i) for i, x in enumerate(images)])]
+        items = [Item(source=s, frame_index=i) for i, s in enumerate(sources)]
+        frames: list[np.ndarray | None] = []
+        for item, x in zip(items, _progress(images, self.progress, 'load')):
+            try:
+                frames.append(load_image(x) if isinstance(x, (str, os.PathLike))
+                              else to_rgb8(x, source=item.source))
+            except ImageLoadError as exc:
+                item.error = exc.reason
+                frames.append(None)
+        good = [i for i, f in enumerate(frames) if f is not None]
+        t1 = time.perf_counter()
+        proposer = self.proposer_().fit(_same_size([frames[i] for i in good]))
+        for i in _progress(good, self.progress, 'find objects'):
+            items[i].region = proposer.propose_main(frames[i])
+        t2 = time.perf_counter()
+        return self._cluster(items, [items[i] for i in good], {'load': t1 - t0,
+                                                               'proposals': t2 - t1})
+
+    def sort_scene(self, frame, background: np.ndarray | None = None,
+                   source: str = 'scene') -> SortResult:
+        """Sort the objects of one frame (the overhead camera's view of the table).
+
+        ``background`` is an empty-table frame of the same camera when known (the cell
+        grabs one at start-up); without it the proposer works on the frame alone.
+        """
+        t0 = time.perf_counter()
+        frame = load_image(frame) if isinstance(frame, (str, os.PathLike)) else to_rgb8(frame)
+        proposer = self.proposer_()
+        proposer.fit(None if background is None else [to_rgb8(background)])
+        regions = proposer.propose(frame)
+        items = [Item(source=f'{source}#{j}', region=r) for j, r in enumerate(regions)]
+        return self._cluster(items, items, {'proposals': time.perf_counter() - t0})
+
+    # -- shared tail -----------------------------------------------------------------
+    def _cluster(self, items: list[Item], usable: list[Item], timings: dict) -> SortResult:
+        if self.n_clusters < 1:
+            raise ValueError(f'n_clusters (number of boxes) must be >= 1, got {self.n_clusters}')
+        if len(usable) < self.n_clusters:
+            raise ValueError(f'found {len(usable)} usable object(s) but {self.n_clusters} '
+                             f'boxes were asked for; need at least as many objects as boxes'
+                             + (f' ({len(items) - len(usable)} input(s) failed to load)'
+                                if len(items) > len(usable) else ''))
+        t0 = time.perf_counter()
+        X = self.extractor_().transform([it.region.crop for it in usable])
+        t1 = time.perf_counter()
+        labels = self.clusterer_().fit_predict(X)
+        t2 = time.perf_counter()
+        for it, lab in zip(usable, labels):
+            it.label = int(lab)
+        timings.update(features=t1 - t0, clustering=t2 - t1)
+        timings['total'] = sum(timings.values())
+        return SortResult(items=items, n_clusters=self.n_clusters, features=X, timings=timings)
+
+
+def _name(x, i: int) -> str:
+    return str(x) if isinstance(x, (str, os.PathLike)) else f'image{i}'
+
+
+def _same_size(frames: list[np.ndarray]) -> list[np.ndarray] | None:
+    """Frames usable for a background model: only if they share one size (one camera)."""
+    if len(frames) < 3 or len({f.shape for f in frames}) != 1:
+        return None
+    return frames
+
+
+def _progress(seq, enabled: bool, desc: str):
+    if not enabled:
+        return seq
+    from tqdm import tqdm
+    return tqdm(seq, desc=desc, unit='img')
