@@ -94,15 +94,20 @@ class ImageClusterer(ClusterMixin, BaseEstimator):
         X = check_features(X, min_samples=self.n_clusters)
         rng = check_random_state(self.random_state)
         Z = self._prepare(X, rng)
-        if self.n_clusters == 1:
-            self.labels_ = np.zeros(len(Z), dtype=int)
+        if self.n_clusters in (1, len(Z)):
+            # Trivial partitions; several sklearn methods fail on them (spectral's eigsh
+            # needs k < n), and there is only one answer anyway.
+            self.labels_ = (np.zeros(len(Z), dtype=int) if self.n_clusters == 1
+                            else np.arange(len(Z)))
             self.estimator_ = None
-            self.n_clusters_found_ = 1
+            self.n_clusters_found_ = self.n_clusters
             return self
         self.estimator_ = self._make(rng, len(Z))
         labels = np.asarray(self.estimator_.fit_predict(Z))
         self.n_clusters_found_ = len(np.unique(labels[labels >= 0]))
-        if self.method in _FREE_K:
+        # Fixed-k methods can still return fewer groups (k-means / GMM on duplicated
+        # samples), so they are topped up the same way.
+        if self.method in _FREE_K or self.n_clusters_found_ != self.n_clusters:
             labels = _to_k_clusters(Z, labels, self.n_clusters)
         self.labels_ = _relabel_by_first_seen(labels)
         return self
@@ -130,7 +135,10 @@ class ImageClusterer(ClusterMixin, BaseEstimator):
             return cluster.MiniBatchKMeans(n_clusters=k, n_init=p.pop('n_init', 10),
                                            random_state=seed, **p)
         if m == 'affinity_propagation':
-            return cluster.AffinityPropagation(random_state=seed, **p)
+            # sklearn's damping=0.5 oscillates without converging even on well-separated
+            # blobs (then nearly every sample is an exemplar); 0.9 converges there.
+            return cluster.AffinityPropagation(damping=p.pop('damping', 0.9), random_state=seed,
+                                               **p)
         if m == 'mean_shift':
             return cluster.MeanShift(**p)
         if m == 'dbscan':
@@ -175,7 +183,13 @@ def _to_k_clusters(Z: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
                   for c in range(len(sizes))]
         c = int(np.argmax(spread))
         idx = np.nonzero(labels == c)[0]
-        halves = cluster.KMeans(n_clusters=2, n_init=3, random_state=0).fit_predict(Z[idx])
+        halves = np.zeros(len(idx), dtype=int)
+        if spread[c] > 0:
+            halves = cluster.KMeans(n_clusters=2, n_init=3, random_state=0).fit_predict(Z[idx])
+        if halves.min() == halves.max():
+            # Identical samples (duplicate images): 2-means cannot separate them and the
+            # loop would never end; any split of indistinguishable samples is as good.
+            halves = (np.arange(len(idx)) >= len(idx) // 2).astype(int)
         labels[idx[halves == 1]] = labels.max() + 1
     return labels
 
