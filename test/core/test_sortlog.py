@@ -1,0 +1,131 @@
+"""The sort log: plan + per-object outcomes survive restarts and crashes."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError
+
+
+def _plan(n=5, boxes=2):
+    return [LoggedObject(f'obj{i}', i % boxes, info={'bbox': [i, i, i + 10, i + 10]})
+            for i in range(n)]
+
+
+def test_plan_and_outcomes_round_trip(tmp_path):
+    log = SortLog(tmp_path)
+    sid = log.begin(2, _plan(), options={'dry_run': False})
+    log.mark_started(sid, 'obj0')
+    log.mark_outcome(sid, 'obj0', True, 'placed')
+    log.mark_started(sid, 'obj1')
+    log.mark_outcome(sid, 'obj1', False, 'unreachable: out of workspace')
+    log.close()
+
+    rec = SortLog(tmp_path).get(sid)
+    assert rec.state == 'running' and not rec.finished
+    assert [o.state for o in rec.objects] == ['done', 'failed', 'pending', 'pending', 'pending']
+    assert rec.objects[1].reason.startswith('unreachable')
+    assert rec.placements() == {'obj0': 0}
+    assert [o.object_id for o in rec.remaining] == ['obj2', 'obj3', 'obj4']
+    assert rec.objects[0].info == {'bbox': [0, 0, 10, 10]}
+    assert rec.options == {'dry_run': False}
+
+
+def test_interrupted_pick_stays_started_and_counts_attempts(tmp_path):
+    log = SortLog(tmp_path)
+    sid = log.begin(2, _plan(3))
+    log.mark_started(sid, 'obj0')
+    rec = SortLog(tmp_path).get(sid)
+    assert rec.objects[0].state == 'started' and rec.objects[0].attempts == 1
+    assert rec.objects[0] in rec.remaining
+    log.mark_pending(sid, 'obj0', 'canceled')
+    log.mark_started(sid, 'obj0')
+    assert log.get(sid).objects[0].attempts == 2
+
+
+def test_latest_unfinished_and_states(tmp_path):
+    log = SortLog(tmp_path)
+    a = log.begin(2, _plan(2), sort_id='a')
+    b = log.begin(3, _plan(3, 3), sort_id='b')
+    assert log.latest_unfinished().sort_id == b
+    assert log.latest_unfinished(num_boxes=2).sort_id == a
+    log.set_state(b, 'succeeded')
+    assert log.latest_unfinished().sort_id == a
+    log.set_state(a, 'canceled', 'goal canceled')
+    assert log.latest_unfinished().sort_id == a   # canceled sorts can be resumed
+    log.set_state(a, 'failed', '1 object unreachable')
+    assert log.latest_unfinished() is None
+    assert [e[2] for e in log.events(a)] == ['begin', 'canceled', 'failed']
+
+
+def test_snapshot_saved_atomically(tmp_path):
+    log = SortLog(tmp_path)
+    frame = np.random.default_rng(0).integers(0, 255, (12, 16, 3), dtype=np.uint8)
+    sid = log.begin(1, _plan(2, 1), snapshot={'frame': frame, 'mask_obj0': frame[..., 0] > 9})
+    snap = log.load_snapshot(sid)
+    np.testing.assert_array_equal(snap['frame'], frame)
+    assert snap['mask_obj0'].dtype == bool
+    assert not list(tmp_path.glob('*.tmp'))
+    assert log.load_snapshot('nope') is None
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    ({'num_boxes': 0}, 'num_boxes'),
+    ({'sort_id': 'has space'}, 'sort id'),
+    ({'objects': [LoggedObject('x', 0), LoggedObject('x', 1)]}, 'unique'),
+    ({'objects': [LoggedObject('x', 5)]}, 'outside'),
+])
+def test_bad_plans_rejected(tmp_path, kwargs, match):
+    args = {'num_boxes': 2, 'objects': _plan(2)} | kwargs
+    with pytest.raises(SortLogError, match=match):
+        SortLog(tmp_path).begin(**args)
+
+
+def test_duplicate_sort_and_unknown_object(tmp_path):
+    log = SortLog(tmp_path)
+    log.begin(2, _plan(2), sort_id='s')
+    with pytest.raises(SortLogError, match='already exists'):
+        log.begin(2, _plan(2), sort_id='s')
+    with pytest.raises(SortLogError, match='no object'):
+        log.mark_started('s', 'ghost')
+    with pytest.raises(SortLogError, match='no sort'):
+        log.set_state('ghost', 'succeeded')
+    assert log.get('ghost') is None
+
+
+def test_corrupt_file_gives_clear_error(tmp_path):
+    (tmp_path / 'sortlog.sqlite3').write_bytes(b'this is not a database' * 100)
+    with pytest.raises(SortLogError, match='cannot open the sort log'):
+        SortLog(tmp_path)
+
+
+def test_records_survive_sigkill(tmp_path):
+    """A process killed right after recording outcomes loses none of them."""
+    script = textwrap.dedent(f'''
+        import os, signal
+        from sorting_cell.sortlog import LoggedObject, SortLog
+        log = SortLog({str(tmp_path)!r})
+        sid = log.begin(2, [LoggedObject('o%d' % i, i % 2) for i in range(20)], sort_id='k')
+        for i in range(7):
+            log.mark_started(sid, 'o%d' % i)
+            log.mark_outcome(sid, 'o%d' % i, True, 'placed')
+        log.mark_started(sid, 'o7')
+        os.kill(os.getpid(), signal.SIGKILL)
+    ''')
+    proc = subprocess.run([sys.executable, '-c', script], timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    rec = SortLog(tmp_path).get('k')
+    assert len(rec.placements()) == 7
+    assert rec.objects[7].state == 'started'
+    assert len(rec.remaining) == 13
+
+
+def test_core_module_is_ros_free():
+    out = subprocess.run([sys.executable, '-c', 'import sys, sorting_cell.sortlog; '
+                          'print("rclpy" in sys.modules)'], capture_output=True, text=True,
+                         timeout=60, env={**os.environ})
+    assert out.stdout.strip() == 'False'
