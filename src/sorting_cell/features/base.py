@@ -1,6 +1,7 @@
 """The contract every feature extractor follows."""
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import numpy as np
@@ -46,6 +47,31 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     def _transform(self, images: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
+    #: Bumped when a subclass changes its computation, so stale cache entries are not reused.
+    config_version: int = 1
+
     def config(self) -> dict:
-        """Everything that changes the output: class name + parameters."""
-        return {'class': type(self).__name__, **self.get_params(deep=False)}
+        """Everything that changes the output: class name + parameters.
+
+        Nested extractors are described by their own ``config()``; the result is plain
+        JSON-able data (the on-disk cache hashes it).
+        """
+        params = {k: _plain(v) for k, v in self.get_params(deep=False).items()}
+        return {'class': type(self).__name__, 'version': self.config_version, **params}
+
+
+def _plain(value):
+    """JSON-able description of a parameter value."""
+    if isinstance(value, FeatureExtractor):
+        return value.config()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return repr(value)

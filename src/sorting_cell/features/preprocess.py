@@ -1,0 +1,73 @@
+"""Bring a crop of any size to the square input a network or descriptor expects."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ['RESIZE_MODES', 'to_square', 'check_resize_mode']
+
+#: ``'pad'`` keeps the aspect ratio and pads the short side with the crop's own border
+#: (background-like, so a long screwdriver stays long); ``'pad_gray'`` pads with mid-gray
+#: (zero after MobileNet normalisation); ``'stretch'`` squashes to the square;
+#: ``'crop'`` resizes the short side and cuts the centre (the ImageNet evaluation recipe).
+RESIZE_MODES = ('pad', 'pad_gray', 'stretch', 'crop')
+
+
+def check_resize_mode(mode: str) -> str:
+    """Return ``mode`` or raise a ValueError naming the valid ones."""
+    if mode not in RESIZE_MODES:
+        raise ValueError(f'unknown resize mode {mode!r}; valid: {", ".join(RESIZE_MODES)}')
+    return mode
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    # INTER_AREA avoids aliasing when shrinking; linear is the smooth choice when growing.
+    interp = cv2.INTER_AREA if width * height < w * h else cv2.INTER_LINEAR
+    return cv2.resize(image, (max(1, width), max(1, height)), interpolation=interp)
+
+
+def to_square(image: np.ndarray, size: int, mode: str = 'pad') -> np.ndarray:
+    """Resize ``image`` (HxW or HxWxC) to ``size`` x ``size`` following ``mode``.
+
+    Parameters
+    ----------
+    image : ndarray
+        Any size, uint8 or float.
+    size : int
+        Side of the output square.
+    mode : {'pad', 'pad_gray', 'stretch', 'crop'}
+        See :data:`RESIZE_MODES`.
+
+    Returns
+    -------
+    ndarray of shape (size, size) + image.shape[2:], same dtype as ``image``.
+    """
+    check_resize_mode(mode)
+    h, w = image.shape[:2]
+    if mode == 'stretch' or h == w:
+        return _resize(image, size, size)
+    if mode == 'crop':
+        scale = size / min(h, w)
+        big = _resize(image, round(w * scale), round(h * scale))
+        bh, bw = big.shape[:2]
+        y0, x0 = max(0, (bh - size) // 2), max(0, (bw - size) // 2)
+        out = big[y0:y0 + size, x0:x0 + size]
+        if out.shape[:2] != (size, size):  # rounding left it a pixel short
+            out = _resize(out, size, size)
+        return np.ascontiguousarray(out)
+    scale = size / max(h, w)
+    nw, nh = min(size, max(1, round(w * scale))), min(size, max(1, round(h * scale)))
+    small = _resize(image, nw, nh)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    bottom, right = size - nh - top, size - nw - left
+    if mode == 'pad':
+        out = cv2.copyMakeBorder(small, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    else:
+        gray = 127.5 if np.issubdtype(image.dtype, np.floating) else 128
+        fill = [gray] * (image.shape[2] if image.ndim == 3 else 1)
+        out = cv2.copyMakeBorder(small, top, bottom, left, right, cv2.BORDER_CONSTANT,
+                                 value=fill)
+    if image.ndim == 3 and out.ndim == 2:  # OpenCV drops a singleton channel axis
+        out = out[:, :, None]
+    return out
