@@ -1,0 +1,151 @@
+"""Plumbing shared by the camera, replay and recorder nodes (QoS, messages, diagnostics)."""
+from __future__ import annotations
+
+import array
+import importlib
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from sensor_msgs.msg import CameraInfo, Image
+
+from ..bags import Intrinsics
+
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+def sensor_qos(reliable: bool = True, depth: int = 5) -> QoSProfile:
+    """Image stream QoS: keep-last ``depth``; reliable unless asked (best effort loses
+    frames over UDP, see docs)."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE if reliable
+                      else ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def latched_qos() -> QoSProfile:
+    """State topics ('ready', poses): the last value reaches late subscribers."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def stamp_from_ns(msg_stamp, ns: int) -> None:
+    msg_stamp.sec, msg_stamp.nanosec = int(ns // 10**9), int(ns % 10**9)
+
+
+def image_msg(rgb: np.ndarray, stamp_ns: int, frame_id: str) -> Image:
+    """An rgb8 ``sensor_msgs/Image`` from an HxWx3 uint8 array."""
+    arr = np.ascontiguousarray(rgb, dtype=np.uint8)
+    msg = Image()
+    stamp_from_ns(msg.header.stamp, stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = arr.shape[:2]
+    msg.encoding = 'rgb8'
+    msg.step = arr.shape[1] * 3
+    # array.array from bytes is a single copy; the generated setter checks each element
+    # of any other sequence (hundreds of ms per frame).
+    msg.data = array.array('B', arr.tobytes())
+    return msg
+
+
+def camera_info_msg(intr: Intrinsics, stamp_ns: int, frame_id: str) -> CameraInfo:
+    msg = CameraInfo()
+    stamp_from_ns(msg.header.stamp, stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.width, msg.height = intr.width, intr.height
+    msg.distortion_model = intr.distortion_model
+    msg.d = [float(v) for v in intr.d]
+    msg.k = [float(v) for v in intr.k]
+    msg.r = [float(v) for v in intr.r]
+    msg.p = [float(v) for v in intr.p]
+    return msg
+
+
+def message_class(msgtype: str):
+    """The Python class of ``pkg/msg/Name`` (raises ImportError/AttributeError clearly)."""
+    pkg, kind, name = msgtype.split('/')
+    try:
+        return getattr(importlib.import_module(f'{pkg}.{kind}'), name)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f'message type {msgtype} is not importable ({exc}); is its '
+                          'interface package built into this environment?') from exc
+
+
+class Diagnostics:
+    """Publish one ``DiagnosticStatus`` for a node on ``/diagnostics`` (the ROS convention),
+    re-sent periodically and immediately on every change of level or message."""
+
+    def __init__(self, node: Node, name: str, hardware_id: str = '', period_s: float = 1.0):
+        self._node = node
+        self._pub = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.name = f'{node.get_name()}: {name}'
+        self.hardware_id = hardware_id
+        self.level, self.message, self.values = OK, 'starting', {}
+        self._timer = node.create_timer(period_s, self.publish)
+
+    def update(self, level: int, message: str, **values) -> None:
+        changed = (level, message) != (self.level, self.message)
+        self.level, self.message = level, message
+        self.values.update({k: str(v) for k, v in values.items()})
+        if changed:
+            self.publish()
+
+    def publish(self) -> None:
+        status = DiagnosticStatus(level=self.level, name=self.name, message=self.message,
+                                  hardware_id=self.hardware_id,
+                                  values=[KeyValue(key=k, value=v)
+                                          for k, v in sorted(self.values.items())])
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = self._node.get_clock().now().to_msg()
+        try:
+            self._pub.publish(arr)
+        except Exception:  # noqa: BLE001 -- context already shut down at exit
+            pass
+
+
+def wait_for_subscribers(publisher, count: int, timeout_s: float,
+                         stop: Callable[[], bool] = lambda: False) -> bool:
+    """Block until ``publisher`` has ``count`` matched subscriptions (DDS discovery takes
+    0.5-3 s; frames sent before that are lost). Returns whether they arrived in time."""
+    deadline = time.monotonic() + timeout_s
+    while publisher.get_subscription_count() < count:
+        if time.monotonic() > deadline or stop():
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def run(node_factory: Callable[[], Node], args=None, executor=None) -> int:
+    """``main()`` body: init, spin until Ctrl-C / external shutdown, always clean up."""
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = node_factory()
+        if executor is None:
+            rclpy.spin(node)
+        else:
+            executor.add_node(node)
+            executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    except Exception as exc:  # noqa: BLE001 -- report configuration errors in one line
+        print(f'[{type(exc).__name__}] {exc}', file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            close = getattr(node, 'close', None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
