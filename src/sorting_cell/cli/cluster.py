@@ -1,0 +1,354 @@
+"""``sorting-cell cluster PATH... -k N --out DIR``: sort a set of images into k groups.
+
+Inputs: each ``PATH`` is an image file or a directory. Directories are walked
+recursively (symlinked directories are not followed) in sorted order, taking the files
+whose suffix is in :data:`sorting_cell.images.IMAGE_SUFFIXES` (case-insensitive);
+other files there (READMEs, ``.txt``...) are counted as ignored, not listed, and hidden
+files and directories (name starting with ``.``) are skipped. A file named explicitly
+is always used whatever its suffix, so a bad file the user asked for is reported rather
+than silently dropped; so is a ``PATH`` that does not exist. A file reached twice is
+used once, at its first position. Anything with an image suffix that does not decode
+(truncated JPEG, zero bytes, a text file renamed ``.jpg``) is a failed row with the
+reason; the run goes on without it.
+
+Outputs in ``DIR`` (created if needed):
+
+- ``assignments.csv`` -- ``path,cluster,reason``: one row per input in input order;
+  ``cluster`` is ``0..k-1``, or empty with the ``reason`` when the input was not used;
+- ``clusters.png`` -- contact sheet, one row per cluster, most typical members first;
+- ``report.html`` -- self-contained: parameters, counts, timings, scores, every cluster
+  with thumbnails, and the failures table;
+- ``summary.json`` -- the same facts for scripts.
+
+With ``--truth-from-parent-dir`` each image's class is the name of the folder it is in
+(the tool dataset's layout ``conditionsN/<class>/ij.jpg``) and the report adds NMI, AMI,
+ARI, purity, ACC, Jaccard and FMI over the clustered images; DBI, normalised DBI and
+silhouette are always given, on the L2-normalised features the clusterer uses.
+
+Exit status: 0 when the outputs were written (also when some inputs failed: see the
+``reason`` column), 2 for bad usage (k < 1, unknown method/features/proposer, no inputs
+found, fewer usable images than k -- ``assignments.csv`` then still lists every input and
+why it was or was not usable), 1 when a model or dataset is unavailable.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+OUTPUTS = ('assignments.csv', 'clusters.png', 'report.html', 'summary.json')
+_ODD = (192, 57, 43)
+_EVEN = (40, 40, 40)
+
+
+class UsageError(Exception):
+    """A problem with the command line or the inputs (exit status 2)."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..clustering import METHODS
+
+    p.add_argument('paths', nargs='+', metavar='PATH',
+                   help='image files and/or directories (searched recursively)')
+    p.add_argument('-k', '--clusters', dest='n_clusters', type=int, required=True,
+                   metavar='N', help='number of groups (boxes)')
+    p.add_argument('--out', required=True, metavar='DIR', type=Path,
+                   help='output directory (created if needed)')
+    p.add_argument('--features', default='mobilenet_v2', metavar='NAME',
+                   help="feature extractor registry name (default: %(default)s; e.g. 'hog', "
+                        "'mobilenet_v1+mobilenet_v2')")
+    p.add_argument('--method', default='agglomerative', metavar='NAME',
+                   help=f'clustering method: {", ".join(METHODS)} (default: %(default)s)')
+    p.add_argument('--proposer', default='background', metavar='NAME',
+                   help="how the object is found in each image: 'background' (fixed camera), "
+                        "'none' (whole image) ... (default: %(default)s)")
+    p.add_argument('--cache', type=Path, metavar='DIR', help='on-disk feature cache')
+    p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
+    p.add_argument('--truth-from-parent-dir', action='store_true',
+                   help="score against each image's parent folder name as its class")
+    p.add_argument('--thumbs-per-row', type=int, default=12, metavar='N',
+                   help='contact sheet thumbnails per cluster row (default: %(default)s)')
+    p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=None,
+                   help='progress bars (default: when stderr is a terminal)')
+
+
+def collect_inputs(paths) -> tuple[list[Path], int]:
+    """Expand ``paths`` into the files to sort, and count ignored non-image files.
+
+    See the module docstring for the rules.
+    """
+    from ..images import IMAGE_SUFFIXES
+
+    found: list[Path] = []
+    ignored = 0
+    for path in map(Path, paths):
+        if not path.is_dir():
+            found.append(path)
+            continue
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+            for name in sorted(files):
+                if name.startswith('.'):
+                    continue
+                if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                    found.append(Path(root) / name)
+                else:
+                    ignored += 1
+    seen: set[str] = set()
+    unique = []
+    for f in found:
+        key = os.path.realpath(f)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, ignored
+
+
+def run(args) -> int:
+    try:
+        return _run(args)
+    except UsageError as exc:
+        print(f'sorting-cell cluster: error: {exc}', file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    from ..assets import AssetUnavailableError
+
+    started = datetime.now(timezone.utc)
+    t_start = time.perf_counter()
+    pipe = _make_pipeline(args)
+    files, ignored = collect_inputs(args.paths)
+    if not files:
+        raise UsageError(f'no image files found in {", ".join(map(str, args.paths))} '
+                         f'(looked for {", ".join(sorted(_suffixes()))}'
+                         + (f'; ignored {ignored} other file(s))' if ignored else ')'))
+    if len(files) < args.n_clusters:
+        raise UsageError(f'found {len(files)} image file(s) but -k {args.n_clusters} groups '
+                         'were asked for; need at least as many images as groups')
+    out = _make_out_dir(args.out)
+    try:
+        result = pipe.sort_images(files)
+    except ValueError as exc:
+        # The pipeline refuses fewer usable images than k only after reading them all;
+        # find out which failed and why, and keep that listing.
+        reasons = _load_reasons(files)
+        if sum(r is None for r in reasons) >= args.n_clusters:
+            raise  # enough images: not an input problem, keep the traceback
+        reasons = [r or f'not clustered: {exc}' for r in reasons]
+        _write_assignments(out / 'assignments.csv', files, [''] * len(files), reasons)
+        raise UsageError(f'{exc}; see {out / "assignments.csv"}') from exc
+    except AssetUnavailableError as exc:
+        print(f'sorting-cell cluster: {exc}', file=sys.stderr)
+        return 1
+    t_pipeline = time.perf_counter()
+
+    truth = [f.parent.name for f in files] if args.truth_from_parent_dir else None
+    clusters_out = [str(it.label) if it.error is None else '' for it in result.items]
+    reasons = [it.error or '' for it in result.items]
+    _write_assignments(out / 'assignments.csv', files, clusters_out, reasons)
+    summary, ok, labels, Xn = _summarise(args, files, ignored, result, truth, started)
+    rows, views = _cluster_views(result, files, truth, summary, ok, labels, Xn)
+    _write_sheet(out / 'clusters.png', rows, args, summary)
+    timings = dict(result.timings)
+    timings['report'] = time.perf_counter() - t_pipeline
+    timings['wall'] = time.perf_counter() - t_start
+    summary['timings'] = timings
+    _write_html(out / 'report.html', summary, views)
+    _atomic_write(out / 'summary.json', json.dumps(summary, indent=2, default=_jsonable))
+    _print_summary(summary, out)
+    return 0
+
+
+def _suffixes():
+    from ..images import IMAGE_SUFFIXES
+    return IMAGE_SUFFIXES
+
+
+def _make_pipeline(args):
+    """The pipeline, with every name checked before any image is read."""
+    from ..clustering import METHODS, ImageClusterer
+    from ..pipeline import SortingPipeline
+
+    if args.n_clusters < 1:
+        raise UsageError(f'-k must be >= 1 (number of groups), got {args.n_clusters}')
+    if args.thumbs_per_row < 2:
+        raise UsageError(f'--thumbs-per-row must be >= 2, got {args.thumbs_per_row}')
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    pipe = SortingPipeline(n_clusters=args.n_clusters, features=args.features,
+                           method=args.method, proposer=args.proposer,
+                           cache_dir=args.cache, random_state=args.seed, progress=progress)
+    clusterer = pipe.clusterer_()
+    if isinstance(clusterer, ImageClusterer) and clusterer.method not in METHODS:
+        raise UsageError(f'unknown --method {args.method!r}; choose one of '
+                         f'{", ".join(METHODS)}')
+    for what, make in (('--proposer', pipe.proposer_), ('--features', pipe.extractor_)):
+        try:
+            make()
+        except (ValueError, KeyError) as exc:
+            raise UsageError(f'{what}: {exc.args[0] if exc.args else exc}') from exc
+    return pipe
+
+
+def _make_out_dir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise UsageError(f'--out {out}: exists and is not a directory') from exc
+    except OSError as exc:
+        raise UsageError(f'--out {out}: cannot create directory ({exc.strerror})') from exc
+    return out
+
+
+def _load_reasons(files: list[Path]) -> list[str | None]:
+    """Why each file cannot be read (None when it can); error path only."""
+    from ..images import ImageLoadError, load_image
+
+    reasons: list[str | None] = []
+    for f in files:
+        try:
+            load_image(f)
+            reasons.append(None)
+        except ImageLoadError as err:
+            reasons.append(err.reason)
+    return reasons
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file so an interrupted run never leaves half a file."""
+    tmp = path.with_name(path.name + '.part')
+    tmp.write_text(text, encoding='utf-8')
+    os.replace(tmp, path)
+
+
+def _write_assignments(path: Path, files, clusters, reasons) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator='\n')
+    writer.writerow(['path', 'cluster', 'reason'])
+    writer.writerows(zip(map(str, files), clusters, reasons))
+    _atomic_write(path, buf.getvalue())
+
+
+def _summarise(args, files, ignored, result, truth, started):
+    """Parameters, counts and scores; also the clustered indices, labels, features."""
+    from sklearn.preprocessing import normalize
+
+    from .. import __version__
+    from ..clustering.metrics import score_all
+
+    ok = [i for i, it in enumerate(result.items) if it.error is None]
+    labels = np.array([result.items[i].label for i in ok])
+    X = np.asarray(result.features)
+    if len(X) != len(ok):  # the pipeline keeps one feature row per clustered item
+        raise RuntimeError(f'pipeline returned {len(X)} feature rows for {len(ok)} items')
+    Xn = normalize(X) if X.size else X
+    metrics = score_all([truth[i] for i in ok] if truth else None, labels,
+                        Xn if X.size else None)
+    counts = {'inputs': len(files), 'clustered': len(ok), 'failed': len(files) - len(ok),
+              'ignored non-image files': ignored,
+              'whole-frame fallbacks': sum(1 for i in ok if result.items[i].region is not None
+                                           and result.items[i].region.extra.get('fallback'))}
+    if truth:
+        counts['classes (parent folders)'] = len(set(truth[i] for i in ok))
+    params = {'paths': ' '.join(map(str, args.paths)), 'k': args.n_clusters,
+              'features': str(args.features), 'method': args.method,
+              'proposer': str(args.proposer), 'seed': args.seed,
+              'feature cache': str(args.cache) if args.cache else 'off',
+              'ground truth': 'parent folder name' if truth else 'none',
+              'sorting_cell': __version__,
+              'started (UTC)': started.strftime('%Y-%m-%d %H:%M:%S')}
+    summary = {'parameters': params, 'counts': counts, 'metrics': metrics, 'clusters': [],
+               'failures': [(str(files[i]), it.error) for i, it in enumerate(result.items)
+                            if it.error is not None]}
+    return summary, ok, labels, Xn
+
+
+def _cluster_views(result, files, truth, summary, ok, labels, Xn):
+    """Contact-sheet rows and HTML views, members ordered most typical first."""
+    from ..report import ClusterView, Member, SheetRow
+
+    rows, views = [], []
+    for c in range(result.n_clusters):
+        idx = np.nonzero(labels == c)[0]
+        if len(idx):
+            # Most typical first: nearest the cluster mean in the clusterer's geometry.
+            d = np.linalg.norm(Xn[idx] - Xn[idx].mean(0), axis=1)
+            idx = idx[np.argsort(d, kind='stable')]
+        members = [ok[j] for j in idx]
+        notes, majority = [f'n = {len(members)}'], None
+        if truth:
+            majority, count = Counter(truth[i] for i in members).most_common(1)[0]
+            notes.append(f'{majority} {count}/{len(members)}')
+        summary['clusters'].append({'cluster': c, 'size': len(members),
+                                    'majority': majority, 'members': [str(files[i])
+                                                                      for i in members]})
+        captions = [truth[i] if truth else files[i].name for i in members]
+        odd = [bool(truth) and truth[i] != majority for i in members]
+        crops = [result.items[i].region.crop for i in members]
+        rows.append(SheetRow(title=f'cluster {c}', images=crops, total=len(members),
+                             lines=notes, captions=captions,
+                             caption_colors=[_ODD if o else _EVEN for o in odd]))
+        views.append(ClusterView(cluster=c, size=len(members), notes=notes[1:],
+                                 members=[Member(str(files[i]), crop, cap, o) for i, crop,
+                                          cap, o in zip(members, crops, captions, odd)]))
+    return rows, views
+
+
+def _write_sheet(path: Path, rows, args, summary) -> None:
+    from ..report import contact_sheet, save_png
+
+    title = (f'{summary["counts"]["clustered"]} images -> {args.n_clusters} clusters  |  '
+             f'{args.features} + {args.method}, proposer {args.proposer}')
+    if 'nmi' in summary['metrics']:
+        title += (f'  |  NMI {summary["metrics"]["nmi"]:.3f}  purity '
+                  f'{summary["metrics"]["purity"]:.3f}')
+    sheet = contact_sheet(rows, max_per_row=args.thumbs_per_row, title=title)
+    tmp = path.with_name(path.name + '.part')
+    save_png(tmp, sheet)
+    os.replace(tmp, path)
+
+
+def _write_html(path: Path, summary, views) -> None:
+    from ..report import render_html
+
+    truth = summary['parameters']['ground truth'] != 'none'
+    notes = ('Internal scores (dbi, ndbi = 1/(1+dbi), silhouette) on the L2-normalised '
+             'features.' + (' External scores compare clusters with parent-folder classes '
+                            'over the clustered images.' if truth else ''))
+    page = render_html(title='sorting-cell cluster report', parameters=summary['parameters'],
+                       counts=summary['counts'], timings=summary['timings'], clusters=views,
+                       failures=summary['failures'], metrics=summary['metrics'],
+                       metric_notes=notes)
+    _atomic_write(path, page)
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    c = summary['counts']
+    sizes = ', '.join(str(cl['size']) for cl in summary['clusters'])
+    print(f'clustered {c["clustered"]} of {c["inputs"]} image(s) into '
+          f'{len(summary["clusters"])} groups (sizes {sizes})')
+    if summary['metrics'].get('nmi') is not None:
+        m = summary['metrics']
+        print(f'  NMI {m["nmi"]:.3f}  purity {m["purity"]:.3f}  ACC {m["acc"]:.3f}  '
+              f'ARI {m["ari"]:.3f}')
+    if c['failed']:
+        print(f'  {c["failed"]} input(s) could not be used; reasons in '
+              f'{out / "assignments.csv"}', file=sys.stderr)
+    print(f'  outputs: {", ".join(str(out / n) for n in OUTPUTS)}')
