@@ -1,0 +1,333 @@
+"""Sim node: the MuJoCo cell as a robot and an RGB-D camera on ROS topics.
+
+Publishes (relative names)
+- ``camera/image_raw`` sensor_msgs/Image rgb8, ``camera/depth`` sensor_msgs/Image 32FC1 (m),
+  ``camera/camera_info`` sensor_msgs/CameraInfo -- every ``1 / camera_rate`` s of sim time;
+- ``camera/pose`` geometry_msgs/PoseStamped (frame ``world``, the optical frame of
+  ``camera/camera_info``: x right, y down, z forward), latched;
+- ``joint_states`` sensor_msgs/JointState (arm + two finger joints) at ``joint_state_rate``;
+- ``/clock`` rosgraph_msgs/Clock with the simulation time (``publish_clock``);
+- ``sim/ground_truth`` std_msgs/String (JSON: body -> family, position, yaw), latched, only
+  when ``publish_ground_truth`` is true. For tests; the pipeline never subscribes to it.
+
+Subscribes
+- ``arm/joint_trajectory`` trajectory_msgs/JointTrajectory: replaces the running trajectory
+  and starts now; points with velocities are interpolated by cubic Hermite, otherwise linearly;
+  the position servos track the interpolated targets every physics step;
+- ``gripper/command`` std_msgs/Float64: finger opening (m, 0..0.08);
+- ``sim/reset`` std_msgs/Int64: rebuild the tray with this seed (negative: the same seed).
+
+Physics runs in its own thread at ``real_time_factor`` times real time (0 = as fast as
+possible); all MuJoCo and OpenGL work happens in that thread, ROS callbacks only queue commands.
+
+Run: ``python -m sorting_cell.nodes.sim --ros-args --params-file config/sim.yaml``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import threading
+import time
+
+import mujoco
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64, Int64, String
+from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
+
+from sorting_cell.sim import FAMILY_NAMES, JointTrajectory, SimWorld, TrajectoryError
+
+from . import _rosio
+from ._rosio import ERROR, OK, WARN
+from .conversions import numpy_to_image
+from .qos import latched_qos, result_qos, sensor_qos
+
+__all__ = ['SimNode', 'main', 'trajectory_from_msg', 'camera_info_from_spec']
+
+
+def _descriptor(description: str, read_only: bool = True, **ranges) -> ParameterDescriptor:
+    d = ParameterDescriptor(description=description, read_only=read_only)
+    if 'float_range' in ranges:
+        lo, hi = ranges['float_range']
+        d.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi)]
+    if 'int_range' in ranges:
+        lo, hi = ranges['int_range']
+        d.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=1)]
+    return d
+
+
+def trajectory_from_msg(msg: JointTrajectoryMsg) -> JointTrajectory:
+    """A trajectory_msgs/JointTrajectory as a core :class:`JointTrajectory`.
+
+    Raises
+    ------
+    TrajectoryError
+        Empty, mismatched sizes, non-increasing times, NaN.
+    """
+    if not msg.points:
+        raise TrajectoryError('trajectory has no points')
+    n = len(msg.joint_names)
+    times, pos, vel = [], [], []
+    for i, p in enumerate(msg.points):
+        if len(p.positions) != n:
+            raise TrajectoryError(f'point {i} has {len(p.positions)} positions for {n} joints')
+        times.append(p.time_from_start.sec + p.time_from_start.nanosec * 1e-9)
+        pos.append(list(p.positions))
+        vel.append(list(p.velocities))
+    has_vel = all(len(v) == n for v in vel)
+    if not has_vel and any(len(v) for v in vel):
+        raise TrajectoryError('velocities must be given for every point or for none')
+    return JointTrajectory(tuple(msg.joint_names), np.array(times), np.array(pos),
+                           np.array(vel) if has_vel else None)
+
+
+def camera_info_from_spec(camera, stamp, frame_id: str) -> CameraInfo:
+    """CameraInfo of a :class:`sorting_cell.sim.cell.CameraSpec` (ideal pinhole)."""
+    msg = CameraInfo()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.width, msg.height = int(camera.width), int(camera.height)
+    msg.distortion_model = 'plumb_bob'
+    msg.d = [0.0] * 5
+    K = camera.K
+    msg.k = [float(v) for v in K.ravel()]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [float(K[0, 0]), 0.0, float(K[0, 2]), 0.0, 0.0, float(K[1, 1]), float(K[1, 2]), 0.0,
+             0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def _quat_from_matrix(R: np.ndarray) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation matrix."""
+    q = np.zeros(4)
+    mujoco.mju_mat2Quat(q, np.ascontiguousarray(R, float).ravel())
+    return float(q[1]), float(q[2]), float(q[3]), float(q[0])
+
+
+class SimNode(Node):
+    """The simulated cell on ROS topics (see the module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__('sim', **kwargs)
+        p = self.declare_parameter
+        p('seed', 0, _descriptor('tray layout and object draw seed'))
+        p('num_boxes', 4, _descriptor('open boxes around the arm', int_range=(1, 8)))
+        p('n_objects', -1, _descriptor('objects in the tray; -1 = three per family',
+                                       int_range=(-1, 60)))
+        p('families', '', _descriptor('comma-separated object families; empty = first '
+                                      f'num_boxes of {", ".join(FAMILY_NAMES)}'))
+        p('width', 640, _descriptor('camera image width (px)', int_range=(16, 4096)))
+        p('height', 480, _descriptor('camera image height (px)', int_range=(16, 4096)))
+        p('camera_rate', 10.0, _descriptor('camera frames per second of sim time; 0 = off',
+                                           float_range=(0.0, 60.0)))
+        p('publish_depth', True, _descriptor('publish camera/depth (32FC1, m)'))
+        p('joint_state_rate', 50.0, _descriptor('joint_states per second of sim time',
+                                                float_range=(1.0, 500.0)))
+        p('real_time_factor', 1.0, _descriptor('sim seconds per wall second; 0 = as fast as '
+                                               'possible', float_range=(0.0, 100.0)))
+        p('publish_clock', True, _descriptor('publish the simulation time on /clock'))
+        p('publish_ground_truth', False, _descriptor('latched sim/ground_truth JSON for tests; '
+                                                     'never used by the pipeline'))
+        p('frame_id', 'camera', _descriptor('frame of the images and camera_info'))
+        p('world_frame', 'world', _descriptor('frame of camera/pose'))
+        p('reliable', True, _descriptor('RELIABLE image QoS (best effort only with SHM)'))
+        p('queue_depth', 5, _descriptor('image QoS depth', int_range=(1, 100)))
+        g = lambda name: self.get_parameter(name).value  # noqa: E731
+        self._rtf = float(g('real_time_factor'))
+        self._cam_period = 1.0 / g('camera_rate') if g('camera_rate') > 0 else math.inf
+        self._js_period = 1.0 / float(g('joint_state_rate'))
+        self._publish_depth = bool(g('publish_depth'))
+        self._publish_clock = bool(g('publish_clock'))
+        self._publish_gt = bool(g('publish_ground_truth'))
+        self._frame_id, self._world_frame = g('frame_id'), g('world_frame')
+        families = g('families').strip() or None
+        n_objects = int(g('n_objects'))
+        self._build_args = dict(num_boxes=int(g('num_boxes')), seed=int(g('seed')),
+                                n_objects=None if n_objects < 0 else n_objects,
+                                families=families, width=int(g('width')),
+                                height=int(g('height')))
+        os.environ.setdefault('MUJOCO_GL', 'egl')
+        # Build here so that a bad parameter fails at start-up with its reason.
+        self._world = SimWorld(**self._build_args)
+        self._diag = _rosio.Diagnostics(self, 'simulation', hardware_id='mujoco')
+
+        img_qos = sensor_qos(best_effort=not g('reliable'), depth=int(g('queue_depth')))
+        self._pub_rgb = self.create_publisher(Image, 'camera/image_raw', img_qos)
+        self._pub_depth = self.create_publisher(Image, 'camera/depth', img_qos)
+        self._pub_info = self.create_publisher(CameraInfo, 'camera/camera_info', img_qos)
+        self._pub_pose = self.create_publisher(PoseStamped, 'camera/pose', latched_qos())
+        self._pub_js = self.create_publisher(JointState, 'joint_states', result_qos())
+        self._pub_clock = self.create_publisher(Clock, '/clock', 10)
+        self._pub_gt = (self.create_publisher(String, 'sim/ground_truth', latched_qos())
+                        if self._publish_gt else None)
+        self.create_subscription(JointTrajectoryMsg, 'arm/joint_trajectory',
+                                 self._on_trajectory, 10)
+        self.create_subscription(Float64, 'gripper/command', self._on_gripper, 10)
+        self.create_subscription(Int64, 'sim/reset', self._on_reset, 10)
+
+        self._commands: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self.frames_published = 0
+        self.realtime_achieved = float('nan')
+        self._publish_static()
+        self._thread = threading.Thread(target=self._run, name='sim-physics', daemon=True)
+        self._thread.start()
+        self.get_logger().info(
+            f'sim up: {self._world.info.num_boxes} boxes, {len(self._world.info.object_bodies)} '
+            f'objects (seed {self._build_args["seed"]}), camera {self._cam_period ** -1:.1f} Hz, '
+            f'real_time_factor {self._rtf:g}')
+
+    # ------------------------------------------------------------------ callbacks (any thread)
+    def _on_trajectory(self, msg: JointTrajectoryMsg) -> None:
+        try:
+            traj = trajectory_from_msg(msg)
+        except TrajectoryError as exc:
+            self.get_logger().error(f'rejected arm/joint_trajectory: {exc}')
+            self._diag.update(WARN, f'rejected trajectory: {exc}')
+            return
+        self._commands.put(('trajectory', traj))
+
+    def _on_gripper(self, msg: Float64) -> None:
+        if not math.isfinite(msg.data):
+            self.get_logger().error(f'rejected gripper/command {msg.data}: not finite')
+            return
+        self._commands.put(('gripper', float(msg.data)))
+
+    def _on_reset(self, msg: Int64) -> None:
+        self._commands.put(('reset', int(msg.data)))
+
+    # ------------------------------------------------------------------ physics thread
+    def _apply(self, kind: str, value) -> None:
+        world = self._world
+        if kind == 'trajectory':
+            try:
+                end = world.follow(value)
+            except TrajectoryError as exc:
+                self.get_logger().error(f'rejected arm/joint_trajectory: {exc}')
+                self._diag.update(WARN, f'rejected trajectory: {exc}')
+                return
+            self.get_logger().debug(f'following trajectory until t={end:.3f}')
+        elif kind == 'gripper':
+            world.set_gripper(value)
+        elif kind == 'reset':
+            seed = value if value >= 0 else self._build_args['seed']
+            self._build_args['seed'] = seed
+            world.reset(seed=seed)
+            self._publish_static()
+            self.get_logger().info(f'tray reset with seed {seed}')
+
+    def _run(self) -> None:
+        world = self._world
+        try:
+            chunk = max(1, int(round(0.01 / world.timestep)))   # 100 Hz command/publish tick
+            next_js = next_cam = world.time
+            wall0, sim0 = time.monotonic(), world.time
+            last_report = wall0
+            while not self._stop.is_set():
+                while True:
+                    try:
+                        self._apply(*self._commands.get_nowait())
+                    except queue.Empty:
+                        break
+                    if self._stop.is_set():
+                        return
+                if world.time < sim0:   # a reset rebuilt the world at t = 0
+                    next_js = next_cam = sim0 = world.time
+                    wall0 = time.monotonic()
+                world.step(chunk)
+                now_sim = world.time
+                if now_sim >= next_js:
+                    self._publish_joint_state()
+                    next_js += self._js_period * max(1, math.floor((now_sim - next_js)
+                                                                   / self._js_period) + 1)
+                if now_sim >= next_cam:
+                    self._publish_camera()
+                    next_cam += self._cam_period * max(1, math.floor((now_sim - next_cam)
+                                                                     / self._cam_period) + 1)
+                wall = time.monotonic()
+                if self._rtf > 0:
+                    ahead = (now_sim - sim0) / self._rtf - (wall - wall0)
+                    if ahead > 0:
+                        self._stop.wait(ahead)
+                if wall - last_report > 2.0:
+                    self.realtime_achieved = (now_sim - sim0) / max(wall - wall0, 1e-9)
+                    self._diag.update(OK, 'running', sim_time=f'{now_sim:.2f}',
+                                      realtime_factor=f'{self.realtime_achieved:.2f}',
+                                      frames=self.frames_published)
+                    last_report = wall
+        except Exception as exc:  # noqa: BLE001 -- keep the node alive to report it
+            self.get_logger().error(f'simulation stopped: {type(exc).__name__}: {exc}')
+            self._diag.update(ERROR, f'simulation stopped: {exc}')
+        finally:
+            world.close()   # the GL context belongs to this thread
+
+    def _stamp(self):
+        return self.get_clock().now().to_msg()
+
+    def _publish_joint_state(self) -> None:
+        names, pos, vel = self._world.joint_state()
+        msg = JointState()
+        msg.header.stamp = self._stamp()
+        msg.name = names
+        msg.position = pos.tolist()
+        msg.velocity = vel.tolist()
+        self._pub_js.publish(msg)
+        if self._publish_clock:
+            clock = Clock()
+            t = self._world.time
+            clock.clock.sec, clock.clock.nanosec = int(t), int((t - int(t)) * 1e9)
+            self._pub_clock.publish(clock)
+
+    def _publish_camera(self) -> None:
+        frame = self._world.render(depth=self._publish_depth)
+        stamp = self._stamp()
+        rgb = numpy_to_image(frame.rgb, 'rgb8')
+        rgb.header.stamp, rgb.header.frame_id = stamp, self._frame_id
+        self._pub_rgb.publish(rgb)
+        if frame.depth is not None:
+            depth = numpy_to_image(frame.depth, '32FC1')
+            depth.header.stamp, depth.header.frame_id = stamp, self._frame_id
+            self._pub_depth.publish(depth)
+        self._pub_info.publish(camera_info_from_spec(self._world.info.camera, stamp,
+                                                     self._frame_id))
+        self.frames_published += 1
+
+    def _publish_static(self) -> None:
+        cam = self._world.info.camera
+        pose = PoseStamped()
+        pose.header.stamp = self._stamp()
+        pose.header.frame_id = self._world_frame
+        T = cam.T_world_camera
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = map(float, T[:3, 3])
+        o = pose.pose.orientation
+        o.x, o.y, o.z, o.w = _quat_from_matrix(T[:3, :3])
+        self._pub_pose.publish(pose)
+        if self._pub_gt is not None:
+            truth = {}
+            for t in self._world.info.ground_truth:
+                truth[t.body] = {'family': t.family,
+                                 'position': [t.placement.x, t.placement.y, 0.0],
+                                 'yaw': t.placement.yaw}
+            self._pub_gt.publish(String(data=json.dumps(
+                {'seed': self._build_args['seed'], 'objects': truth})))
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Stop the physics thread (it releases the renderer)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10.0)
+
+
+def main(args=None) -> int:
+    return _rosio.run(SimNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
