@@ -1,0 +1,178 @@
+"""clustering node: Detections -> CNN features -> box assignments for N boxes.
+
+Two ways to feed it:
+
+- a scene per message (``window: 0``): every Detections message is clustered on its own
+  into ``num_boxes`` groups (the overhead camera sees all objects at once);
+- a stream of objects (``window: K``): objects are accumulated over the last K detections
+  (with ``main_only``, one per frame -- a folder or bag of one-object photos) and the whole
+  window is re-clustered on each message. Each crop is described once.
+
+Publishes ``assignments`` and the latched ``clustering/ready`` (True once the feature
+model is loaded and has run once). ``clustering/cluster`` (ClusterDetections) clusters
+one request's detections, stateless. Too few objects for the boxes, or detections without
+crops, are reported on /diagnostics; the node keeps running.
+
+Run: ``python -m sorting_cell.nodes.clustering --ros-args --params-file config/clustering.yaml``
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import OrderedDict
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from std_msgs.msg import Bool
+
+from sorting_cell.clustering import METHODS, ImageClusterer
+from sorting_cell.features import make_extractor
+from sorting_cell.images import ImageLoadError
+from sorting_cell_interfaces.msg import ClusterAssignments, Detections
+from sorting_cell_interfaces.srv import ClusterDetections
+
+from .conversions import MessageError, detection_to_region, make_assignments
+from .diagnostics import ERROR, OK, WARN, Diagnostics
+from .params import check_choices, declare
+from .qos import latched_qos, result_qos
+
+__all__ = ['ClusteringNode', 'main']
+
+
+class ClusteringNode(Node):
+    """Thin node around a feature extractor and :class:`ImageClusterer`."""
+
+    def __init__(self, **kwargs):
+        super().__init__('clustering', **kwargs)
+        self.features = declare(self, 'features', 'mobilenet_v2',
+                                'Feature extractor (sorting_cell.features registry name)',
+                                read_only=True)
+        self.method = declare(self, 'method', 'agglomerative', 'Clustering method',
+                              choices=METHODS)
+        self.num_boxes = declare(self, 'num_boxes', 4, 'Number of boxes (clusters) for '
+                                 'the detections stream', min_value=1, max_value=1000)
+        self.window = declare(self, 'window', 0, 'Accumulate the last N objects across '
+                              'messages and cluster them together; 0 = each message alone',
+                              min_value=0, max_value=100000)
+        self.main_only = declare(self, 'main_only', False, 'When accumulating, take only '
+                                 'the best-scored detection of each message')
+        self.cache_dir = declare(self, 'cache_dir', '', 'On-disk feature cache; '
+                                 "'' = none", read_only=True)
+        self.random_state = declare(self, 'random_state', 0, 'Seed of stochastic methods',
+                                    min_value=0, max_value=2**31 - 1)
+        self.add_on_set_parameters_callback(lambda ps: check_choices(ps, {'method': METHODS}))
+
+        self.diag = Diagnostics(self)
+        # ValueError for an unknown extractor name: a configuration error, fail at start.
+        self.extractor = make_extractor(self.features, cache_dir=self.cache_dir or None)
+        self._lock = threading.Lock()
+        # object id -> (feature row, source stamp, header) for the accumulating mode.
+        self._window: OrderedDict[str, tuple] = OrderedDict()
+        self.pub = self.create_publisher(ClusterAssignments, 'assignments', result_qos())
+        self.ready_pub = self.create_publisher(Bool, 'clustering/ready', latched_qos())
+        self.ready = False
+        self.ready_pub.publish(Bool(data=False))
+        self.create_subscription(Detections, 'detections', self._on_detections, result_qos())
+        self.create_service(ClusterDetections, 'clustering/cluster', self._on_cluster)
+        self._warmup_timer = self.create_timer(0.0, self._warm_up)
+
+    def _warm_up(self) -> None:
+        """Load the weights now (not on the first scene) and announce readiness."""
+        self._warmup_timer.cancel()
+        t0 = time.perf_counter()
+        try:
+            self.extractor.transform([np.full((64, 64, 3), 128, np.uint8)])
+        except Exception as exc:  # noqa: BLE001 - any load failure must be visible
+            self.diag.report('model', ERROR, f'feature model {self.features!r} failed to '
+                             f'load: {type(exc).__name__}: {exc}')
+            return
+        self.ready = True
+        self.ready_pub.publish(Bool(data=True))
+        self.diag.report('model', OK, f'{self.features} ready in '
+                         f'{time.perf_counter() - t0:.2f} s')
+
+    # -- the work --------------------------------------------------------------------
+    def describe(self, msg: Detections) -> tuple[list[str], np.ndarray, float]:
+        """Ids and feature rows of a message's detections (MessageError when unusable)."""
+        regions = [detection_to_region(d) for d in msg.detections]
+        t0 = time.perf_counter()
+        X = self.extractor.transform([r.crop for r in regions]) if regions else np.zeros((0, 0))
+        return [d.id for d in msg.detections], X, time.perf_counter() - t0
+
+    def cluster(self, X: np.ndarray, num_boxes: int) -> tuple[np.ndarray, float]:
+        if len(X) < num_boxes:
+            raise ValueError(f'{len(X)} object(s) but {num_boxes} boxes asked for: need at '
+                             'least as many objects as boxes')
+        t0 = time.perf_counter()
+        labels = ImageClusterer(n_clusters=num_boxes, method=self.method,
+                                random_state=self.random_state).fit_predict(X)
+        return labels, time.perf_counter() - t0
+
+    def _on_detections(self, msg: Detections) -> None:
+        if self.main_only and msg.detections:
+            best = max(msg.detections, key=lambda d: d.score)
+            msg.detections = [best]
+        try:
+            ids, X, tf = self.describe(msg)
+        except (MessageError, ImageLoadError, ValueError) as exc:
+            self.diag.report('detections', ERROR, f'message skipped: {exc}')
+            return
+        num_boxes = self.get_parameter('num_boxes').value
+        if self.window:
+            with self._lock:
+                for oid, row in zip(ids, X):
+                    self._window[oid] = (row, msg.header.stamp)
+                while len(self._window) > self.window:
+                    self._window.popitem(last=False)
+                ids = list(self._window)
+                X = np.stack([v[0] for v in self._window.values()]) if ids else X
+                stamps = [v[1] for v in self._window.values()]
+        else:
+            stamps = [msg.header.stamp] * len(ids)
+        try:
+            labels, tc = self.cluster(X, num_boxes)
+        except ValueError as exc:
+            self.diag.report('clustering', WARN, f'no assignments: {exc}', objects=len(ids),
+                             num_boxes=num_boxes)
+            return
+        self.pub.publish(make_assignments(msg.header, num_boxes, ids, labels, stamps,
+                                          self.features, self.method, tf, tc))
+        self.diag.report('clustering', OK, f'{len(ids)} objects into {num_boxes} boxes')
+
+    def _on_cluster(self, request: ClusterDetections.Request,
+                    response: ClusterDetections.Response):
+        try:
+            if request.num_boxes < 1:
+                raise ValueError('num_boxes must be >= 1')
+            ids, X, tf = self.describe(request.detections)
+            labels, tc = self.cluster(X, request.num_boxes)
+        except (MessageError, ImageLoadError, ValueError) as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        response.success = True
+        response.assignments = make_assignments(request.detections.header, request.num_boxes,
+                                                ids, labels, None, self.features, self.method,
+                                                tf, tc)
+        return response
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = ClusteringNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

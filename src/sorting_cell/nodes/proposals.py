@@ -1,0 +1,220 @@
+"""proposals node: camera image -> Detections (boxes, masks, crops, scores, 3-D points).
+
+Subscribes ``camera/image_raw`` (sensor QoS), and optionally ``camera/depth``,
+``camera/camera_info`` and the latched ``camera/pose`` to attach 3-D positions, and the
+latched ``camera/background`` (an empty-table frame) to fit the background model. Publishes
+``detections`` and serves ``proposals/detect`` (DetectObjects) for one-off requests.
+Bad frames (unsupported encoding, empty, corrupt) and a silent camera are reported on
+/diagnostics; the node keeps running.
+
+Run: ``python -m sorting_cell.nodes.proposals --ros-args --params-file config/proposals.yaml``
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from sorting_cell.images import ImageLoadError, load_image, to_rgb8
+from sorting_cell.regions import PROPOSERS, Region, make_proposer
+from sorting_cell_interfaces.msg import Detections
+from sorting_cell_interfaces.srv import DetectObjects
+
+from .conversions import (MessageError, backproject, camera_info_to_dict, depth_from_image,
+                          pose_to_matrix, regions_to_detections, rgb_from_image)
+from .diagnostics import ERROR, OK, WARN, Diagnostics
+from .params import check_choices, declare
+from .qos import latched_qos, result_qos, sensor_qos
+
+__all__ = ['ProposalsNode', 'Perception3D', 'main']
+
+
+class Perception3D:
+    """Latest depth, intrinsics and camera pose, to put detections in 3-D.
+
+    Shared by the proposals and sorter nodes. Positions are in the world frame when the
+    camera pose is known, else in the camera's optical frame.
+    """
+
+    def __init__(self, node: Node, best_effort: bool = False):
+        self._lock = threading.Lock()
+        self.depth: np.ndarray | None = None
+        self.info: CameraInfo | None = None
+        self.t_world_camera: np.ndarray | None = None
+        self.pose_frame = ''
+        self._node = node
+        node.create_subscription(Image, 'camera/depth', self._on_depth, sensor_qos(best_effort))
+        node.create_subscription(CameraInfo, 'camera/camera_info', self._on_info,
+                                 sensor_qos(best_effort))
+        node.create_subscription(PoseStamped, 'camera/pose', self._on_pose, latched_qos())
+
+    def _on_depth(self, msg: Image) -> None:
+        try:
+            depth = depth_from_image(msg)
+        except MessageError as exc:
+            self._node.get_logger().warning(f'camera/depth: {exc}', throttle_duration_sec=10.0)
+            return
+        with self._lock:
+            self.depth = depth
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        with self._lock:
+            self.info = msg
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        try:
+            T = pose_to_matrix(msg.pose)
+        except MessageError as exc:
+            self._node.get_logger().warning(f'camera/pose: {exc}')
+            return
+        with self._lock:
+            self.t_world_camera, self.pose_frame = T, msg.header.frame_id or 'world'
+
+    def snapshot(self, shape: tuple[int, int]) -> tuple[np.ndarray | None, dict | None]:
+        """Depth and camera-info dict matching an image of ``shape`` (or None)."""
+        with self._lock:
+            depth, info, T = self.depth, self.info, self.t_world_camera
+        if info is None:
+            return None, None
+        try:
+            cam = camera_info_to_dict(info, T)
+        except MessageError:
+            return None, None
+        if depth is not None and depth.shape[:2] != tuple(shape[:2]):
+            depth = None
+        return depth, cam
+
+    def positions(self, regions: list[Region], depth: np.ndarray | None,
+                  cam: dict | None) -> tuple[list, str]:
+        if depth is None or cam is None:
+            return [None] * len(regions), ''
+        T = cam.get('T_world_camera')
+        frame = self.pose_frame if T is not None else cam.get('frame_id', '')
+        return [backproject(r, depth, cam['K'], T) for r in regions], frame
+
+
+class ProposalsNode(Node):
+    """Thin node around a :class:`~sorting_cell.regions.Proposer`."""
+
+    def __init__(self, **kwargs):
+        super().__init__('proposals', **kwargs)
+        self.proposer_name = declare(
+            self, 'proposer', 'background', 'Region proposer (sorting_cell.regions)',
+            read_only=True, choices=PROPOSERS)
+        self.background_path = declare(
+            self, 'background_path', '', 'Empty-table image file for the background model; '
+            "'' = use the camera/background topic or work on single frames", read_only=True)
+        best_effort = declare(self, 'best_effort', False,
+                              'Subscribe to camera topics best effort instead of reliable',
+                              read_only=True)
+        self.max_detections = declare(self, 'max_detections', 0,
+                                      'Publish at most this many detections (best first); '
+                                      '0 = all', min_value=0, max_value=10000)
+        self.include_crops = declare(self, 'include_crops', True,
+                                     'Carry each crop inline in the Detection message')
+        self.camera_timeout = declare(self, 'camera_timeout', 5.0,
+                                      'Report the camera as silent after this many seconds '
+                                      'without an image', min_value=0.1, max_value=3600.0)
+        self.add_on_set_parameters_callback(
+            lambda ps: check_choices(ps, {'proposer': PROPOSERS}))
+
+        self.diag = Diagnostics(self)
+        self._lock = threading.Lock()
+        self.proposer = make_proposer(self.proposer_name)
+        self.proposer.fit(None)
+        self.has_background = False
+        if self.background_path:
+            # A configured background that cannot be read is a setup error: fail loudly now.
+            self._fit_background(load_image(self.background_path), self.background_path)
+        self.geometry = Perception3D(self, best_effort)
+        self.pub = self.create_publisher(Detections, 'detections', result_qos())
+        self.create_subscription(Image, 'camera/image_raw', self._on_image,
+                                 sensor_qos(best_effort))
+        self.create_subscription(Image, 'camera/background', self._on_background,
+                                 latched_qos())
+        self.create_service(DetectObjects, 'proposals/detect', self._on_detect)
+        self.last_image_time = time.monotonic()
+        self.frames_in = 0
+        self.create_timer(min(1.0, self.camera_timeout / 2), self._watchdog)
+
+    # -- inputs ----------------------------------------------------------------------
+    def _fit_background(self, frame: np.ndarray, source: str) -> None:
+        proposer = make_proposer(self.proposer_name).fit([to_rgb8(frame)])
+        with self._lock:
+            self.proposer, self.has_background = proposer, True
+        self.diag.report('background', OK, f'background model fitted from {source}',
+                         width=frame.shape[1], height=frame.shape[0])
+
+    def _on_background(self, msg: Image) -> None:
+        try:
+            self._fit_background(rgb_from_image(msg), 'camera/background')
+        except (MessageError, ImageLoadError) as exc:
+            self.diag.report('background', ERROR, f'unusable background frame: {exc}')
+
+    def _on_image(self, msg: Image) -> None:
+        self.last_image_time = time.monotonic()
+        self.frames_in += 1
+        try:
+            out = self.detect(msg)
+        except (MessageError, ImageLoadError) as exc:
+            self.diag.report('image', ERROR, f'frame skipped: {exc}', encoding=msg.encoding,
+                             width=msg.width, height=msg.height)
+            return
+        self.pub.publish(out)
+        self.diag.report('image', OK, f'{len(out.detections)} object(s) in last frame')
+
+    def _on_detect(self, request: DetectObjects.Request, response: DetectObjects.Response):
+        try:
+            response.detections = self.detect(request.image)
+            response.success = True
+        except (MessageError, ImageLoadError) as exc:
+            response.success, response.message = False, str(exc)
+        return response
+
+    def _watchdog(self) -> None:
+        silent = time.monotonic() - self.last_image_time
+        if silent > self.camera_timeout:
+            self.diag.report('camera', WARN if self.frames_in else ERROR,
+                             f'no image on {self.resolve_topic_name("camera/image_raw")} for '
+                             f'{silent:.1f} s (camera dead or disconnected?)',
+                             frames_received=self.frames_in)
+
+    # -- the work --------------------------------------------------------------------
+    def detect(self, msg: Image) -> Detections:
+        """Image message -> Detections message (raises MessageError for unusable images)."""
+        frame = rgb_from_image(msg)
+        with self._lock:
+            proposer = self.proposer
+        regions = proposer.propose(frame)
+        if self.max_detections:
+            regions = regions[:self.max_detections]
+        depth, cam = self.geometry.snapshot(frame.shape)
+        positions, pframe = self.geometry.positions(regions, depth, cam)
+        return regions_to_detections(regions, msg.header, frame.shape, positions, pframe,
+                                     self.include_crops)
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = ProposalsNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,442 @@
+"""sorter node: the SortObjects action server.
+
+snapshot (a fresh ``camera/image_raw`` frame, with depth/intrinsics/pose when published)
+-> detect (region proposer) -> cluster (CNN features + ImageClusterer) -> record the plan in
+the durable sort log -> pick each object into its box through a
+:class:`~sorting_cell.manipulation.Manipulator` -> result. One goal at a time; feedback after
+every phase and object; cancel stops after the pick in progress. A sorter killed mid-goal
+and restarted continues the logged sort (see ``SortObjects.action`` for the semantics).
+
+The manipulator is chosen by the ``manipulator`` parameter: ``'none'`` (perception only,
+nothing moves, results say so), ``'sim'`` (the simulated arm,
+``sorting_cell.nodes.sim_arm:make_manipulator``) or ``'package.module:factory'`` with
+``factory(node) -> Manipulator``.
+
+Run: ``python -m sorting_cell.nodes.sorter --ros-args --params-file config/sorter.yaml``
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import Image, RegionOfInterest
+
+from sorting_cell.clustering import METHODS
+from sorting_cell.features import make_extractor
+from sorting_cell.images import ImageLoadError, load_image
+from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
+from sorting_cell.pipeline import SortingPipeline
+from sorting_cell.regions import PROPOSERS
+from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError, SortRecord
+from sorting_cell_interfaces.action import SortObjects
+from sorting_cell_interfaces.msg import ObjectOutcome
+
+from .conversions import MessageError, rgb_from_image
+from .diagnostics import ERROR, OK, Diagnostics
+from .params import check_choices, declare
+from .proposals import Perception3D
+from .qos import latched_qos, sensor_qos
+
+__all__ = ['SorterNode', 'GoalError', 'load_manipulator', 'default_log_dir', 'main']
+
+SIM_FACTORY = 'sorting_cell.nodes.sim_arm:make_manipulator'
+
+
+class GoalError(RuntimeError):
+    """The goal cannot be carried out; the message goes to the result."""
+
+
+def default_log_dir() -> str:
+    """``$SORTING_CELL_SORT_LOG`` or ``~/.local/state/sorting_cell/sortlog``."""
+    return os.environ.get('SORTING_CELL_SORT_LOG') or str(
+        Path.home() / '.local' / 'state' / 'sorting_cell' / 'sortlog')
+
+
+def load_manipulator(node: Node, spec: str) -> Manipulator | None:
+    """The arm named by ``spec`` ('none', 'sim' or 'package.module:factory')."""
+    if spec == 'none':
+        return None
+    target = SIM_FACTORY if spec == 'sim' else spec
+    module, _, attr = target.partition(':')
+    if not module or not attr:
+        raise ValueError(f"manipulator must be 'none', 'sim' or 'package.module:factory', "
+                         f'got {spec!r}')
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f'manipulator {spec!r}: cannot import {target} ({exc})') from exc
+    arm = factory(node)
+    if not isinstance(arm, Manipulator):
+        raise TypeError(f'manipulator factory {target} returned {type(arm).__name__}, '
+                        'not a sorting_cell.manipulation.Manipulator')
+    return arm
+
+
+class SorterNode(Node):
+    """SortObjects action server (thin: messages <-> core pipeline, log and arm)."""
+
+    def __init__(self, **kwargs):
+        super().__init__('sorter', **kwargs)
+        self.features = declare(self, 'features', 'mobilenet_v2', 'Feature extractor '
+                                '(sorting_cell.features registry name)', read_only=True)
+        self.method = declare(self, 'method', 'agglomerative', 'Clustering method',
+                              choices=METHODS)
+        self.proposer_name = declare(self, 'proposer', 'background', 'Region proposer',
+                                     choices=PROPOSERS)
+        self.background_path = declare(self, 'background_path', '', 'Empty-table image '
+                                       "file; '' = camera/background topic or none",
+                                       read_only=True)
+        manipulator = declare(self, 'manipulator', 'none', "'none', 'sim' or "
+                              "'package.module:factory'", read_only=True)
+        log_dir = declare(self, 'sort_log_dir', '', "Sort log directory; '' = "
+                          '$SORTING_CELL_SORT_LOG or ~/.local/state/sorting_cell/sortlog',
+                          read_only=True)
+        self.snapshot_timeout = declare(self, 'snapshot_timeout', 5.0, 'Seconds to wait for '
+                                        'a fresh camera image', min_value=0.1,
+                                        max_value=600.0)
+        self.random_state = declare(self, 'random_state', 0, 'Seed of stochastic methods',
+                                    min_value=0, max_value=2**31 - 1)
+        best_effort = declare(self, 'best_effort', False, 'Camera topics best effort',
+                              read_only=True)
+        self.add_on_set_parameters_callback(lambda ps: check_choices(
+            ps, {'method': METHODS, 'proposer': PROPOSERS}))
+
+        self.diag = Diagnostics(self)
+        self.sort_log = SortLog(log_dir or default_log_dir())
+        self.extractor = make_extractor(self.features)
+        self.manipulator = load_manipulator(self, manipulator)
+        self.manipulator_name = manipulator
+        self.background: np.ndarray | None = None
+        if self.background_path:
+            self.background = load_image(self.background_path)
+
+        self._image_cv = threading.Condition()
+        self._image: tuple[Image, float] | None = None   # (msg, monotonic arrival)
+        self._busy = threading.Lock()
+        sensors = MutuallyExclusiveCallbackGroup()
+        self.geometry = Perception3D(self, best_effort)
+        self.create_subscription(Image, 'camera/image_raw', self._on_image,
+                                 sensor_qos(best_effort, depth=1), callback_group=sensors)
+        self.create_subscription(Image, 'camera/background', self._on_background,
+                                 latched_qos(), callback_group=sensors)
+        self.action_server = ActionServer(
+            self, SortObjects, 'sort_objects', execute_callback=self._execute,
+            goal_callback=self._on_goal, cancel_callback=self._on_cancel,
+            callback_group=ReentrantCallbackGroup())
+        self._warm = threading.Thread(target=self._warm_up, daemon=True)
+        self._warm.start()
+        pending = self.sort_log.latest_unfinished()
+        if pending is not None:
+            done = sum(o.finished for o in pending.objects)
+            self.get_logger().info(
+                f'sort log {self.sort_log.path}: unfinished sort {pending.sort_id!r} '
+                f'({done}/{len(pending.objects)} objects done, {pending.num_boxes} boxes); '
+                'send a goal with that sort_id or resume=true to continue it')
+
+    def _warm_up(self) -> None:
+        """Load the feature weights before the first goal, off the executor threads."""
+        try:
+            self.extractor.transform([np.full((64, 64, 3), 128, np.uint8)])
+            self.diag.report('model', OK, f'{self.features} ready')
+        except Exception as exc:  # noqa: BLE001 - reported; goals will fail with the reason
+            self.diag.report('model', ERROR, f'feature model {self.features!r} failed to '
+                             f'load: {type(exc).__name__}: {exc}')
+
+    # -- camera ----------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        with self._image_cv:
+            self._image = (msg, time.monotonic())
+            self._image_cv.notify_all()
+
+    def _on_background(self, msg: Image) -> None:
+        try:
+            self.background = rgb_from_image(msg)
+        except MessageError as exc:
+            self.diag.report('background', ERROR, f'unusable background frame: {exc}')
+
+    def wait_for_image(self, after: float, timeout: float) -> tuple[Image, float]:
+        """The first image that arrived after monotonic time ``after``."""
+        deadline = time.monotonic() + timeout
+        with self._image_cv:
+            while self._image is None or self._image[1] < after:
+                left = deadline - time.monotonic()
+                if left <= 0 or not rclpy.ok():
+                    raise GoalError(
+                        f'no image on {self.resolve_topic_name("camera/image_raw")} within '
+                        f'{timeout:.1f} s (camera dead or not started?)')
+                self._image_cv.wait(min(left, 0.2))
+            return self._image
+
+    # -- action callbacks ------------------------------------------------------------
+    def _on_goal(self, goal: SortObjects.Goal) -> GoalResponse:
+        # One goal at a time: taken here (not in execute) so two racing goals cannot both
+        # be accepted. Released when execute returns.
+        if not self._busy.acquire(blocking=False):
+            self.get_logger().warning('goal rejected: a sort is already running')
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _on_cancel(self, goal_handle) -> CancelResponse:
+        self.get_logger().info('cancel requested: stopping after the pick in progress')
+        if self.manipulator is not None:
+            try:
+                self.manipulator.stop()
+            except Exception as exc:  # noqa: BLE001 - a failing stop must not kill the node
+                self.get_logger().error(f'manipulator stop failed: {exc}')
+        return CancelResponse.ACCEPT
+
+    def _execute(self, goal_handle) -> SortObjects.Result:
+        try:
+            return self._run(goal_handle)
+        except GoalError as exc:
+            return self._abort(goal_handle, str(exc))
+        except Exception as exc:  # noqa: BLE001 - the node must survive any one goal
+            self.get_logger().error(f'sort failed: {type(exc).__name__}: {exc}')
+            return self._abort(goal_handle, f'internal error: {type(exc).__name__}: {exc}')
+        finally:
+            self._busy.release()
+
+    def _abort(self, goal_handle, message: str, sort_id: str = '') -> SortObjects.Result:
+        self.diag.report('goal', ERROR, message)
+        goal_handle.abort()
+        return SortObjects.Result(sort_id=sort_id or getattr(self, '_current', ''),
+                                  success=False, message=message)
+
+    # -- the sort --------------------------------------------------------------------
+    def _run(self, goal_handle) -> SortObjects.Result:
+        goal: SortObjects.Goal = goal_handle.request
+        self._current = ''
+        record = self._resumable(goal)
+        if record is not None and record.finished:
+            self.get_logger().info(f'sort {record.sort_id!r} already finished; returning '
+                                   'its logged result')
+            goal_handle.succeed()
+            return self._result(record, set(), resumed=True, perception=0.0)
+        perception = 0.0
+        resumed = record is not None
+        if record is None:
+            record, perception = self._plan(goal_handle, goal)
+        else:
+            self.sort_log.set_state(record.sort_id, 'running', 'resumed')
+            self.get_logger().info(f'resuming sort {record.sort_id!r}: '
+                                   f'{len(record.remaining)} of {len(record.objects)} objects '
+                                   'left')
+        self._current = record.sort_id
+        return self._pick_all(goal_handle, goal, record, resumed, perception)
+
+    def _resumable(self, goal: SortObjects.Goal) -> SortRecord | None:
+        if goal.sort_id:
+            record = self.sort_log.get(goal.sort_id)
+            if record is not None and goal.num_boxes not in (0, record.num_boxes):
+                raise GoalError(f'sort {goal.sort_id!r} was planned for {record.num_boxes} '
+                                f'boxes, the goal asks for {goal.num_boxes}; send 0 or '
+                                f'{record.num_boxes} to resume it, or another sort_id')
+            return record
+        if goal.resume:
+            return self.sort_log.latest_unfinished(goal.num_boxes or None)
+        return None
+
+    def _feedback(self, goal_handle, sort_id: str, phase: str, done: int = 0, total: int = 0,
+                  object_id: str = '', box: int = -1) -> None:
+        goal_handle.publish_feedback(SortObjects.Feedback(
+            sort_id=sort_id, phase=phase, objects_done=done, objects_total=total,
+            current_object_id=object_id, current_box=box))
+
+    def _plan(self, goal_handle, goal: SortObjects.Goal) -> tuple[SortRecord, float]:
+        """snapshot -> detect -> cluster -> durable plan; returns it and its time."""
+        if goal.num_boxes < 1:
+            raise GoalError(f'num_boxes must be >= 1 for a new sort, got {goal.num_boxes}')
+        self._feedback(goal_handle, goal.sort_id, 'snapshot')
+        if self.manipulator is not None and not goal.dry_run:
+            self.manipulator.home()   # clear the camera's view of the table first
+        msg, t_snap = self.wait_for_image(time.monotonic(),
+                                          goal.snapshot_timeout or self.snapshot_timeout)
+        try:
+            frame = rgb_from_image(msg)
+        except MessageError as exc:
+            raise GoalError(f'unusable camera image: {exc}') from exc
+        depth, cam = self.geometry.snapshot(frame.shape)
+
+        self._feedback(goal_handle, goal.sort_id, 'detect')
+        background = self.background
+        if background is not None and background.shape != frame.shape:
+            self.get_logger().warning(f'background {background.shape} does not match the '
+                                      f'camera image {frame.shape}; ignoring it')
+            background = None
+        pipeline = SortingPipeline(n_clusters=goal.num_boxes, features=self.extractor,
+                                   method=self.method, proposer=self.proposer_name,
+                                   random_state=self.random_state)
+        try:
+            scene = pipeline.sort_scene(frame, background=background, source='snapshot')
+        except (ValueError, ImageLoadError) as exc:   # e.g. fewer objects than boxes
+            raise GoalError(f'cannot sort the snapshot: {exc}') from exc
+        perception = time.monotonic() - t_snap
+        items = [it for it in scene.items if it.error is None]
+        if goal.max_objects:
+            # Boxes come from the whole scene; only the best-scored objects are moved.
+            items = items[:goal.max_objects]
+        regions, labels = [it.region for it in items], [it.label for it in items]
+        self._feedback(goal_handle, goal.sort_id, 'cluster', total=len(regions))
+        positions, pframe = self.geometry.positions(regions, depth, cam)
+
+        objects, snapshot = [], {'frame': frame}
+        if depth is not None:
+            snapshot['depth'] = depth
+        if cam is not None:
+            snapshot['K'] = cam['K']
+            snapshot['size'] = np.array([cam['width'], cam['height']])
+            if cam.get('T_world_camera') is not None:
+                snapshot['T_world_camera'] = cam['T_world_camera']
+        for j, (region, label, pos) in enumerate(zip(regions, labels, positions)):
+            oid = f'obj{j}'
+            snapshot[f'mask_{oid}'] = np.asarray(region.mask, bool)
+            objects.append(LoggedObject(oid, int(label), info={
+                'bbox': [int(v) for v in region.box], 'score': float(region.score),
+                'centroid': [float(v) for v in region.centroid],
+                'position': None if pos is None else [float(v) for v in pos],
+                'position_frame': pframe}))
+        try:
+            sort_id = self.sort_log.begin(goal.num_boxes, objects, goal.sort_id or None,
+                                          {'dry_run': bool(goal.dry_run),
+                                           'manipulator': self.manipulator_name,
+                                           'features': self.features, 'method': self.method},
+                                          snapshot)
+        except SortLogError as exc:
+            raise GoalError(str(exc)) from exc
+        self.get_logger().info(f'sort {sort_id!r}: {len(objects)} objects into '
+                               f'{goal.num_boxes} boxes (perception {perception:.2f} s)')
+        return self.sort_log.get(sort_id), perception
+
+    def _request(self, record: SortRecord, obj: LoggedObject, snap: dict) -> PickRequest:
+        x0, y0, x1, y1 = obj.info['bbox']
+        frame = snap['frame']
+        full = np.zeros(frame.shape[:2], bool)
+        full[y0:y1, x0:x1] = snap[f'mask_{obj.object_id}']
+        cam = None
+        if 'K' in snap:
+            cam = {'K': snap['K'], 'width': int(snap['size'][0]), 'height': int(snap['size'][1])}
+            if 'T_world_camera' in snap:
+                cam['T_world_camera'] = snap['T_world_camera']
+        pos = obj.info.get('position')
+        world = pos is not None and obj.info.get('position_frame') in ('world', 'map')
+        return PickRequest(object_id=obj.object_id, box_index=obj.box, mask=full,
+                           depth=snap.get('depth'), camera_info=cam,
+                           position=tuple(pos) if world else None,
+                           extra={'sort_id': record.sort_id, 'bbox': (x0, y0, x1, y1),
+                                  'centroid': tuple(obj.info.get('centroid', ())),
+                                  'position_camera': None if world else pos})
+
+    def _pick_all(self, goal_handle, goal, record: SortRecord, resumed: bool,
+                  perception: float) -> SortObjects.Result:
+        sid, total = record.sort_id, len(record.objects)
+        move = self.manipulator is not None and not goal.dry_run \
+            and not record.options.get('dry_run', False)
+        snap = self.sort_log.load_snapshot(sid) if move else None
+        if move and snap is None:
+            raise GoalError(f'snapshot of sort {sid!r} is missing from {self.sort_log.directory}')
+        done = sum(o.finished for o in record.objects)
+        this_run: set[str] = set()
+        self._feedback(goal_handle, sid, 'pick', done, total)
+        for obj in record.objects:
+            if obj.finished:
+                continue
+            if goal_handle.is_cancel_requested:
+                return self._cancel(goal_handle, sid, this_run, resumed, perception)
+            self._feedback(goal_handle, sid, 'pick', done, total, obj.object_id, obj.box)
+            if not move:
+                why = ('dry run' if goal.dry_run or record.options.get('dry_run')
+                       else f'perception only (manipulator {self.manipulator_name})')
+                self.sort_log.mark_outcome(sid, obj.object_id, True, f'not moved: {why}')
+            else:
+                self.sort_log.mark_started(sid, obj.object_id)
+                outcome = self._pick(self._request(record, obj, snap))
+                if (not outcome.success and goal_handle.is_cancel_requested
+                        and outcome.reason.startswith('stopped')):
+                    self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
+                    return self._cancel(goal_handle, sid, this_run, resumed, perception)
+                self.sort_log.mark_outcome(sid, obj.object_id, outcome.success,
+                                           outcome.reason or ('placed' if outcome.success
+                                                              else 'failed'))
+            this_run.add(obj.object_id)
+            done += 1
+            self._feedback(goal_handle, sid, 'pick', done, total, obj.object_id, obj.box)
+        final = self.sort_log.get(sid)
+        failed = [o for o in final.objects if o.state != 'done']
+        message = '' if not failed else (f'{len(failed)} of {total} object(s) not placed; '
+                                         f'first: {failed[0].object_id}: {failed[0].reason}')
+        self.sort_log.set_state(sid, 'failed' if failed else 'succeeded', message)
+        if move:
+            self.manipulator.home()
+        self._feedback(goal_handle, sid, 'done', done, total)
+        goal_handle.succeed()
+        self.diag.report('goal', OK, f'sort {sid!r} finished: {total - len(failed)}/{total} '
+                         'placed')
+        result = self._result(self.sort_log.get(sid), this_run, resumed, perception)
+        result.message = message
+        return result
+
+    def _pick(self, request: PickRequest) -> PickOutcome:
+        try:
+            return self.manipulator.pick_and_place(request)
+        except Exception as exc:  # noqa: BLE001 - a driver bug fails one object, not the node
+            self.get_logger().error(f'pick of {request.object_id} raised {exc!r}')
+            return PickOutcome(success=False, reason=f'error: {type(exc).__name__}: {exc}')
+
+    def _cancel(self, goal_handle, sid: str, this_run: set[str], resumed: bool,
+                perception: float) -> SortObjects.Result:
+        self.sort_log.set_state(sid, 'canceled', 'goal canceled')
+        goal_handle.canceled()
+        result = self._result(self.sort_log.get(sid), this_run, resumed, perception)
+        result.message = 'canceled; resume with this sort_id'
+        return result
+
+    def _result(self, record: SortRecord, this_run: set[str], resumed: bool,
+                perception: float) -> SortObjects.Result:
+        outcomes = []
+        for o in record.objects:
+            x0, y0, x1, y1 = o.info.get('bbox', (0, 0, 0, 0))
+            pos = o.info.get('position')
+            out = ObjectOutcome(object_id=o.object_id, box=o.box, success=o.state == 'done',
+                                reason=o.reason or o.state, attempts=o.attempts,
+                                bbox=RegionOfInterest(x_offset=x0, y_offset=y0,
+                                                      width=x1 - x0, height=y1 - y0),
+                                has_position=pos is not None,
+                                from_previous_run=o.finished and o.object_id not in this_run)
+            if pos is not None:
+                out.position.x, out.position.y, out.position.z = pos
+            outcomes.append(out)
+        return SortObjects.Result(sort_id=record.sort_id, success=record.state == 'succeeded',
+                                  message=record.message, num_boxes=record.num_boxes,
+                                  resumed=resumed, objects=outcomes,
+                                  perception_seconds=float(perception))
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SorterNode()
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

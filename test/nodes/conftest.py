@@ -1,0 +1,73 @@
+"""In-process rclpy tests: own Context per test, a private DDS domain per test process."""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+# Before rclpy creates any context: a domain of our own, and no traffic off this machine.
+os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+sys.path.insert(0, str(Path(__file__).parent))   # scenes.py, fake_arm.py
+
+import rclpy  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+
+
+class Harness:
+    """Spins nodes of one Context in a background executor; a 'probe' node for the test."""
+
+    def __init__(self):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.probe = Node('probe', context=self.context)
+        self.executor.add_node(self.probe)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+        self.nodes = [self.probe]
+
+    def _spin(self):
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - shutdown races end the thread
+            pass
+
+    def add(self, node: Node) -> Node:
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def wait_for(self, predicate, timeout: float = 10.0, what: str = 'condition'):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+
+    def wait_future(self, future, timeout: float = 20.0, what: str = 'future'):
+        self.wait_for(future.done, timeout, what)
+        return future.result()
+
+    def close(self):
+        self.executor.shutdown(timeout_sec=2.0)
+        for n in self.nodes:
+            n.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=5.0)
+
+
+@pytest.fixture
+def ros():
+    h = Harness()
+    try:
+        yield h
+    finally:
+        h.close()

@@ -1,0 +1,66 @@
+"""Stands in for arm HARDWARE in tests (the one true hardware edge of the sorter).
+
+A physical arm takes a while per pick and its effect (the object is in the box) outlives
+any crash of the sorter. :class:`FakeArm` imitates both: each pick takes ``pick_seconds``,
+can be stopped, and a completed placement is appended (with fsync) to a journal file that
+plays the part of the physical world. Used with
+``manipulator: 'fake_arm:make_manipulator'`` and ``test/nodes`` on ``PYTHONPATH``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
+
+
+class FakeArm(Manipulator):
+    def __init__(self, journal: str, pick_seconds: float = 0.4, fail_ids=()):
+        self.journal = journal
+        self.pick_seconds = pick_seconds
+        self.fail_ids = set(fail_ids)
+        self._stop = threading.Event()
+        self.requests: list[PickRequest] = []
+        self.homes = 0
+
+    def pick_and_place(self, request: PickRequest) -> PickOutcome:
+        self._stop.clear()
+        self.requests.append(request)
+        if request.object_id in self.fail_ids:
+            return PickOutcome(False, 'unreachable: outside the fake workspace')
+        if request.mask is None or not request.mask.any():
+            return PickOutcome(False, 'no_object: empty mask')
+        if self._stop.wait(self.pick_seconds):
+            return PickOutcome(False, 'stopped: cancel during motion')
+        with open(self.journal, 'a') as fh:
+            fh.write(json.dumps({'sort_id': request.extra.get('sort_id'),
+                                 'object_id': request.object_id,
+                                 'box': request.box_index, 't': time.time()}) + '\n')
+            fh.flush()
+            os.fsync(fh.fileno())
+        return PickOutcome(True, 'placed')
+
+    def home(self) -> None:
+        self.homes += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def read_journal(path) -> list[dict]:
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def make_manipulator(node) -> FakeArm:
+    """``factory(node)`` for the sorter's ``manipulator`` parameter."""
+    journal = node.declare_parameter('fake_arm.journal', '').value
+    seconds = node.declare_parameter('fake_arm.pick_seconds', 0.4).value
+    fail = node.declare_parameter('fake_arm.fail_ids', ['']).value
+    if not journal:
+        raise ValueError('fake_arm.journal parameter is required')
+    return FakeArm(journal, seconds, [f for f in fail if f])
