@@ -8,7 +8,6 @@ __all__ = ['Diagnostics', 'OK', 'WARN', 'ERROR', 'STALE']
 
 OK, WARN, ERROR, STALE = (DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR,
                           DiagnosticStatus.STALE)
-_LOG = {OK: 'info', WARN: 'warning', ERROR: 'error', STALE: 'warning'}
 
 
 class Diagnostics:
@@ -28,7 +27,14 @@ class Diagnostics:
         self.counts[level] += 1
         name = f'{self._node.get_name()}: {part}'
         if self._last.get(part) != (level, message):
-            getattr(self._node.get_logger(), _LOG[level])(f'{part}: {message}')
+            # One call site per severity: rclpy refuses to change a call site's severity.
+            logger, text = self._node.get_logger(), f'{part}: {message}'
+            if level == OK:
+                logger.info(text)
+            elif level == ERROR:
+                logger.error(text)
+            else:
+                logger.warning(text)
             self._last[part] = (level, message)
         arr = DiagnosticArray()
         arr.header.stamp = self._node.get_clock().now().to_msg()

@@ -92,11 +92,13 @@ class Perception3D:
         return depth, cam
 
     def positions(self, regions: list[Region], depth: np.ndarray | None,
-                  cam: dict | None) -> tuple[list, str]:
+                  cam: dict | None, image_frame: str = '') -> tuple[list, str]:
+        """3-D point per region and its frame (world if the pose is known, else the
+        image's optical frame)."""
         if depth is None or cam is None:
             return [None] * len(regions), ''
         T = cam.get('T_world_camera')
-        frame = self.pose_frame if T is not None else cam.get('frame_id', '')
+        frame = self.pose_frame if T is not None else (image_frame or cam.get('frame_id', ''))
         return [backproject(r, depth, cam['K'], T) for r in regions], frame
 
 
@@ -192,11 +194,12 @@ class ProposalsNode(Node):
         frame = rgb_from_image(msg)
         with self._lock:
             proposer = self.proposer
-        regions = proposer.propose(frame)
+        # The message promises best first, whatever order a proposer uses.
+        regions = sorted(proposer.propose(frame), key=lambda r: -r.score)
         if self.max_detections:
             regions = regions[:self.max_detections]
         depth, cam = self.geometry.snapshot(frame.shape)
-        positions, pframe = self.geometry.positions(regions, depth, cam)
+        positions, pframe = self.geometry.positions(regions, depth, cam, msg.header.frame_id)
         return regions_to_detections(regions, msg.header, frame.shape, positions, pframe,
                                      self.include_crops)
 

@@ -287,7 +287,8 @@ class SorterNode(Node):
             items = items[:goal.max_objects]
         regions, labels = [it.region for it in items], [it.label for it in items]
         self._feedback(goal_handle, goal.sort_id, 'cluster', total=len(regions))
-        positions, pframe = self.geometry.positions(regions, depth, cam)
+        positions, pframe = self.geometry.positions(regions, depth, cam,
+                                                     msg.header.frame_id)
 
         objects, snapshot = [], {'frame': frame}
         if depth is not None:
