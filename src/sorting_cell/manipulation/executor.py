@@ -1,0 +1,506 @@
+"""Pick-and-place on any arm: plan in-process, execute through an :class:`ArmBackend`.
+
+One pick is: perceive the grasp (mask + depth) -> IK for pre-grasp and grasp -> plan a
+collision-free transit (OMPL) -> descend -> close -> verify by the finger gap -> lift ->
+verify again -> carry above a free lane of the box -> lower until the object is just above
+what is already there -> open -> retreat. Failures are retried after re-perceiving the
+object (when a camera snapshot is available) and otherwise reported in
+:class:`~sorting_cell.manipulation.base.PickOutcome` with a ``'word: detail'`` reason:
+
+``invalid_request``, ``no_perception``, ``ungraspable``, ``unreachable``,
+``planning_failed``, ``grasp_failed`` (nothing between the fingers after all attempts),
+``knocked_over`` / ``lost`` (the object moved away or vanished), ``dropped`` (slipped out
+on the way; where it fell is re-perceived when possible), ``box_full``, ``stopped``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable
+
+import mujoco
+import numpy as np
+
+from .base import Manipulator, PickOutcome, PickRequest
+from .grasp import GraspError, GraspPose, plan_grasp, relocate
+from .ik import IKSolver, top_down_rotation
+from .planning import CollisionChecker, JointPlanner
+from .robot import ArmSpec, BoxSpec, planning_model
+from .trajectory import Trajectory, time_parametrize
+
+__all__ = ['ArmBackend', 'PickPlaceManipulator', 'PickConfig', 'Snapshot', 'MotionError']
+
+
+class MotionError(RuntimeError):
+    """A motion could not be planned or executed; ``reason`` is ``'word: detail'``."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass
+class Snapshot:
+    """One depth frame with its camera model (a fresh look at the table)."""
+
+    depth: np.ndarray
+    camera_info: dict
+
+
+class ArmBackend(ABC):
+    """Where trajectories run: the in-process simulation, the sim node over ROS, a robot."""
+
+    @abstractmethod
+    def joint_positions(self) -> np.ndarray:
+        """Measured arm joints."""
+
+    @abstractmethod
+    def execute(self, trajectory: Trajectory) -> np.ndarray:
+        """Run ``trajectory`` to its end (blocking); return the measured joints."""
+
+    @abstractmethod
+    def set_gripper(self, width: float, settle: float) -> float:
+        """Command an opening width (m), wait ``settle`` s, return the measured width."""
+
+    @abstractmethod
+    def gripper_width(self) -> float:
+        """Measured opening width, m."""
+
+    @abstractmethod
+    def now(self) -> float:
+        """Clock of the arm (simulated time in simulation), s."""
+
+    def snapshot(self) -> Snapshot | None:
+        """A fresh depth frame, if this backend has a camera (for re-perception)."""
+        return None
+
+    def stop(self) -> None:
+        """Stop motion as soon as possible."""
+
+
+@dataclass
+class PickConfig:
+    """Tunables of the pick sequence (defaults fit the Panda hand on a UR5e)."""
+
+    max_attempts: int = 3
+    #: Finger gap below which the hand holds nothing, m.
+    empty_width: float = 0.003
+    approach_height: float = 0.08
+    #: Lowest tool height while crossing the cell (above anything in the tray), m.
+    transit_min_z: float = 0.09
+    #: Clearance over box walls for the bottom of a carried object, m.
+    wall_clearance: float = 0.03
+    #: Gap between a carried object's bottom and the box contents at release, m.
+    release_gap: float = 0.012
+    #: Lanes per box (objects are laid side by side along the box's x axis).
+    lanes: int = 3
+    speed_scale: float = 1.0
+    #: Slower, straight moves near the object and in the box.
+    fine_speed_scale: float = 0.5
+    close_settle: float = 0.35
+    open_settle: float = 0.25
+    grip_force_width: float = 0.0
+    planning_timeout: float = 2.0
+    random_state: int | None = 0
+
+
+@dataclass
+class _Lane:
+    fill: float = 0.0              # stacked height in this lane, m
+    count: int = 0
+
+
+@dataclass
+class PickLog:
+    """What one pick did (times in the arm's clock)."""
+
+    events: list = field(default_factory=list)
+
+    def add(self, t: float, what: str) -> None:
+        self.events.append((round(t, 3), what))
+
+
+class PickPlaceManipulator(Manipulator):
+    """Plan with a private copy of the cell model, execute on ``backend``.
+
+    Parameters
+    ----------
+    model : mujoco.MjModel
+        The cell (arm, hand, table, boxes); objects in it are ignored for planning.
+    spec : ArmSpec
+        Joint names, tool site, limits, boxes.
+    backend : ArmBackend
+    config : PickConfig or None
+    perceive : callable or None
+        Returns a fresh :class:`Snapshot`; defaults to ``backend.snapshot``.
+    """
+
+    def __init__(self, model: mujoco.MjModel, spec: ArmSpec, backend: ArmBackend,
+                 config: PickConfig | None = None,
+                 perceive: Callable[[], Snapshot | None] | None = None):
+        self.spec = spec
+        self.backend = backend
+        self.config = config or PickConfig()
+        self.perceive = perceive or backend.snapshot
+        self.model = planning_model(model)
+        self.ik = IKSolver(self.model, spec)
+        self.checker = CollisionChecker(self.model, spec)
+        self.planner = JointPlanner(self.checker, timeout=self.config.planning_timeout,
+                                    random_state=self.config.random_state)
+        self._fingers = [self.model.jnt_qposadr[mujoco.mj_name2id(
+            self.model, mujoco.mjtObj.mjOBJ_JOINT, j)] for j in spec.finger_joints]
+        self._lanes = [[_Lane() for _ in range(self.config.lanes)] for _ in spec.boxes]
+        self.tool = _tool_geometry(self.model, spec, self.ik)
+        self._stop = threading.Event()
+        self._last_goal: np.ndarray | None = None
+        self.last_log = PickLog()
+
+    # ----------------------------------------------------------------- public API
+    def pick_and_place(self, request: PickRequest) -> PickOutcome:
+        """Pick ``request``'s object into ``request.box_index``; failures are reported."""
+        self._stop.clear()
+        self.last_log = log = PickLog()
+        t0 = self.backend.now()
+        nb = len(self.spec.boxes)
+        if not isinstance(request.box_index, (int, np.integer)) or not 0 <= request.box_index < nb:
+            return PickOutcome(False, f'invalid_request: box {request.box_index!r} does not '
+                               f'exist (boxes 0..{nb - 1})', attempts=0)
+        try:
+            grasp = self._grasp_from_request(request)
+        except GraspError as exc:
+            return PickOutcome(False, exc.reason, attempts=0)
+        lane = self._free_lane(request.box_index, grasp.object_height)
+        if lane is None:
+            box = self._lanes[request.box_index]
+            return PickOutcome(False, f'box_full: box {request.box_index} holds '
+                               f'{sum(ln.count for ln in box)} objects, no lane has room for '
+                               f'{grasp.object_height * 100:.1f} cm more', attempts=0)
+        reason = ''
+        attempt = 0
+        for attempt in range(1, self.config.max_attempts + 1):
+            if self._stop.is_set():
+                return PickOutcome(False, 'stopped: goal cancelled', attempts=attempt - 1)
+            log.add(self.backend.now(), f'attempt {attempt}: grasp at '
+                    f'{np.round(grasp.position, 3).tolist()} yaw {grasp.yaw:.2f} '
+                    f'width {grasp.width:.3f}')
+            try:
+                held = self._pick(grasp, log)
+            except MotionError as exc:
+                return PickOutcome(False, exc.reason, attempts=attempt)
+            if held:
+                try:
+                    where = self._place(request.box_index, lane, grasp, log)
+                except MotionError as exc:
+                    return PickOutcome(False, exc.reason, attempts=attempt)
+                if where is not None:
+                    log.add(self.backend.now(), f'placed, cycle {self.backend.now() - t0:.2f} s')
+                    return PickOutcome(True, f'placed: box {request.box_index} lane {lane}',
+                                       attempts=attempt, final_position=tuple(where))
+                reason = 'dropped: object slipped out of the gripper while carried'
+            else:
+                reason = 'grasp_failed: gripper closed on nothing'
+            log.add(self.backend.now(), reason)
+            # Look again: the object may have been pushed, turned or knocked over.
+            try:
+                grasp, moved = self._reperceive(grasp)
+            except GraspError as exc:
+                return PickOutcome(False, f'{reason}; then {exc.reason}', attempts=attempt)
+            except MotionError as exc:
+                return PickOutcome(False, f'{reason}; then {exc.reason}', attempts=attempt)
+            if moved:
+                log.add(self.backend.now(), f'object moved by {moved * 100:.1f} cm')
+        return PickOutcome(False, f'{reason} ({attempt} attempts)', attempts=attempt)
+
+    def home(self) -> None:
+        """Go to the home pose (out of the camera's view)."""
+        self._move_to(self.spec.home, min_z=None)
+
+    def stop(self) -> None:
+        """Abort between motions and halt the backend."""
+        self._stop.set()
+        self.backend.stop()
+
+    def reset_boxes(self) -> None:
+        """Forget what was placed (the boxes were emptied)."""
+        self._lanes = [[_Lane() for _ in range(self.config.lanes)] for _ in self.spec.boxes]
+
+    def box_counts(self) -> list[int]:
+        """Objects placed in each box since the last reset."""
+        return [sum(ln.count for ln in box) for box in self._lanes]
+
+    # ------------------------------------------------------------------ perception
+    def _grasp_from_request(self, request: PickRequest) -> GraspPose:
+        cfg = self.config
+        if request.mask is not None and request.depth is not None:
+            return plan_grasp(request.mask, request.depth, request.camera_info,
+                              max_opening=self.spec.max_opening,
+                              min_tcp_height=self.tool.finger_below + 0.002,
+                              approach_height=cfg.approach_height, table_z=self.spec.table_z)
+        if request.position is not None:
+            # Without a mask: grasp where told, fully open, with the hand's default yaw.
+            x, y, z = (float(v) for v in request.position)
+            top = max(z, self.spec.table_z + 0.01)
+            gz = max(self.spec.table_z + self.tool.finger_below + 0.002, top - 0.01)
+            return GraspPose(np.array([x, y, gz]), 0.0, self.spec.max_opening,
+                             gz + cfg.approach_height, self.spec.max_opening - 0.01, 0.0,
+                             top - self.spec.table_z, self.spec.table_z, 0)
+        raise GraspError('no_perception: request has neither mask + depth nor a position')
+
+    def _reperceive(self, grasp: GraspPose) -> tuple[GraspPose, float]:
+        """Move out of view, look again near the last grasp, and grasp what is there."""
+        snap = None
+        if self.perceive is not None:
+            self._move_to(self.spec.home, min_z=None)
+            snap = self.perceive()
+        if snap is None:
+            # No camera: retry the same spot a little lower and wider.
+            pos = grasp.position.copy()
+            pos[2] = max(grasp.table_z + self.tool.finger_below + 0.001, pos[2] - 0.003)
+            return GraspPose(pos, grasp.yaw, min(self.spec.max_opening, grasp.width + 0.01),
+                             grasp.approach_z, grasp.object_width, grasp.object_length,
+                             grasp.object_height, grasp.table_z, grasp.n_points), 0.0
+        mask = relocate(snap.depth, snap.camera_info, grasp.position[:2], radius=0.08)
+        if mask is None:
+            raise GraspError(f'lost: nothing stands within 8 cm of '
+                             f'({grasp.position[0]:.3f}, {grasp.position[1]:.3f}) any more')
+        new = plan_grasp(mask, snap.depth, snap.camera_info, max_opening=self.spec.max_opening,
+                         approach_height=self.config.approach_height,
+                         min_tcp_height=self.tool.finger_below + 0.002,
+                         table_z=self.spec.table_z)
+        moved = float(np.hypot(*(new.position[:2] - grasp.position[:2])))
+        if new.object_height > grasp.object_height + 0.015:
+            raise GraspError(f'knocked_over: object now stands {new.object_height * 100:.1f} '
+                             f'cm tall (was {grasp.object_height * 100:.1f} cm)')
+        return new, moved
+
+    # ------------------------------------------------------------------ motions
+    def _solve(self, position, yaw: float, seed: np.ndarray, what: str) -> np.ndarray:
+        res = self.ik.solve_any(position, top_down_rotation(yaw), seed)
+        if not res.success:
+            raise MotionError(f'unreachable: no IK solution for the {what} at '
+                              f'({position[0]:.3f}, {position[1]:.3f}, {position[2]:.3f}) '
+                              f'(best miss {res.position_error * 1000:.0f} mm)')
+        return res.q
+
+    def _start(self) -> np.ndarray:
+        q = self.backend.joint_positions()
+        if self._last_goal is not None and np.abs(q - self._last_goal).max() < 0.03:
+            return self._last_goal.copy()
+        return q
+
+    def _set_fingers(self, width: float) -> None:
+        """Finger joints of the planning model at ``width`` (sign from each joint's range)."""
+        qpos = self.model.qpos0.copy()
+        for adr, j in zip(self._fingers, self.spec.finger_joints):
+            rng = self.model.jnt_range[mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT,
+                                                         j)]
+            qpos[adr] = np.sign(rng[np.argmax(np.abs(rng))]) * width / 2
+        self.checker.set_fixed(qpos)
+
+    def _run(self, path: np.ndarray, scale: float) -> None:
+        if self._stop.is_set():
+            raise MotionError('stopped: goal cancelled')
+        traj = time_parametrize(path, self.spec.max_velocity, self.spec.max_acceleration,
+                                speed_scale=scale)
+        self.backend.execute(traj)
+        self._last_goal = np.asarray(path[-1], float).copy()
+
+    def _move_to(self, q_goal: np.ndarray, min_z: float | None,
+                 what: str = 'transit') -> None:
+        q0 = self._start()
+        self.checker.min_tcp_z = None
+        if min_z is not None:
+            z0 = self.checker.tcp_position(q0)[2]
+            # A start just under the bound (tracking error) must not make planning fail.
+            self.checker.min_tcp_z = min(min_z, z0 - 0.005)
+        try:
+            res = self.planner.plan(q0, q_goal)
+        finally:
+            self.checker.min_tcp_z = None
+        if not res.success:
+            raise MotionError(f'planning_failed: {what}: {res.reason}')
+        self._run(res.path, self.config.speed_scale)
+
+    def _straight(self, q_goal: np.ndarray, what: str) -> None:
+        """A short joint-space move (descend / lift); checked for collisions."""
+        q0 = self._start()
+        if not self.checker.segment_valid(q0, q_goal, 0.01):
+            raise MotionError(f'unreachable: {what} collides: '
+                              + ', '.join(f'{a}<->{b}' for a, b, _ in
+                                          self.checker.colliding_pairs(q_goal)[:2]))
+        self._run(np.stack([q0, q_goal]), self.config.fine_speed_scale)
+
+    def _pick(self, grasp: GraspPose, log: PickLog) -> bool:
+        """Go to the object, close, lift; True when something is held after the lift."""
+        cfg = self.config
+        approach_z = max(grasp.approach_z, cfg.transit_min_z + 0.005)
+        above = np.array([grasp.position[0], grasp.position[1], approach_z])
+        seed = self._start()
+        # Parallel jaws: yaw and yaw + pi grip alike; keep the one nearer the wrist's roll.
+        best = None
+        for yaw in (grasp.yaw, grasp.yaw + np.pi):
+            try:
+                q_above = self._solve(above, yaw, seed, 'pre-grasp')
+                q_grasp = self._solve(grasp.position, yaw, q_above, 'grasp')
+            except MotionError as exc:
+                best = best or exc
+                continue
+            cost = np.abs(q_above - seed).sum()
+            if not isinstance(best, tuple) or cost < best[0]:
+                best = (cost, yaw, q_above, q_grasp)
+        if not isinstance(best, tuple):
+            raise best
+        _, yaw, q_above, q_grasp = best
+        grasp.yaw = float(yaw)
+        self._set_fingers(grasp.width)
+        if not self.checker.is_valid(q_grasp):
+            pairs = self.checker.colliding_pairs(q_grasp)
+            raise MotionError('unreachable: grasp pose collides: '
+                              + ', '.join(f'{a}<->{b}' for a, b, _ in pairs[:2]))
+        self.backend.set_gripper(grasp.width, 0.0)
+        self._move_to(q_above, cfg.transit_min_z, 'to pre-grasp')
+        self._straight(q_grasp, 'descent to grasp')
+        width = self.backend.set_gripper(cfg.grip_force_width, cfg.close_settle)
+        log.add(self.backend.now(), f'closed: gap {width * 1000:.1f} mm')
+        self._set_fingers(max(width, 0.0))
+        carry_z = max(approach_z, self._carry_z(grasp))
+        q_lift = q_above
+        if carry_z > approach_z + 1e-3:
+            q_lift = self._solve(np.array([above[0], above[1], carry_z]), yaw, q_above, 'lift')
+        self._run(np.stack([self._start(), q_lift]), cfg.fine_speed_scale)
+        width = self.backend.gripper_width()
+        log.add(self.backend.now(), f'lifted: gap {width * 1000:.1f} mm')
+        return width > cfg.empty_width
+
+    def _carry_z(self, grasp: GraspPose) -> float:
+        """Tool height that keeps a held object's bottom above every box wall."""
+        hang = grasp.position[2] - grasp.table_z
+        walls = max((b.wall_top_z for b in self.spec.boxes), default=0.0)
+        return walls + hang + self.config.wall_clearance
+
+    def _free_lane(self, box: int, height: float) -> int | None:
+        room = self.spec.boxes[box].wall_top_z - self.spec.boxes[box].floor_z
+        lanes = self._lanes[box]
+        order = sorted(range(len(lanes)), key=lambda k: (lanes[k].fill, k))
+        for k in order:
+            # Keep the top of the pile a little below the wall top.
+            if lanes[k].fill + height <= room - 0.01:
+                return k
+        return None
+
+    def _place(self, box_index: int, lane: int, grasp: GraspPose, log: PickLog):
+        """Carry the held object into ``lane`` of the box; None if it was dropped."""
+        cfg = self.config
+        box = self.spec.boxes[box_index]
+        state = self._lanes[box_index][lane]
+        hang = grasp.position[2] - grasp.table_z
+        carry_z = self._carry_z(grasp)
+        # Lanes run along the box's y axis, side by side along its x axis.
+        hx, hy = box.inner_half_size
+        opening = min(self.spec.max_opening, grasp.width + 0.01)
+        # Fingers (closing along the box's x axis) must stay clear of the walls.
+        reach = max(0.0, hx - opening / 2 - self.tool.finger_thickness - 0.006)
+        offsets = np.linspace(-reach, reach, cfg.lanes) if cfg.lanes > 1 else np.zeros(1)
+        local = np.array([offsets[lane], 0.0])
+        target = box.to_world(local)
+        # Long axis along the box's y axis: close the fingers along the box's x axis.
+        seed = self._start()
+        candidates = []
+        for yaw in (box.yaw, box.yaw + np.pi):
+            pos = np.array([target[0], target[1], carry_z])
+            try:
+                q_over = self._solve(pos, yaw, seed, f'carry over box {box_index}')
+            except MotionError as exc:
+                candidates.append((np.inf, None, exc))
+                continue
+            candidates.append((np.abs(q_over - seed).sum(), yaw, q_over))
+        candidates.sort(key=lambda c: c[0])
+        if candidates[0][1] is None:
+            raise candidates[0][2]
+        _, yaw, q_over = candidates[0]
+        # Centre the object (not the grasp point) on the lane: the offset of the object's
+        # middle from the tool, fixed in the tool frame while it is held, turned to the
+        # placing yaw.
+        mid = grasp.axis * (grasp.extent[0] + grasp.extent[1]) / 2
+        turn = yaw - grasp.yaw
+        c, s = np.cos(turn), np.sin(turn)
+        offset = np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1]])
+        target = target - offset
+        q_over = self._solve(np.array([target[0], target[1], carry_z]), yaw, q_over,
+                             f'carry over box {box_index}')
+        # As low as possible (a short fall does not bounce), but the hand's body stays
+        # above the walls: only the fingers enter the box.
+        release_z = max(box.floor_z + state.fill + hang + cfg.release_gap,
+                        box.wall_top_z + 0.008 - self.tool.hand_above)
+        q_release = self._solve(np.array([target[0], target[1], release_z]), yaw, q_over,
+                                f'release in box {box_index}')
+        self._move_to(q_over, carry_z - 0.01, f'carry to box {box_index}')
+        width = self.backend.gripper_width()
+        if width <= cfg.empty_width:
+            log.add(self.backend.now(), f'over box: gap {width * 1000:.1f} mm, object lost')
+            return None
+        self._straight(q_release, f'lowering into box {box_index}')
+        self.backend.set_gripper(opening, cfg.open_settle)
+        self._set_fingers(opening)
+        self._run(np.stack([self._start(), q_over]), cfg.fine_speed_scale)
+        state.fill += grasp.object_height
+        state.count += 1
+        return np.array([target[0], target[1], box.floor_z + state.fill / 2])
+
+
+@dataclass
+class ToolGeometry:
+    """Where the hand's collision geometry lies relative to the tool site (top-down)."""
+
+    finger_below: float      # how far the fingertips reach below the tool site, m
+    hand_above: float        # gap from the tool site up to the hand's body, m
+    finger_thickness: float  # finger extent outward of its inner face, m
+
+
+def _tool_geometry(model: mujoco.MjModel, spec: ArmSpec, ik: IKSolver) -> ToolGeometry:
+    """Measure the hand's shape at a top-down pose from its collision geoms."""
+    data = mujoco.MjData(model)
+    res = ik.solve_any((0.5, 0.0, 0.3), top_down_rotation(0.0), spec.home)
+    data.qpos[spec.qpos_indices(model)] = res.q
+    mujoco.mj_kinematics(model, data)
+    site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, spec.tcp_site)
+    tcp, rot = data.site_xpos[site], data.site_xmat[site].reshape(3, 3)
+    hand_body = int(model.site_bodyid[site])
+    while model.body_parentid[hand_body] > 0 and not any(
+            model.jnt_bodyid[j] == hand_body for j in range(model.njnt)):
+        hand_body = int(model.body_parentid[hand_body])
+    finger_bodies = {int(model.jnt_bodyid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT,
+                                                             j)]) for j in spec.finger_joints}
+    below, above, thick = 0.0, np.inf, 0.0
+    for g in range(model.ngeom):
+        if model.geom_contype[g] == 0 and model.geom_conaffinity[g] == 0:
+            continue
+        b = int(model.geom_bodyid[g])
+        chain = []
+        while b > 0:
+            chain.append(b)
+            b = int(model.body_parentid[b])
+        if not any(c in finger_bodies for c in chain) and hand_body not in chain[:3]:
+            continue
+        local = (_geom_points(model, data, g) - tcp) @ rot  # tool frame, z = approach
+        if any(c in finger_bodies for c in chain):
+            below = max(below, float(local[:, 2].max()))
+            width = abs(float(local[:, 0].max() - local[:, 0].min()))
+            thick = max(thick, width)
+        else:
+            above = min(above, float(-local[:, 2].max()))
+    return ToolGeometry(below, above if np.isfinite(above) else 0.05, thick)
+
+
+def _geom_points(model: mujoco.MjModel, data: mujoco.MjData, g: int) -> np.ndarray:
+    rot, pos = data.geom_xmat[g].reshape(3, 3), data.geom_xpos[g]
+    if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH:
+        mid = model.geom_dataid[g]
+        a, n = model.mesh_vertadr[mid], model.mesh_vertnum[mid]
+        pts = model.mesh_vert[a:a + n]
+    else:
+        pts = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)],
+                       float) * model.geom_size[g]
+    return pts @ rot.T + pos

@@ -1,0 +1,276 @@
+"""Top-down grasp poses from what the camera sees: a mask, a depth image, a camera model.
+
+Pipeline: erode the mask (depth at silhouette edges mixes object and table), back-project
+its pixels to world points with the intrinsics and the camera pose, estimate the local
+table height from a ring of pixels around the mask, find the footprint's principal axis
+(PCA of the points' x-y), and close the fingers across it at the centroid. The opening
+width and the grasp height come from the points in a slab around the grasp point, so a
+screwdriver is gripped by what is under the fingers, not by its widest part.
+
+Nothing here reads simulator state: the same code runs on a real RGB-D camera.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+__all__ = ['GraspPose', 'GraspError', 'backproject', 'table_height', 'plan_grasp',
+           'relocate', 'validate_camera_info']
+
+
+class GraspError(ValueError):
+    """No grasp can be computed; ``reason`` is a PickOutcome-style ``'word: detail'``."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass
+class GraspPose:
+    """A top-down parallel-jaw grasp in the world frame.
+
+    Attributes
+    ----------
+    position : (3,) array
+        Where the tool site goes (between the finger pads), m.
+    yaw : float
+        Direction of the closing axis in the x-y plane, rad, in (-pi/2, pi/2].
+    width : float
+        Opening before closing, m.
+    approach_z : float
+        Height of the pre-grasp pose directly above ``position``, m.
+    object_width : float
+        Measured extent across the closing axis under the fingers, m.
+    object_length : float
+        Extent along the principal axis, m.
+    object_height : float
+        Top of the object above the table, m.
+    table_z : float
+        Table height around the object, m.
+    n_points : int
+        Valid depth pixels used.
+    axis : (2,) array
+        Unit vector of the principal (long) axis in the x-y plane.
+    extent : (lo, hi)
+        Where the object begins and ends along ``axis`` relative to ``position``, m.
+    """
+
+    position: np.ndarray
+    yaw: float
+    width: float
+    approach_z: float
+    object_width: float
+    object_length: float
+    object_height: float
+    table_z: float
+    n_points: int
+    axis: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0]))
+    extent: tuple[float, float] = (0.0, 0.0)
+
+
+def validate_camera_info(camera_info: dict | None, shape: tuple[int, int]) -> tuple:
+    """Return ``(K, T_world_camera)`` from a camera_info dict or raise :class:`GraspError`."""
+    if camera_info is None:
+        raise GraspError('no_perception: camera_info (K, T_world_camera) is missing')
+    try:
+        K = np.asarray(camera_info['K'], float).reshape(3, 3)
+        T = np.asarray(camera_info['T_world_camera'], float).reshape(4, 4)
+    except KeyError as exc:
+        raise GraspError(f'no_perception: camera_info lacks {exc.args[0]!r}') from None
+    except ValueError as exc:
+        raise GraspError(f'no_perception: malformed camera_info ({exc})') from None
+    if not (np.isfinite(K).all() and np.isfinite(T).all()) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise GraspError('no_perception: camera_info has non-finite or non-positive focal '
+                         'lengths')
+    w, h = camera_info.get('width'), camera_info.get('height')
+    if w is not None and h is not None and (int(h), int(w)) != tuple(shape):
+        raise GraspError(f'no_perception: image is {shape[1]}x{shape[0]} but camera_info says '
+                         f'{w}x{h}')
+    return K, T
+
+
+def backproject(rows: np.ndarray, cols: np.ndarray, depth: np.ndarray, K: np.ndarray,
+                T_world_camera: np.ndarray) -> np.ndarray:
+    """World points (N, 3) of pixels ``(rows, cols)``; pixels without valid depth dropped.
+
+    ``depth`` is metres along the optical axis (OpenCV camera frame: x right, y down,
+    z forward).
+    """
+    z = depth[rows, cols].astype(float)
+    ok = np.isfinite(z) & (z > 0)
+    u, v, z = cols[ok].astype(float), rows[ok].astype(float), z[ok]
+    cam = np.stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z], axis=1)
+    return cam @ T_world_camera[:3, :3].T + T_world_camera[:3, 3]
+
+
+def table_height(mask: np.ndarray, depth: np.ndarray, K: np.ndarray, T: np.ndarray,
+                 inner: int = 6, outer: int = 25) -> float | None:
+    """Median height of a ring of pixels ``inner..outer`` px around ``mask``, or None.
+
+    The ring may catch a neighbouring object; the lower half of the ring's heights is
+    used so that the table wins whenever it fills at least half of the ring.
+    """
+    m8 = mask.astype(np.uint8)
+    big = cv2.dilate(m8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * outer + 1,) * 2))
+    small = cv2.dilate(m8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inner + 1,) * 2))
+    rows, cols = np.nonzero(big & ~small.astype(bool))
+    pts = backproject(rows, cols, depth, K, T)
+    if len(pts) < 20:
+        return None
+    zs = np.sort(pts[:, 2])
+    return float(np.median(zs[: max(10, len(zs) // 2)]))
+
+
+def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
+               max_opening: float = 0.08, clearance: float = 0.012,
+               min_tcp_height: float = 0.006, grasp_depth: float = 0.012,
+               approach_height: float = 0.08, slab: float = 0.012, erode_px: int = 2,
+               table_z: float | None = None) -> GraspPose:
+    """Grasp an object seen as ``mask`` in ``depth``.
+
+    Parameters
+    ----------
+    mask : (H, W) bool array
+    depth : (H, W) float array
+        Metres along the optical axis; NaN or 0 where unknown.
+    camera_info : dict
+        ``K`` (3x3), ``T_world_camera`` (4x4, OpenCV camera frame), ``width``, ``height``.
+    max_opening : float
+        Widest gripper opening, m.
+    clearance : float
+        Free space each side between a pad and the object when opened, m.
+    min_tcp_height : float
+        Lowest tool-site height above the table (the pads reach a few mm below it).
+    grasp_depth : float
+        How far below the object's top the tool site goes (capped at half the height).
+    approach_height : float
+        Height of the pre-grasp pose above the grasp, m.
+    slab : float
+        Half-width of the band along the principal axis used to measure the local
+        width and height under the fingers, m.
+    erode_px : int
+        Mask erosion before back-projection.
+    table_z : float or None
+        Table height to fall back on when the ring around the mask has no valid depth.
+
+    Raises
+    ------
+    GraspError
+        ``'no_perception: ...'`` for missing or inconsistent input, ``'ungraspable: ...'``
+        when the object is wider than the gripper opens or too flat to see.
+    """
+    if mask is None or depth is None:
+        raise GraspError('no_perception: a mask and a depth image are both required')
+    mask = np.asarray(mask).astype(bool)
+    depth = np.asarray(depth, dtype=np.float32)
+    if mask.ndim != 2 or mask.shape != depth.shape[:2]:
+        raise GraspError(f'no_perception: mask {mask.shape} and depth {depth.shape} differ')
+    K, T = validate_camera_info(camera_info, mask.shape)
+    if not mask.any():
+        raise GraspError('no_perception: the mask is empty')
+    core = mask
+    if erode_px > 0:
+        eroded = cv2.erode(mask.astype(np.uint8), np.ones((2 * erode_px + 1,) * 2, np.uint8))
+        if eroded.sum() >= 10:
+            core = eroded.astype(bool)
+    rows, cols = np.nonzero(core)
+    pts = backproject(rows, cols, depth, K, T)
+    if len(pts) < 5:
+        raise GraspError(f'no_perception: only {len(pts)} mask pixels have valid depth')
+    z_table = table_height(mask, depth, K, T)
+    if z_table is None:
+        if table_z is None:
+            raise GraspError('no_perception: no valid depth around the mask to find the table')
+        z_table = float(table_z)
+    # Keep what stands above the table: the mask may include table pixels at its rim.
+    above = pts[pts[:, 2] > z_table + 0.002]
+    if len(above) < 5:
+        raise GraspError(f'ungraspable: object is less than 2 mm above the table '
+                         f'({len(pts)} points)')
+    xy = above[:, :2]
+    cov = np.cov((xy - xy.mean(axis=0)).T) if len(xy) > 2 else np.eye(2)
+    evals, evecs = np.linalg.eigh(cov)
+    major = evecs[:, 1]
+    minor = np.array([-major[1], major[0]])
+    # Grasp near the centre of mass: the height-weighted centroid of the footprint (a
+    # screwdriver's fat handle outweighs its thin shaft).
+    weights = above[:, 2] - z_table
+    centre = (xy * weights[:, None]).sum(axis=0) / weights.sum()
+    along = (xy - centre) @ major
+    across = (xy - centre) @ minor
+    a_lo, a_hi = (float(v) for v in np.percentile(along, [1, 99]))
+    length = a_hi - a_lo
+    # Width and height are measured under the fingers only.
+    local = np.abs(along) <= slab
+    if local.sum() < 5:
+        local = np.argsort(np.abs(along))[:max(5, len(along) // 10)]
+    lo, hi = np.percentile(across[local], [1, 99])
+    width = float(hi - lo)
+    mid = centre + minor * (lo + hi) / 2
+    top = float(np.percentile(above[local, 2], 95))
+    height = top - z_table
+    # Pixels are ~1 mm at the table; add one pixel's footprint each side.
+    px = float(np.median(depth[rows, cols]) / K[0, 0])
+    width += 2 * px
+    if width + 2 * clearance > max_opening:
+        if width + 0.004 > max_opening:
+            raise GraspError(f'ungraspable: object is {width * 100:.1f} cm across under the '
+                             f'fingers, the gripper opens {max_opening * 100:.1f} cm')
+    opening = float(min(max_opening, width + 2 * clearance))
+    z = max(z_table + min_tcp_height, top - min(grasp_depth, height / 2))
+    yaw = float(np.arctan2(minor[1], minor[0]))
+    # Parallel jaws are symmetric: keep yaw in (-pi/2, pi/2].
+    if yaw <= -np.pi / 2:
+        yaw += np.pi
+    elif yaw > np.pi / 2:
+        yaw -= np.pi
+    position = np.array([mid[0], mid[1], z])
+    return GraspPose(position, yaw, opening, z + approach_height, width, length, height,
+                     z_table, int(len(pts)), major.copy(), (a_lo, a_hi))
+
+
+def relocate(depth: np.ndarray, camera_info: dict, near_xy, radius: float = 0.08,
+             table_z: float | None = None, min_height: float = 0.004,
+             min_pixels: int = 30) -> np.ndarray | None:
+    """Find an object again after it moved: the blob standing on the table nearest ``near_xy``.
+
+    Everything more than ``min_height`` above the table within ``radius`` of ``near_xy``
+    is split into connected blobs; the blob whose centroid is nearest wins.
+
+    Returns
+    -------
+    (H, W) bool array or None
+        The object's mask, or None when nothing stands there.
+    """
+    depth = np.asarray(depth, np.float32)
+    K, T = validate_camera_info(camera_info, depth.shape[:2])
+    h, w = depth.shape[:2]
+    rows, cols = np.mgrid[0:h, 0:w]
+    pts = backproject(rows.ravel(), cols.ravel(), np.nan_to_num(depth, nan=0.0), K, T)
+    valid = np.isfinite(depth.ravel()) & (depth.ravel() > 0)
+    world = np.full((h * w, 3), np.nan)
+    world[valid] = pts
+    world = world.reshape(h, w, 3)
+    d = np.hypot(world[..., 0] - near_xy[0], world[..., 1] - near_xy[1])
+    region = d <= radius
+    if table_z is None:
+        ring = region & ~(d <= radius * 0.6)
+        zs = world[..., 2][ring & np.isfinite(world[..., 2])]
+        if zs.size < 20:
+            return None
+        table_z = float(np.median(np.sort(zs)[: max(10, zs.size // 2)]))
+    cand = (region & (world[..., 2] > table_z + min_height)).astype(np.uint8)
+    n, labels, stats, cents = cv2.connectedComponentsWithStats(cand, connectivity=8)
+    best, best_d = None, np.inf
+    for k in range(1, n):
+        if stats[k, cv2.CC_STAT_AREA] < min_pixels:
+            continue
+        blob = labels == k
+        c = np.nanmean(world[blob][:, :2], axis=0)
+        dist = float(np.hypot(*(c - np.asarray(near_xy[:2]))))
+        if dist < best_d:
+            best, best_d = blob, dist
+    return best
