@@ -103,6 +103,19 @@ def test_html_report_is_self_contained(run_subset):
     assert 'Every input was clustered.' in page
 
 
+def test_default_settings_find_the_objects(tool_subset, tmp_path):
+    # Defaults: MobileNetV2 features of the object found against the learned background
+    # (one camera, so the frames share a size), agglomerative clustering.
+    out = tmp_path / 'out'
+    assert main(['cluster', str(tool_subset), '-k', '3', '--out', str(out),
+                 '--truth-from-parent-dir', '--no-progress']) == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['parameters']['proposer'] == 'background'
+    assert summary['parameters']['features'] == 'mobilenet_v2'
+    assert summary['metrics']['nmi'] > 0.9  # measured 1.0 on conditions 1-5
+    assert summary['counts']['whole-frame fallbacks'] <= 2
+
+
 def test_progress_bars_on_request(tool_subset, tmp_path, capsys):
     files = [str(p) for p in sorted((tool_subset / 'usb').glob('*.jpg'))[:4]]
     code = main(['cluster', *files, '-k', '2', '--out', str(tmp_path), '--features',

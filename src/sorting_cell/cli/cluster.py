@@ -42,8 +42,13 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # the CLI imports the heavy parts lazily, to start fast
+    from ..pipeline import SortResult, SortingPipeline
+    from ..report import ClusterView, SheetRow
 
 OUTPUTS = ('assignments.csv', 'clusters.png', 'report.html', 'summary.json')
 _ODD = (192, 57, 43)
@@ -81,7 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='progress bars (default: when stderr is a terminal)')
 
 
-def collect_inputs(paths) -> tuple[list[Path], int]:
+def collect_inputs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], int]:
     """Expand ``paths`` into the files to sort, and count ignored non-image files.
 
     See the module docstring for the rules.
@@ -113,7 +118,8 @@ def collect_inputs(paths) -> tuple[list[Path], int]:
     return unique, ignored
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Run the subcommand; returns the exit status (see the module docstring)."""
     try:
         return _run(args)
     except UsageError as exc:
@@ -121,7 +127,7 @@ def run(args) -> int:
         return 2
 
 
-def _run(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     from ..assets import AssetUnavailableError
 
     started = datetime.now(timezone.utc)
@@ -169,12 +175,12 @@ def _run(args) -> int:
     return 0
 
 
-def _suffixes():
+def _suffixes() -> frozenset[str]:
     from ..images import IMAGE_SUFFIXES
     return IMAGE_SUFFIXES
 
 
-def _make_pipeline(args):
+def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     """The pipeline, with every name checked before any image is read."""
     from ..clustering import METHODS, ImageClusterer
     from ..pipeline import SortingPipeline
@@ -230,7 +236,8 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _write_assignments(path: Path, files, clusters, reasons) -> None:
+def _write_assignments(path: Path, files: Sequence[Path], clusters: Sequence[str],
+                       reasons: Sequence[str]) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
     writer.writerow(['path', 'cluster', 'reason'])
@@ -238,7 +245,9 @@ def _write_assignments(path: Path, files, clusters, reasons) -> None:
     _atomic_write(path, buf.getvalue())
 
 
-def _summarise(args, files, ignored, result, truth, started):
+def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
+               result: SortResult, truth: list[str] | None, started: datetime
+               ) -> tuple[dict, list[int], np.ndarray, np.ndarray]:
     """Parameters, counts and scores; also the clustered indices, labels, features."""
     from sklearn.preprocessing import normalize
 
@@ -272,7 +281,9 @@ def _summarise(args, files, ignored, result, truth, started):
     return summary, ok, labels, Xn
 
 
-def _cluster_views(result, files, truth, summary, ok, labels, Xn):
+def _cluster_views(result: SortResult, files: list[Path], truth: list[str] | None,
+                   summary: dict, ok: list[int], labels: np.ndarray, Xn: np.ndarray
+                   ) -> tuple[list[SheetRow], list[ClusterView]]:
     """Contact-sheet rows and HTML views, members ordered most typical first."""
     from ..report import ClusterView, Member, SheetRow
 
@@ -303,7 +314,8 @@ def _cluster_views(result, files, truth, summary, ok, labels, Xn):
     return rows, views
 
 
-def _write_sheet(path: Path, rows, args, summary) -> None:
+def _write_sheet(path: Path, rows: list[SheetRow], args: argparse.Namespace,
+                 summary: dict) -> None:
     from ..report import contact_sheet, save_png
 
     title = (f'{summary["counts"]["clustered"]} images -> {args.n_clusters} clusters  |  '
@@ -317,7 +329,7 @@ def _write_sheet(path: Path, rows, args, summary) -> None:
     os.replace(tmp, path)
 
 
-def _write_html(path: Path, summary, views) -> None:
+def _write_html(path: Path, summary: dict, views: list[ClusterView]) -> None:
     from ..report import render_html
 
     truth = summary['parameters']['ground truth'] != 'none'

@@ -131,8 +131,8 @@ def contact_sheet(rows: Sequence[SheetRow], thumb_size: int = 96, max_per_row: i
         n_show = total if total <= max_per_row else max_per_row - 1
         for j, image in enumerate(row.images[:n_show]):
             x = header_width + j * (thumb_size + _PAD)
-            sheet[y + _PAD:y + _PAD + thumb_size, x:x + thumb_size] = thumbnail(image,
-                                                                              thumb_size)
+            tile = thumbnail(image, thumb_size)
+            sheet[y + _PAD:y + _PAD + thumb_size, x:x + thumb_size] = tile
             if row.captions:
                 color = row.caption_colors[j] if row.caption_colors else _INK
                 _put(sheet, row.captions[j], x + 1, y + _PAD + thumb_size + 11, cap_scale,
