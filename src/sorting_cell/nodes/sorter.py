@@ -147,10 +147,12 @@ class SorterNode(Node):
         """Load the feature weights before the first goal, off the executor threads."""
         try:
             self.extractor.transform([np.full((64, 64, 3), 128, np.uint8)])
-            self.diag.report('model', OK, f'{self.features} ready')
+            level, message = OK, f'{self.features} ready'
         except Exception as exc:  # noqa: BLE001 - reported; goals will fail with the reason
-            self.diag.report('model', ERROR, f'feature model {self.features!r} failed to '
-                             f'load: {type(exc).__name__}: {exc}')
+            level, message = ERROR, (f'feature model {self.features!r} failed to load: '
+                                     f'{type(exc).__name__}: {exc}')
+        if self.context.ok():   # the node may have been shut down while loading
+            self.diag.report('model', level, message)
 
     # -- camera ----------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
@@ -170,7 +172,7 @@ class SorterNode(Node):
         with self._image_cv:
             while self._image is None or self._image[1] < after:
                 left = deadline - time.monotonic()
-                if left <= 0 or not rclpy.ok():
+                if left <= 0 or not self.context.ok():
                     raise GoalError(
                         f'no image on {self.resolve_topic_name("camera/image_raw")} within '
                         f'{timeout:.1f} s (camera dead or not started?)')
@@ -381,7 +383,7 @@ class SorterNode(Node):
         self._feedback(goal_handle, sid, 'done', done, total)
         goal_handle.succeed()
         self.diag.report('goal', OK, f'sort {sid!r} finished: {total - len(failed)}/{total} '
-                         'placed')
+                         + ('placed' if move else 'assigned (not moved)'))
         result = self._result(self.sort_log.get(sid), this_run, resumed, perception)
         result.message = message
         return result

@@ -1,0 +1,192 @@
+"""sorter node in-process: SortObjects goals, feedback, errors, cancel, busy, resume."""
+import json
+
+import numpy as np
+import pytest
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from sklearn.metrics import normalized_mutual_info_score
+
+from fake_arm import read_journal
+from scenes import make_scene
+from sorting_cell.nodes.conversions import numpy_to_image
+from sorting_cell.nodes.qos import latched_qos, sensor_qos
+from sorting_cell.nodes.sorter import SorterNode
+from sorting_cell.sortlog import SortLog
+from sorting_cell_interfaces.action import SortObjects
+
+
+class Cell:
+    """A sorter node + a 10 Hz test camera + an action client, in one Context."""
+
+    def __init__(self, ros, tmp_path, scene=None, arm=True, pick_seconds=0.02, fail=(),
+                 **params):
+        self.ros, self.journal = ros, str(tmp_path / 'arm.jsonl')
+        self.log_dir = tmp_path / 'sortlog'
+        overrides = {'sort_log_dir': str(self.log_dir), 'snapshot_timeout': 3.0, **params}
+        if arm:
+            overrides.update({'manipulator': 'fake_arm:make_manipulator',
+                              'fake_arm.journal': self.journal,
+                              'fake_arm.pick_seconds': pick_seconds,
+                              'fake_arm.fail_ids': list(fail) or ['']})
+        self.node = ros.add(SorterNode(context=ros.context, parameter_overrides=[
+            Parameter(k, value=v) for k, v in overrides.items()]))
+        self.image = None if scene is None else numpy_to_image(scene.frame)
+        if scene is not None:
+            bg = ros.probe.create_publisher(Image, 'camera/background', latched_qos())
+            bg.publish(numpy_to_image(scene.background))
+            ros.wait_for(lambda: self.node.background is not None, 10, 'background')
+        self.cam = ros.probe.create_publisher(Image, 'camera/image_raw', sensor_qos())
+        ros.probe.create_timer(0.1, self._tick)
+        self.client = ActionClient(ros.probe, SortObjects, 'sort_objects')
+        assert self.client.wait_for_server(timeout_sec=10.0)
+
+    def _tick(self):
+        if self.image is not None:
+            self.cam.publish(self.image)
+
+    def send(self, **goal):
+        feedback = []
+        fut = self.client.send_goal_async(SortObjects.Goal(**goal),
+                                          feedback_callback=lambda f: feedback.append(
+                                              f.feedback))
+        handle = self.ros.wait_future(fut, 10, 'goal response')
+        return handle, feedback
+
+    def run(self, timeout=60.0, **goal):
+        handle, feedback = self.send(**goal)
+        assert handle.accepted
+        res = self.ros.wait_future(handle.get_result_async(), timeout, 'result')
+        return res.status, res.result, feedback
+
+
+def _truth(scene, result):
+    cents = [(o.bbox.x_offset + o.bbox.width / 2, o.bbox.y_offset + o.bbox.height / 2)
+             for o in result.objects]
+    return scene.match(cents)
+
+
+def test_perception_only_goal_runs_to_result_with_feedback(ros, tmp_path):
+    scene = make_scene(n_objects=9, n_kinds=3, seed=11)
+    cell = Cell(ros, tmp_path, scene, arm=False)
+    status, result, fb = cell.run(num_boxes=3)
+    assert status == GoalStatus.STATUS_SUCCEEDED, result.message
+    assert result.success and len(result.objects) == 9 and result.num_boxes == 3
+    assert all(o.reason.startswith('not moved: perception only') for o in result.objects)
+    assert normalized_mutual_info_score(_truth(scene, result),
+                                        [o.box for o in result.objects]) == 1.0
+    # Feedback and result travel on different topics: the last feedback may come later.
+    ros.wait_for(lambda: fb and fb[-1].phase == 'done', 5, "'done' feedback")
+    phases = [f.phase for f in fb]
+    for a, b in [('snapshot', 'detect'), ('detect', 'cluster'), ('cluster', 'pick'),
+                 ('pick', 'done')]:
+        assert phases.index(a) < phases.index(b)
+    assert fb[-1].objects_done == fb[-1].objects_total == 9
+    assert 0 < result.perception_seconds < 30
+    rec = SortLog(cell.log_dir).get(result.sort_id)
+    assert rec.state == 'succeeded' and len(rec.objects) == 9
+
+
+def test_arm_places_each_object_once_and_finished_sort_is_not_redone(ros, tmp_path):
+    scene = make_scene(n_objects=6, n_kinds=2, seed=12)
+    cell = Cell(ros, tmp_path, scene)
+    status, result, fb = cell.run(num_boxes=2, sort_id='tray-1')
+    assert status == GoalStatus.STATUS_SUCCEEDED and result.success, result.message
+    placed = read_journal(cell.journal)
+    assert sorted(p['object_id'] for p in placed) == sorted(o.object_id
+                                                             for o in result.objects)
+    assert {p['object_id']: p['box'] for p in placed} == {o.object_id: o.box
+                                                          for o in result.objects}
+    assert all(o.reason == 'placed' and o.attempts == 1 for o in result.objects)
+    req = cell.node.manipulator.requests[0]
+    assert req.mask.shape == scene.frame.shape[:2] and req.mask.any()
+    # The same sort id again: nothing moves, the logged result comes back.
+    status, again, _ = cell.run(num_boxes=2, sort_id='tray-1')
+    assert status == GoalStatus.STATUS_SUCCEEDED and again.resumed
+    assert all(o.from_previous_run for o in again.objects)
+    assert len(read_journal(cell.journal)) == len(placed)
+
+
+def test_failed_pick_is_reported_and_sort_fails(ros, tmp_path):
+    scene = make_scene(n_objects=4, n_kinds=2, seed=13)
+    cell = Cell(ros, tmp_path, scene, fail=('obj1',))
+    status, result, _ = cell.run(num_boxes=2)
+    assert status == GoalStatus.STATUS_SUCCEEDED and not result.success
+    bad = [o for o in result.objects if not o.success]
+    assert [o.object_id for o in bad] == ['obj1'] and bad[0].reason.startswith('unreachable')
+    assert '1 of 4 object(s) not placed; first: obj1: unreachable' in result.message
+    assert len(read_journal(cell.journal)) == 3
+
+
+@pytest.mark.parametrize('case, match', [
+    ('too_many_boxes', 'found 4 usable object(s) but 7 boxes'),
+    ('no_camera', 'no image on /camera/image_raw within 0.5 s'),
+    ('bad_encoding', "unusable camera image: unsupported image encoding 'yuv422'"),
+    ('empty_frame', 'unusable camera image: empty image'),
+    ('zero_boxes', 'num_boxes must be >= 1'),
+])
+def test_bad_input_aborts_with_reason_and_node_keeps_serving(ros, tmp_path, case, match):
+    scene = make_scene(n_objects=4, n_kinds=2, seed=14)
+    cell = Cell(ros, tmp_path, scene, arm=False)
+    goal = {'num_boxes': 2}
+    if case == 'too_many_boxes':
+        goal['num_boxes'] = 7
+    elif case == 'no_camera':
+        cell.image = None
+        goal['snapshot_timeout'] = 0.5
+    elif case == 'bad_encoding':
+        cell.image = Image(height=4, width=4, encoding='yuv422', step=8,
+                           data=bytes(32))
+    elif case == 'empty_frame':
+        cell.image = Image(height=0, width=0, encoding='rgb8')
+    elif case == 'zero_boxes':
+        goal['num_boxes'] = 0
+    status, result, _ = cell.run(**goal)
+    assert status == GoalStatus.STATUS_ABORTED
+    assert match in result.message
+    cell.image = numpy_to_image(scene.frame)
+    status, result, _ = cell.run(num_boxes=2)
+    assert status == GoalStatus.STATUS_SUCCEEDED, result.message
+
+
+def test_one_goal_at_a_time_cancel_and_resume(ros, tmp_path):
+    scene = make_scene(n_objects=6, n_kinds=2, seed=15)
+    cell = Cell(ros, tmp_path, scene, pick_seconds=0.3)
+    handle, fb = cell.send(num_boxes=2)
+    assert handle.accepted
+    ros.wait_for(lambda: any(f.phase == 'pick' and f.objects_done >= 1 for f in fb), 30,
+                 'first pick done')
+    second, _ = cell.send(num_boxes=2)
+    assert not second.accepted                         # busy: one goal at a time
+    ros.wait_future(handle.cancel_goal_async(), 10, 'cancel response')
+    res = ros.wait_future(handle.get_result_async(), 30, 'canceled result')
+    assert res.status == GoalStatus.STATUS_CANCELED
+    sid = res.result.sort_id
+    done_before = {p['object_id'] for p in read_journal(cell.journal)}
+    assert 1 <= len(done_before) < 6
+    rec = SortLog(cell.log_dir).get(sid)
+    assert rec.state == 'canceled' and not any(o.state == 'started' for o in rec.objects)
+    # Resume: same plan, only the rest is moved, nothing twice.
+    status, result, _ = cell.run(num_boxes=2, resume=True)
+    assert status == GoalStatus.STATUS_SUCCEEDED and result.success and result.resumed
+    assert result.sort_id == sid
+    placed = [p['object_id'] for p in read_journal(cell.journal)]
+    assert sorted(placed) == sorted(o.object_id for o in rec.objects)   # each exactly once
+    assert {o.object_id for o in result.objects if o.from_previous_run} == done_before
+    assert {o.object_id: o.box for o in result.objects} == {o.object_id: o.box
+                                                            for o in rec.objects}
+
+
+def test_resume_rejects_mismatched_boxes(ros, tmp_path):
+    scene = make_scene(n_objects=4, n_kinds=2, seed=16)
+    log = SortLog(tmp_path / 'sortlog')
+    from sorting_cell.sortlog import LoggedObject
+    log.begin(2, [LoggedObject('obj0', 0, info={'bbox': [0, 0, 5, 5]})], sort_id='old')
+    cell = Cell(ros, tmp_path, scene, arm=False)
+    status, result, _ = cell.run(num_boxes=3, sort_id='old')
+    assert status == GoalStatus.STATUS_ABORTED
+    assert 'planned for 2 boxes, the goal asks for 3' in result.message
+    json.dumps(result.message)
+    assert np.isfinite(result.perception_seconds)
