@@ -6,12 +6,34 @@ OpenCV camera frame of :class:`sorting_cell.sim.cell.CameraSpec` (x right, y dow
 """
 from __future__ import annotations
 
+import importlib
+import os
 from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
 from .cell import CameraSpec
+
+
+def _ensure_headless_backend() -> None:
+    """Use EGL (else OSMesa) when there is no display and ``MUJOCO_GL`` was never set.
+
+    MuJoCo picks its OpenGL backend once, when ``mujoco`` is first imported; left unset it
+    picks GLFW, which needs an X display. Any module may import mujoco first, so rather than
+    depend on import order this swaps in the headless context class the backend module
+    would have chosen with ``MUJOCO_GL=egl``.
+    """
+    from mujoco.rendering.classic import gl_context
+    if os.environ.get('DISPLAY') or getattr(gl_context, '_MUJOCO_GL', None) != '':
+        return
+    for backend in ('egl', 'osmesa'):
+        try:
+            gl_context.GLContext = importlib.import_module(f'mujoco.{backend}').GLContext
+        except Exception:  # noqa: BLE001 -- missing system library: try the next backend
+            continue
+        os.environ['MUJOCO_GL'] = backend
+        return
 
 __all__ = ['Frame', 'CameraRenderer', 'project', 'backproject', 'body_masks']
 
@@ -45,6 +67,7 @@ class CameraRenderer:
         self.model = model
         self.camera = name
         self.width, self.height = int(width), int(height)
+        _ensure_headless_backend()
         try:
             self._renderer = mujoco.Renderer(model, self.height, self.width)
         except Exception as exc:  # noqa: BLE001 -- GL setup errors come in several types

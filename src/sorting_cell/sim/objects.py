@@ -184,7 +184,8 @@ def make_wrench(rng: np.random.Generator) -> ObjectSpec:
     """A flat bar with a closed ring at one end and an open jaw at the other."""
     length = rng.uniform(0.12, 0.17)
     bar_w = rng.uniform(0.011, 0.016)
-    t = rng.uniform(0.007, 0.009)
+    # thick enough for the Panda's pads, which stop 4.6 mm above the table
+    t = rng.uniform(0.009, 0.011)
     ring_r = rng.uniform(0.013, 0.017)
     jaw_r = ring_r * rng.uniform(0.95, 1.15)
     rgb = _jitter(rng, _pick(rng, [(0.72, 0.73, 0.76), (0.60, 0.62, 0.66), (0.30, 0.30, 0.32)]),
@@ -233,7 +234,7 @@ def make_usb_stick(rng: np.random.Generator) -> ObjectSpec:
     """A small flat body with a label and a metal USB-A connector."""
     body_len = rng.uniform(0.04, 0.058)
     w = rng.uniform(0.016, 0.022)
-    t = rng.uniform(0.008, 0.011)
+    t = rng.uniform(0.009, 0.012)
     plug_len, plug_w, plug_t = 0.012, 0.012, 0.0045
     body_rgb = _jitter(rng, _pick(rng, [(0.08, 0.08, 0.09), (0.50, 0.12, 0.55),
                                         (0.93, 0.93, 0.93)]), 0.03)
