@@ -128,8 +128,10 @@ class IKSolver:
                 s[-1] = base[-1] + roll
                 seeds.append(s)
         best, best_cost, closest = None, np.inf, None
-        for seed in seeds:
+        for k, seed in enumerate(seeds):
             res = self.solve(position, rotation, seed, q_full)
+            if res.success and k == 0 and np.abs(res.q[:-1] - q_seed[:-1]).max() < 0.6:
+                return res  # a small move from the seed: the branch cannot be better
             if res.success:
                 # The posture joints (all but the tool roll) decide the branch.
                 cost = (np.abs(res.q - q_seed).sum()

@@ -108,6 +108,10 @@ def make_sim_manipulator(world, config: PickConfig | None = None, camera: bool =
     spec : ArmSpec or None
         Defaults to :func:`~sorting_cell.manipulation.robot.arm_spec_from_cell`.
     """
+    from sorting_cell.sim.cell import build_cell
+
     spec = spec or arm_spec_from_cell(world.info)
-    return PickPlaceManipulator(world.model, spec, SimWorldBackend(world, camera=camera),
-                                config)
+    # The same cell without objects: IK and collision checks cost scales with the
+    # model's degrees of freedom, and objects are not planning obstacles anyway.
+    planning, _, _ = build_cell(num_boxes=world.info.num_boxes, seed=None, n_objects=0)
+    return PickPlaceManipulator(planning, spec, SimWorldBackend(world, camera=camera), config)
