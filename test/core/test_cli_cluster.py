@@ -116,6 +116,19 @@ def test_default_settings_find_the_objects(tool_subset, tmp_path):
     assert summary['counts']['whole-frame fallbacks'] <= 2
 
 
+def test_repeat_run_with_feature_cache_is_identical(tool_subset, tmp_path):
+    files = [str(p) for cls in ('clamp', 'usb') for p in sorted((tool_subset / cls).glob(
+        '*.jpg'))[:4]]
+    argv = ['cluster', *files, '-k', '2', '--method', 'kmeans', '--seed', '3', '--proposer',
+            'none', '--cache', str(tmp_path / 'cache')]
+    assert main([*argv, '--out', str(tmp_path / 'a')]) == 0
+    assert any((tmp_path / 'cache').rglob('*')), 'nothing was cached'
+    assert main([*argv, '--out', str(tmp_path / 'b')]) == 0
+    first = (tmp_path / 'a' / 'assignments.csv').read_text()
+    assert first == (tmp_path / 'b' / 'assignments.csv').read_text()
+    assert len({r['cluster'] for r in _read_csv(tmp_path / 'a' / 'assignments.csv')[:4]}) == 1
+
+
 def test_progress_bars_on_request(tool_subset, tmp_path, capsys):
     files = [str(p) for p in sorted((tool_subset / 'usb').glob('*.jpg'))[:4]]
     code = main(['cluster', *files, '-k', '2', '--out', str(tmp_path), '--features',

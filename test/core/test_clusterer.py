@@ -180,3 +180,12 @@ def test_unknown_method_and_normalize(blobs):
         ImageClusterer(3, method='kmeanz').fit(blobs[0])
     with pytest.raises(ValueError, match="normalize must be 'l2', 'standard' or None"):
         ImageClusterer(3, normalize='l1').fit(blobs[0])
+
+
+def test_docstring_examples():
+    import doctest
+
+    from sorting_cell.clustering import estimator
+
+    result = doctest.testmod(estimator)
+    assert result.attempted >= 1 and result.failed == 0

@@ -173,3 +173,10 @@ def test_bad_shapes_are_value_errors():
         score_all(None, [0, 1, 1], np.zeros((4, 2)))
     with pytest.raises(ValueError, match='one entry per row'):
         m.silhouette(np.zeros((4, 2)), [0, 1, 1])
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 1 and result.failed == 0

@@ -59,8 +59,28 @@ class UsageError(Exception):
     """A problem with the command line or the inputs (exit status 2)."""
 
 
+_EPILOG = """\
+outputs in DIR:
+  assignments.csv  path,cluster,reason -- one row per input, in input order; cluster
+                   empty and reason given for inputs that could not be used
+  clusters.png     contact sheet: a row per cluster, most typical members first
+  report.html      self-contained report: parameters, timings, scores, thumbnails,
+                   failures
+  summary.json     the same facts for scripts
+
+directories are searched recursively for image suffixes (other files are ignored and
+counted); files named explicitly are always tried. exit status: 0 outputs written
+(some inputs may have failed: see reason), 2 usage error (k < 1, unknown name, no
+inputs, fewer usable images than k), 1 model or dataset unavailable.
+"""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..clustering import METHODS
+    from ..regions import PROPOSERS
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = _EPILOG
 
     p.add_argument('paths', nargs='+', metavar='PATH',
                    help='image files and/or directories (searched recursively)')
@@ -74,8 +94,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--method', default='agglomerative', metavar='NAME',
                    help=f'clustering method: {", ".join(METHODS)} (default: %(default)s)')
     p.add_argument('--proposer', default='background', metavar='NAME',
-                   help="how the object is found in each image: 'background' (fixed camera), "
-                        "'none' (whole image) ... (default: %(default)s)")
+                   help=f'how the object is found in each image: {", ".join(PROPOSERS)} '
+                        "('background': fixed camera, learns the empty table from the "
+                        "images; 'none': the whole image) (default: %(default)s)")
     p.add_argument('--cache', type=Path, metavar='DIR', help='on-disk feature cache')
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     p.add_argument('--truth-from-parent-dir', action='store_true',
