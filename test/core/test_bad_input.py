@@ -177,3 +177,20 @@ def test_cli_mixed_folder_writes_everything_and_explains_bad_rows(mixed, tmp_pat
         assert name in page
     assert 'file is empty (0 bytes)' in page
     assert cv2.imread(str(out / 'clusters.png')) is not None
+
+
+def test_cli_degenerate_but_valid_images_are_clustered(photos, tmp_path):
+    # A 1x1 pixel, a 1x3000 sliver and a flat black square decode fine; object finding
+    # and features must cope (default proposer: sizes differ, so no background model).
+    d = tmp_path / 'odd'
+    d.mkdir()
+    assert cv2.imwrite(str(d / 'dot.png'), np.full((1, 1, 3), 128, np.uint8))
+    assert cv2.imwrite(str(d / 'sliver.png'), np.full((1, 3000, 3), 90, np.uint8))
+    assert cv2.imwrite(str(d / 'black.png'), np.zeros((50, 50, 3), np.uint8))
+    out = tmp_path / 'out'
+    code = main(['cluster', str(d), *map(str, photos[:2]), '-k', '2', '--out', str(out),
+                 '--no-progress'])
+    assert code == 0
+    with open(out / 'assignments.csv', newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 5 and all(r['cluster'] in ('0', '1') for r in rows), rows
