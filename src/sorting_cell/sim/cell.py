@@ -27,7 +27,7 @@ from .objects import FAMILY_NAMES, ObjectSpec, make_object
 
 __all__ = ['build_cell', 'CellInfo', 'BoxInfo', 'CameraSpec', 'ObjectTruth', 'robot_assets_dir',
            'ARM_JOINTS', 'HOME_QPOS', 'TRAY', 'BOX_RADIUS', 'GRIPPER_MAX_WIDTH', 'EE_SITE',
-           'CAMERA_NAME', 'MAX_BOXES']
+           'CAMERA_NAME', 'OVERVIEW_CAMERA', 'MAX_BOXES']
 
 ARM_JOINTS = ('shoulder_pan_joint', 'shoulder_lift_joint', 'elbow_joint', 'wrist_1_joint',
               'wrist_2_joint', 'wrist_3_joint')
@@ -40,6 +40,8 @@ EE_SITE = GRIPPER_PREFIX + 'grip_site'
 #: The Panda hand opens 0.04 m per finger.
 GRIPPER_MAX_WIDTH = 0.08
 CAMERA_NAME = 'overhead'
+#: A perspective view of the whole cell (arm, tray, boxes) for pictures and animations.
+OVERVIEW_CAMERA = 'overview'
 #: Tray area (x_min, y_min, x_max, y_max) on the table, in front of the arm.
 TRAY = (0.30, -0.25, 0.68, 0.25)
 BOX_RADIUS = 0.5
@@ -304,6 +306,24 @@ def _add_camera(spec: mujoco.MjSpec, width: int, height: int) -> float:
     return fovy
 
 
+def _look_at(eye, target) -> list[float]:
+    """Quaternion of a MuJoCo camera at ``eye`` looking at ``target`` with world z up."""
+    eye, target = np.asarray(eye, float), np.asarray(target, float)
+    z = eye - target
+    z /= np.linalg.norm(z)
+    x = np.cross([0.0, 0.0, 1.0], z)
+    x /= np.linalg.norm(x)
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, np.column_stack([x, np.cross(z, x), z]).ravel())
+    return quat.tolist()
+
+
+def _add_overview_camera(spec: mujoco.MjSpec) -> None:
+    eye, target = (1.1, -0.8, 0.85), (0.16, 0.0, 0.0)
+    spec.worldbody.add_camera(name=OVERVIEW_CAMERA, pos=list(eye), quat=_look_at(eye, target),
+                              fovy=45.0)
+
+
 def camera_spec(model: mujoco.MjModel, data: mujoco.MjData, name: str, width: int,
                 height: int) -> CameraSpec:
     """Intrinsics and pose (OpenCV frame) of camera ``name`` at the state in ``data``."""
@@ -383,6 +403,7 @@ def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None =
     _add_environment(spec)
     boxes = _add_boxes(spec, num_boxes)
     _add_camera(spec, width, height)
+    _add_overview_camera(spec)
     names = tuple(f'obj{i:02d}' for i in range(n_objects))
     for name, obj, place in zip(names, objects, placements):
         _add_object(spec, name, obj, place, z=0.0015)

@@ -110,6 +110,7 @@ class SimWorld:
                                 families=families, width=width, height=height)
         self._shadows = shadows
         self._renderer: CameraRenderer | None = None
+        self._observers: list[list] = []
         self._build()
 
     def _build(self) -> None:
@@ -137,8 +138,35 @@ class SimWorld:
     def timestep(self) -> float:
         return float(self.model.opt.timestep)
 
+    def add_observer(self, callback, period: float) -> None:
+        """Call ``callback(world)`` every ``period`` s of simulation time while stepping
+        (e.g. to record animation frames), starting now."""
+        if not period > 0:
+            raise ValueError(f'observer period must be > 0 s, got {period}')
+        self._observers.append([callback, float(period), self.time])
+
+    def clear_observers(self) -> None:
+        self._observers.clear()
+
     def step(self, n: int = 1) -> None:
         """Advance ``n`` physics steps, feeding the servos from the active trajectory."""
+        n = int(n)
+        if not self._observers:
+            self._step(n)
+            return
+        while True:
+            for obs in self._observers:
+                if self.time >= obs[2] - 1e-9:
+                    obs[0](self)
+                    obs[2] += obs[1] * max(1, np.floor((self.time - obs[2]) / obs[1]) + 1)
+            if n <= 0:
+                return
+            due = min(obs[2] for obs in self._observers)
+            k = max(1, min(n, int(np.ceil((due - self.time) / self.timestep - 1e-9))))
+            self._step(k)
+            n -= k
+
+    def _step(self, n: int) -> None:
         if self._sampler is None or self.data.time > self._traj_end + self.timestep:
             self._sampler = None
             mujoco.mj_step(self.model, self.data, nstep=int(n))
@@ -295,6 +323,8 @@ class SimWorld:
         self.close()
         self._build_args.update(changes)
         self._build()
+        for obs in self._observers:
+            obs[2] = self.time
 
     def close(self) -> None:
         if self._renderer is not None:
