@@ -13,7 +13,7 @@ COMMANDS = {
     'cluster': ('cluster', 'cluster a set of images into k groups (assignments, contact sheet, report)'),
     'bench': ('bench', 'run the published benchmarks on the tool dataset'),
     'fetch': ('fetch', 'download and verify models and datasets'),
-    'sim': ('sim', 'render the simulated cell: before/after tray pictures and an animation of a sort'),
+    'sim': ('sim', 'simulated cell: before/after tray pictures, animation of a sort'),
 }
 
 
