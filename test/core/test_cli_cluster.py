@@ -197,6 +197,18 @@ def test_collect_inputs_rules(tmp_path):
     assert ignored == 2
 
 
+def test_feature_matrix_for_the_report():
+    from sorting_cell.cli.cluster import _feature_matrix
+
+    a, b = np.ones((4, 3)), np.zeros((4, 2))
+    assert _feature_matrix(a, 4).shape == (4, 3)
+    assert _feature_matrix([a, b], 4).shape == (4, 5)  # multi-view: views side by side
+    assert _feature_matrix([a, np.ones((3, 2))], 4) is None
+    assert _feature_matrix(a, 5) is None
+    assert _feature_matrix(np.full((4, 3), np.nan), 4) is None
+    assert _feature_matrix(np.zeros((4, 0)), 4) is None
+
+
 def test_contact_sheet_caps_rows_with_more_tile():
     rng = np.random.RandomState(0)
     images = [rng.randint(0, 255, (40, 80, 3), np.uint8) for _ in range(9)]

@@ -92,7 +92,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="feature extractor registry name (default: %(default)s; e.g. 'hog', "
                         "'mobilenet_v1+mobilenet_v2')")
     p.add_argument('--method', default='agglomerative', metavar='NAME',
-                   help=f'clustering method: {", ".join(METHODS)} (default: %(default)s)')
+                   help=f'clustering method: {", ".join(METHODS)}, or a multi-view method of '
+                        'sorting_cell.multiview (default: %(default)s)')
     p.add_argument('--proposer', default='background', metavar='NAME',
                    help=f'how the object is found in each image: {", ".join(PROPOSERS)} '
                         "('background': fixed camera, learns the empty table from the "
@@ -268,7 +269,7 @@ def _write_assignments(path: Path, files: Sequence[Path], clusters: Sequence[str
 
 def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
                result: SortResult, truth: list[str] | None, started: datetime
-               ) -> tuple[dict, list[int], np.ndarray, np.ndarray]:
+               ) -> tuple[dict, list[int], np.ndarray, np.ndarray | None]:
     """Parameters, counts and scores; also the clustered indices, labels, features."""
     from sklearn.preprocessing import normalize
 
@@ -277,12 +278,9 @@ def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
 
     ok = [i for i, it in enumerate(result.items) if it.error is None]
     labels = np.array([result.items[i].label for i in ok])
-    X = np.asarray(result.features)
-    if len(X) != len(ok):  # the pipeline keeps one feature row per clustered item
-        raise RuntimeError(f'pipeline returned {len(X)} feature rows for {len(ok)} items')
-    Xn = normalize(X) if X.size else X
-    metrics = score_all([truth[i] for i in ok] if truth else None, labels,
-                        Xn if X.size else None)
+    Xn = _feature_matrix(result.features, len(ok))
+    Xn = None if Xn is None else normalize(Xn)
+    metrics = score_all([truth[i] for i in ok] if truth else None, labels, Xn)
     counts = {'inputs': len(files), 'clustered': len(ok), 'failed': len(files) - len(ok),
               'ignored non-image files': ignored,
               'whole-frame fallbacks': sum(1 for i in ok if result.items[i].region is not None
@@ -302,8 +300,25 @@ def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
     return summary, ok, labels, Xn
 
 
+def _feature_matrix(features, n_rows: int) -> np.ndarray | None:
+    """The clustered features as one finite (n_rows, d) matrix, or None.
+
+    None when there is no such matrix (e.g. a multi-view run keeping views apart): the
+    report then shows members in input order and leaves out the internal scores.
+    """
+    if isinstance(features, (list, tuple)):
+        try:
+            features = np.hstack([np.asarray(v, dtype=float) for v in features])
+        except ValueError:
+            return None
+    X = np.asarray(features, dtype=float)
+    if X.ndim != 2 or len(X) != n_rows or X.shape[1] == 0 or not np.isfinite(X).all():
+        return None
+    return X
+
+
 def _cluster_views(result: SortResult, files: list[Path], truth: list[str] | None,
-                   summary: dict, ok: list[int], labels: np.ndarray, Xn: np.ndarray
+                   summary: dict, ok: list[int], labels: np.ndarray, Xn: np.ndarray | None
                    ) -> tuple[list[SheetRow], list[ClusterView]]:
     """Contact-sheet rows and HTML views, members ordered most typical first."""
     from ..report import ClusterView, Member, SheetRow
@@ -311,7 +326,7 @@ def _cluster_views(result: SortResult, files: list[Path], truth: list[str] | Non
     rows, views = [], []
     for c in range(result.n_clusters):
         idx = np.nonzero(labels == c)[0]
-        if len(idx):
+        if len(idx) and Xn is not None:
             # Most typical first: nearest the cluster mean in the clusterer's geometry.
             d = np.linalg.norm(Xn[idx] - Xn[idx].mean(0), axis=1)
             idx = idx[np.argsort(d, kind='stable')]
