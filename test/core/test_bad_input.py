@@ -134,6 +134,8 @@ def test_cli_k_below_one(mixed, tmp_path, capsys, k):
 
 def test_cli_fewer_usable_images_than_k_keeps_the_listing(mixed, photos, tmp_path, capsys):
     out = tmp_path / 'o'
+    out.mkdir()
+    (out / 'report.html').write_text('from an earlier run')  # must not survive
     files = [photos[0], mixed / 'empty.jpg', photos[1], mixed / 'notes.jpg']
     code = main(['cluster', *map(str, files), '-k', '3', '--out', str(out), '--features',
                  'colorhist', '--proposer', 'none'])
@@ -147,6 +149,7 @@ def test_cli_fewer_usable_images_than_k_keeps_the_listing(mixed, photos, tmp_pat
     assert rows[1]['reason'] == 'file is empty (0 bytes)'
     assert rows[3]['reason'].startswith('not a decodable image')
     assert rows[0]['reason'].startswith('not clustered: found 2 usable object(s)')
+    assert sorted(p.name for p in out.iterdir()) == ['assignments.csv']
 
 
 def test_cli_mixed_folder_writes_everything_and_explains_bad_rows(mixed, tmp_path, capsys):

@@ -174,6 +174,8 @@ def _run(args: argparse.Namespace) -> int:
             raise  # enough images: not an input problem, keep the traceback
         reasons = [r or f'not clustered: {exc}' for r in reasons]
         _write_assignments(out / 'assignments.csv', files, [''] * len(files), reasons)
+        for name in OUTPUTS[1:]:  # a previous run's sheet/report would contradict the CSV
+            (out / name).unlink(missing_ok=True)
         raise UsageError(f'{exc}; see {out / "assignments.csv"}') from exc
     except AssetUnavailableError as exc:
         print(f'sorting-cell cluster: {exc}', file=sys.stderr)
