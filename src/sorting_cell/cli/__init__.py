@@ -14,6 +14,9 @@ COMMANDS = {
     'bench': ('bench', 'run the published benchmarks on the tool dataset'),
     'fetch': ('fetch', 'download and verify models and datasets'),
     'sim': ('sim', 'simulated cell: before/after tray pictures, animation of a sort'),
+    'up': ('up', 'start the cell (sim | camera | replay BAG) as processes and show its health'),
+    'record': ('record', 'record live topics to a rosbag2, or write a camera bag from images'),
+    'replay': ('replay', "publish a bag's camera stream with its original timing"),
 }
 
 

@@ -1,0 +1,428 @@
+"""Process supervisor behind ``sorting-cell up``: start a node set, show its health, stop it.
+
+Each node runs as its own process, ``python -m sorting_cell.nodes.<name> --ros-args
+--params-file <config>/<name>.yaml -p ...``, exactly as a launch file would start it. The
+supervisor
+
+- refuses to start when a node module is missing (and says which), unless told to skip it;
+- points every child at the shipped Fast DDS shared-memory profile (``config/fastdds_shm.xml``;
+  see benchmarks/results/ros_latency.md) unless the user already chose a profile;
+- shows health every few seconds: each process alive or its exit code, message rates on the
+  key topics and the latched ``clustering/ready`` state (read by a monitor node, itself a child
+  process, so this module never imports rclpy);
+- restarts nothing: a node that dies is reported loudly with the end of its log;
+- on Ctrl-C / SIGTERM sends SIGINT to every child, waits, then SIGTERM, then SIGKILL, and
+  reports how each one ended. Children live in their own sessions (so a terminal Ctrl-C reaches
+  them once, through the supervisor) and get SIGTERM from the kernel if the supervisor itself
+  is killed (``PR_SET_PDEATHSIG``), so no orphans are left either way.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Sequence
+
+__all__ = ['NodeSpec', 'Supervisor', 'NODE_SETS', 'KEY_TOPICS', 'LATCHED_TOPICS',
+           'MissingNodeError', 'node_set', 'find_config', 'shm_profile', 'missing_modules',
+           'transport_env']
+
+NODE_SETS: dict[str, list[str]] = {
+    'camera': ['camera', 'proposals', 'clustering', 'sorter'],
+    'replay': ['replay', 'proposals', 'clustering', 'sorter'],
+    'sim': ['sim', 'proposals', 'clustering', 'sorter'],
+}
+# Per node set: parameters that make the set what it is.
+SET_OVERRIDES: dict[str, dict[str, dict[str, str]]] = {
+    'camera': {'sorter': {'manipulator': 'none'}},
+    'replay': {'sorter': {'manipulator': 'none'},
+               # the first frames must not go out before the proposals node listens
+               'replay': {'wait_for_subscribers': '1'}},
+    'sim': {'sorter': {'manipulator': 'sim'}},
+}
+KEY_TOPICS = ['camera/image_raw', 'detections', 'assignments']
+LATCHED_TOPICS = ['clustering/ready']
+MONITOR = 'monitor'
+
+
+class MissingNodeError(RuntimeError):
+    """A node module of the requested set does not exist in this installation."""
+
+
+@dataclass
+class NodeSpec:
+    """How to start one node process."""
+
+    name: str
+    module: str
+    params_file: Path | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    internal: bool = False  # the monitor: not part of the cell itself
+
+    def command(self, python: str = sys.executable) -> list[str]:
+        cmd = [python, '-m', self.module, '--ros-args']
+        if self.params_file is not None:
+            cmd += ['--params-file', str(self.params_file)]
+        for key, value in self.overrides.items():
+            cmd += ['-p', f'{key}:={value}']
+        return cmd
+
+
+def _config_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get('SORTING_CELL_CONFIG'):
+        dirs.append(Path(os.environ['SORTING_CELL_CONFIG']))
+    # A source checkout (editable install) first: that is what a developer edits.
+    dirs.append(Path(__file__).resolve().parents[2] / 'config')
+    for prefix in [sys.prefix, *os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep)]:
+        if prefix:
+            dirs.append(Path(prefix) / 'share' / 'sorting_cell' / 'config')
+    return dirs
+
+
+def find_config(filename: str) -> Path | None:
+    """The first ``filename`` in $SORTING_CELL_CONFIG, the source tree's config/, or an
+    installed share/sorting_cell/config/."""
+    for folder in _config_dirs():
+        if (folder / filename).is_file():
+            return folder / filename
+    return None
+
+
+def shm_profile() -> Path | None:
+    """The shipped Fast DDS shared-memory profile."""
+    return find_config('fastdds_shm.xml')
+
+
+def transport_env(mode: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for children: ``mode`` 'shm' (shipped profile), 'default' (Fast DDS
+    built-in transports) or 'auto' (keep a profile the user set, else 'shm')."""
+    env = dict(os.environ if env is None else env)
+    if mode not in ('auto', 'shm', 'default'):
+        raise ValueError(f"transport must be 'auto', 'shm' or 'default', got {mode!r}")
+    if mode == 'auto' and env.get('FASTRTPS_DEFAULT_PROFILES_FILE'):
+        return env
+    env.pop('FASTRTPS_DEFAULT_PROFILES_FILE', None)
+    if mode in ('auto', 'shm'):
+        profile = shm_profile()
+        if profile is None:
+            raise FileNotFoundError('fastdds_shm.xml not found in any config directory '
+                                    f'({", ".join(map(str, _config_dirs()))})')
+        env['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(profile)
+    return env
+
+
+def missing_modules(specs: Sequence[NodeSpec]) -> list[str]:
+    """Modules of ``specs`` that cannot be imported (checked without importing them)."""
+    out = []
+    for spec in specs:
+        try:
+            found = importlib.util.find_spec(spec.module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            out.append(spec.module)
+    return out
+
+
+def node_set(kind: str, overrides: dict[str, dict[str, str]] | None = None,
+             only: Sequence[str] | None = None) -> list[NodeSpec]:
+    """The :class:`NodeSpec` list of a node set ('camera', 'replay', 'sim').
+
+    Parameters
+    ----------
+    kind : str
+        Key of :data:`NODE_SETS`.
+    overrides : dict, optional
+        ``{node: {param: value}}`` on top of the set's own overrides.
+    only : sequence of str, optional
+        Start only these nodes of the set.
+    """
+    if kind not in NODE_SETS:
+        raise ValueError(f'unknown node set {kind!r}; choose one of {sorted(NODE_SETS)}')
+    names = NODE_SETS[kind]
+    if only:
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise ValueError(f'{unknown} not in the {kind!r} node set {names}')
+        names = [n for n in names if n in only]
+    specs = []
+    for name in names:
+        params = dict(SET_OVERRIDES.get(kind, {}).get(name, {}))
+        params.update((overrides or {}).get(name, {}))
+        specs.append(NodeSpec(name, f'sorting_cell.nodes.{name}', find_config(f'{name}.yaml'),
+                              params))
+    return specs
+
+
+def _die_with_parent() -> None:
+    # Linux: the kernel sends SIGTERM to this child when the supervisor dies, even by SIGKILL.
+    try:
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass
+class _Child:
+    spec: NodeSpec
+    proc: subprocess.Popen
+    log_path: Path | None
+    started: float
+    reported_exit: bool = False
+    how: str = ''
+
+
+class Supervisor:
+    """Start, watch and stop a set of node processes.
+
+    Parameters
+    ----------
+    specs : sequence of NodeSpec
+        Nodes to start (in order).
+    env : dict, optional
+        Environment of the children (see :func:`transport_env`).
+    log_dir : path-like, optional
+        Where each child's output goes (``<name>.log``); ``None`` lets children write to
+        this terminal.
+    monitor : bool
+        Also start the monitor node that measures topic rates and the ready state.
+    grace_s, term_s : float
+        How long to wait after SIGINT, then after SIGTERM, before escalating.
+    out : file
+        Where status lines go.
+    """
+
+    def __init__(self, specs: Sequence[NodeSpec], env: dict[str, str] | None = None,
+                 log_dir: str | os.PathLike | None = None, monitor: bool = True,
+                 grace_s: float = 10.0, term_s: float = 5.0, out: IO[str] = sys.stdout,
+                 status_format: str = 'text'):
+        self.specs = list(specs)
+        self.env = dict(os.environ if env is None else env)
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.monitor = monitor
+        self.grace_s, self.term_s = grace_s, term_s
+        self.out = out
+        self.status_format = status_format
+        self.children: dict[str, _Child] = {}
+        self.health: dict = {}
+        self._lock = threading.Lock()
+        self._t0 = time.monotonic()
+
+    # -- start
+    def start(self) -> None:
+        """Start every node (and the monitor); raise :class:`MissingNodeError` first if any
+        module is missing."""
+        missing = missing_modules(self.specs)
+        if missing:
+            raise MissingNodeError(
+                f"node module(s) {', '.join(missing)} not found: not written yet or not "
+                'installed in this environment')
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(self.env, PYTHONUNBUFFERED='1')
+        for spec in self.specs:
+            self._spawn(spec, env)
+        if self.monitor:
+            topics = ','.join(KEY_TOPICS)
+            spec = NodeSpec(MONITOR, 'sorting_cell.nodes.monitor', None,
+                            {'topics': f'[{topics}]', 'latched': f"[{','.join(LATCHED_TOPICS)}]",
+                             'period_s': '1.0'}, internal=True)
+            child = self._spawn(spec, env, pipe=True)
+            threading.Thread(target=self._read_monitor, args=(child.proc.stdout,),
+                             daemon=True).start()
+
+    def _spawn(self, spec: NodeSpec, env: dict[str, str], pipe: bool = False) -> _Child:
+        log_path = None
+        stdout = stderr = None
+        if self.log_dir is not None:
+            log_path = self.log_dir / f'{spec.name}.log'
+            stderr = open(log_path, 'ab')
+            stdout = subprocess.PIPE if pipe else stderr
+        elif pipe:
+            stdout = subprocess.PIPE
+        proc = subprocess.Popen(spec.command(), env=env, stdout=stdout, stderr=stderr,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_die_with_parent)
+        if stderr is not None:
+            stderr.close()
+        child = _Child(spec, proc, log_path, time.monotonic())
+        self.children[spec.name] = child
+        self._say(f'started {spec.name} (pid {proc.pid}): {" ".join(spec.command()[1:])}')
+        return child
+
+    def _read_monitor(self, stream) -> None:
+        for line in stream:
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            with self._lock:
+                self.health = data
+
+    # -- watch
+    def poll(self) -> list[str]:
+        """Names of cell nodes that exited since the last poll (each reported once)."""
+        exited = []
+        for name, child in self.children.items():
+            code = child.proc.poll()
+            if code is not None and not child.reported_exit:
+                child.reported_exit = True
+                if not child.spec.internal:
+                    exited.append(name)
+                tail = self._tail(child)
+                self._say(f'!! {name} (pid {child.proc.pid}) EXITED with code {code} after '
+                          f'{time.monotonic() - child.started:.1f} s; not restarting'
+                          + (f'\n   last output:\n{tail}' if tail else ''))
+        return exited
+
+    def _tail(self, child: _Child, lines: int = 15) -> str:
+        if child.log_path is None or not child.log_path.exists():
+            return ''
+        text = child.log_path.read_text(errors='replace').splitlines()[-lines:]
+        return '\n'.join('   | ' + t for t in text)
+
+    def status(self) -> dict:
+        """Current health: processes, topic rates, latched states."""
+        with self._lock:
+            health = dict(self.health)
+        now = time.monotonic()
+        procs = {}
+        for name, child in self.children.items():
+            if child.spec.internal:
+                continue
+            code = child.proc.poll()
+            procs[name] = {'pid': child.proc.pid, 'alive': code is None, 'returncode': code,
+                           'uptime_s': round(now - child.started, 1)}
+        return {'t': round(now - self._t0, 1), 'processes': procs,
+                'topics': health.get('topics', {}), 'latched': health.get('latched', {}),
+                'graph_nodes': health.get('nodes', [])}
+
+    def format_status(self, status: dict) -> str:
+        procs = ' | '.join(
+            f"{n} {'up' if p['alive'] else 'EXITED ' + str(p['returncode'])}"
+            for n, p in status['processes'].items())
+        topics = ' | '.join(f"{t} {v.get('hz', 0.0):.1f} Hz" for t, v in
+                            status['topics'].items()) or 'waiting for monitor'
+        latched = ' | '.join(f'{t}: {v}' for t, v in status['latched'].items())
+        return f"[{status['t']:7.1f} s] {procs}\n           {topics}" + (
+            f' | {latched}' if latched else '')
+
+    def report(self) -> None:
+        status = self.status()
+        if self.status_format == 'json':
+            self._say(json.dumps({'status': status}))
+        else:
+            self._say(self.format_status(status))
+
+    # -- stop
+    def shutdown(self) -> dict[str, str]:
+        """SIGINT all, wait ``grace_s``; SIGTERM, wait ``term_s``; SIGKILL. Returns how each
+        child ended: 'exited N' (already gone), 'SIGINT', 'SIGTERM' or 'SIGKILL'."""
+        alive = [c for c in self.children.values() if c.proc.poll() is None]
+        for c in self.children.values():
+            if c.proc.poll() is not None:
+                c.how = f'exited {c.proc.returncode} before shutdown'
+        for sig, wait_s in ((signal.SIGINT, self.grace_s), (signal.SIGTERM, self.term_s),
+                            (signal.SIGKILL, 5.0)):
+            for c in alive:
+                try:
+                    c.proc.send_signal(sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait_s
+            for c in alive:
+                try:
+                    c.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                    c.how = f'{signal.Signals(sig).name} (code {c.proc.returncode})'
+                except subprocess.TimeoutExpired:
+                    pass
+            alive = [c for c in alive if c.proc.poll() is None]
+            if not alive:
+                break
+            self._say(f"{', '.join(c.spec.name for c in alive)} still running after "
+                      f'{signal.Signals(sig).name}; escalating')
+        for c in self.children.values():
+            if c.proc.stdout is not None:
+                c.proc.stdout.close()
+        result = {n: c.how for n, c in self.children.items()}
+        self._say('stopped: ' + ', '.join(f'{n}: {h}' for n, h in result.items()))
+        return result
+
+    # -- all together
+    def run(self, period_s: float = 2.0, exit_on_failure: bool = False,
+            duration_s: float | None = None) -> int:
+        """Start, report every ``period_s`` until SIGINT/SIGTERM (or ``duration_s``), stop.
+
+        Returns 0 when every node ran until asked to stop and stopped on SIGINT, 1 when a node
+        died or had to be killed.
+        """
+        stop = threading.Event()
+        previous = {s: signal.signal(s, lambda *_: stop.set())
+                    for s in (signal.SIGINT, signal.SIGTERM)}
+        died: list[str] = []
+        try:
+            self.start()
+            deadline = None if duration_s is None else time.monotonic() + duration_s
+            next_report = time.monotonic() + period_s
+            while not stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                died += self.poll()
+                if died and exit_on_failure:
+                    self._say(f"stopping the cell because {', '.join(died)} exited")
+                    break
+                if time.monotonic() >= next_report:
+                    self.report()
+                    next_report += period_s
+                stop.wait(0.2)
+            self._say('shutting down (SIGINT to every node)')
+        finally:
+            # Signals from now on must not interrupt the orderly shutdown.
+            for s in previous:
+                signal.signal(s, signal.SIG_IGN)
+            how = self.shutdown() if self.children else {}
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        forced = [n for n, h in how.items() if h.startswith(('SIGTERM', 'SIGKILL'))]
+        return 1 if died or forced else 0
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+def run_foreground(spec: NodeSpec, env: dict[str, str] | None = None) -> int:
+    """Run one node in this terminal; forward SIGINT/SIGTERM once and return its exit code.
+
+    A terminal Ctrl-C already reaches the child (same process group); a signal sent to this
+    process alone (``kill -INT``) is forwarded so the node can close its files.
+    """
+    missing = missing_modules([spec])
+    if missing:
+        raise MissingNodeError(f'node module {missing[0]} not found')
+    proc = subprocess.Popen(spec.command(), env=env, preexec_fn=_die_with_parent)
+
+    def forward(signum, _frame):
+        try:
+            proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # pragma: no cover -- handler above replaces it
+                continue
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

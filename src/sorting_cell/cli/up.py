@@ -1,0 +1,108 @@
+"""``sorting-cell up sim|camera|replay [BAG]``: start the cell's node set and watch it."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('mode', choices=['sim', 'camera', 'replay'],
+                        help='sim: simulator + perception + simulated arm; camera: live camera '
+                             '+ perception (no arm); replay: a recorded bag + perception')
+    parser.add_argument('bag', nargs='?', help='replay: the rosbag2 to play')
+    parser.add_argument('--rate', type=float, help='replay: time scale (default 1.0)')
+    parser.add_argument('--loop', action='store_true', help='replay: loop the bag')
+    parser.add_argument('--device', help="camera: OpenCV device index, path or URL")
+    parser.add_argument('--folder', help='camera: publish the images of this folder instead')
+    parser.add_argument('--nodes', help='comma-separated subset of the node set to start')
+    parser.add_argument('--allow-missing', action='store_true',
+                        help='start the nodes that exist even if some modules are missing')
+    parser.add_argument('-p', '--param', action='append', default=[], metavar='NODE.NAME:=VALUE',
+                        help='parameter override for one node, e.g. sorter.num_boxes:=4')
+    parser.add_argument('--transport', choices=['auto', 'shm', 'default'], default='auto',
+                        help='Fast DDS transport profile for every node (default: the shipped '
+                             'shared-memory profile, unless FASTRTPS_DEFAULT_PROFILES_FILE is '
+                             'set)')
+    parser.add_argument('--log-dir', help='per-node logs (default ~/.ros/log/sorting_cell/<time>)')
+    parser.add_argument('--show-output', action='store_true',
+                        help='let nodes write to this terminal instead of log files')
+    parser.add_argument('--status-period', type=float, default=2.0, metavar='S',
+                        help='seconds between health reports (default 2)')
+    parser.add_argument('--status-format', choices=['text', 'json'], default='text')
+    parser.add_argument('--exit-on-failure', action='store_true',
+                        help='stop the whole cell when any node exits')
+    parser.add_argument('--duration', type=float, help='stop after this many seconds')
+    parser.add_argument('--grace', type=float, default=10.0,
+                        help='seconds to wait after SIGINT before SIGTERM (default 10)')
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for item in args.param:
+        node, sep, rest = item.partition('.')
+        name, sep2, value = rest.partition(':=')
+        if not (sep and sep2 and node and name):
+            raise ValueError(f'bad -p {item!r}: expected NODE.NAME:=VALUE')
+        out.setdefault(node, {})[name] = value
+    if args.mode == 'replay':
+        replay = out.setdefault('replay', {})
+        replay['bag'] = str(Path(args.bag).resolve())
+        if args.rate is not None:
+            replay['rate'] = repr(float(args.rate))
+        replay['loop'] = str(args.loop).lower()
+    if args.mode == 'camera':
+        camera = out.setdefault('camera', {})
+        if args.folder:
+            camera.update(source='folder', folder=str(Path(args.folder).resolve()))
+        if args.device:
+            camera.update(source='opencv', device=args.device)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import bringup
+
+    if args.mode == 'replay' and not args.bag:
+        print('up replay: give the bag to play: sorting-cell up replay BAG', file=sys.stderr)
+        return 2
+    if args.mode != 'replay' and args.bag:
+        print(f'up {args.mode}: unexpected argument {args.bag!r}', file=sys.stderr)
+        return 2
+    if args.mode == 'replay' and not (Path(args.bag) / 'metadata.yaml').is_file() and not (
+            Path(args.bag).is_file() and (Path(args.bag).parent / 'metadata.yaml').is_file()):
+        print(f'up replay: {args.bag} is not a rosbag2 (no metadata.yaml)', file=sys.stderr)
+        return 2
+    try:
+        only = [n.strip() for n in args.nodes.split(',')] if args.nodes else None
+        specs = bringup.node_set(args.mode, _overrides(args), only)
+        env = bringup.transport_env(args.transport)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f'up: {exc}', file=sys.stderr)
+        return 2
+    missing = bringup.missing_modules(specs)
+    if missing:
+        msg = (f"up {args.mode}: node module(s) {', '.join(missing)} not found (not written yet "
+               'or not installed)')
+        if not args.allow_missing:
+            print(msg + '; nothing started (use --allow-missing to start the others)',
+                  file=sys.stderr)
+            return 2
+        print(msg + '; starting the others', file=sys.stderr)
+        specs = [s for s in specs if s.module not in missing]
+    for spec in specs:
+        if spec.params_file is None:
+            print(f'up: no config/{spec.name}.yaml found; {spec.name} runs on its defaults',
+                  file=sys.stderr)
+    log_dir = None
+    if not args.show_output:
+        log_dir = Path(args.log_dir) if args.log_dir else (
+            Path.home() / '.ros' / 'log' / 'sorting_cell' / time.strftime('%Y%m%d-%H%M%S'))
+        print(f'up: node logs in {log_dir}', flush=True)
+    print(f"up: transport profile {env.get('FASTRTPS_DEFAULT_PROFILES_FILE') or 'Fast DDS default'}",
+          flush=True)
+    sup = bringup.Supervisor(specs, env=env, log_dir=log_dir, grace_s=args.grace,
+                             status_format=args.status_format)
+    return sup.run(period_s=args.status_period, exit_on_failure=args.exit_on_failure,
+                   duration_s=args.duration)
