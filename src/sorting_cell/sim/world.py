@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import mujoco
+import time
+
 import numpy as np
 from scipy.interpolate import CubicHermiteSpline
 
@@ -115,6 +117,8 @@ class SimWorld:
 
     def _build(self) -> None:
         self.model, self.data, self.info = build_cell(**self._build_args)
+        #: wall-clock seconds spent stepping physics (for real-time-factor measurements)
+        self.physics_wall_s = 0.0
         self._sampler: _Sampler | None = None
         self._traj_start = 0.0
         self._traj_end = 0.0
@@ -167,14 +171,16 @@ class SimWorld:
             n -= k
 
     def _step(self, n: int) -> None:
+        t0 = time.perf_counter()
         if self._sampler is None or self.data.time > self._traj_end + self.timestep:
             self._sampler = None
             mujoco.mj_step(self.model, self.data, nstep=int(n))
-            return
-        for _ in range(int(n)):
-            target = self._sampler(self.data.time - self._traj_start)
-            self.data.ctrl[self._arm_ids] = np.clip(target, self._arm_lo, self._arm_hi)
-            mujoco.mj_step(self.model, self.data)
+        else:
+            for _ in range(int(n)):
+                target = self._sampler(self.data.time - self._traj_start)
+                self.data.ctrl[self._arm_ids] = np.clip(target, self._arm_lo, self._arm_hi)
+                mujoco.mj_step(self.model, self.data)
+        self.physics_wall_s += time.perf_counter() - t0
 
     def advance(self, seconds: float) -> None:
         """Advance by ``seconds`` of simulation time (rounded to whole steps)."""
