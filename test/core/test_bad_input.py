@@ -175,7 +175,7 @@ def test_cli_mixed_folder_writes_everything_and_explains_bad_rows(mixed, tmp_pat
     assert summary['counts']['failed'] == 3 and summary['counts']['clustered'] == 10
     assert summary['counts']['ignored non-image files'] == 1
     page = (out / 'report.html').read_text()
-    assert 'Not clustered (3)' in page
+    assert 'Not clustered (3)' in page and 'Clusters vs classes' not in page
     for name in BAD:
         assert name in page
     assert 'file is empty (0 bytes)' in page

@@ -101,6 +101,10 @@ def test_html_report_is_self_contained(run_subset):
     assert re.findall(r'src="(?!data:)', page) == []  # nothing to fetch from elsewhere
     assert '<th>nmi</th>' in page and '<th>ndbi</th>' in page
     assert 'Every input was clustered.' in page
+    # Contingency table: every class column, and each cluster's 8 images in bold.
+    table = page.split('Clusters vs classes', 1)[1].split('</table>', 1)[0]
+    assert all(f'<th>{c}</th>' in table for c in CLASSES)
+    assert table.count('<b>8</b>') == 3
 
 
 def test_default_settings_find_the_objects(tool_subset, tmp_path):

@@ -333,13 +333,15 @@ def _cluster_views(result: SortResult, files: list[Path], truth: list[str] | Non
             d = np.linalg.norm(Xn[idx] - Xn[idx].mean(0), axis=1)
             idx = idx[np.argsort(d, kind='stable')]
         members = [ok[j] for j in idx]
-        notes, majority = [f'n = {len(members)}'], None
-        if truth:
-            majority, count = Counter(truth[i] for i in members).most_common(1)[0]
+        notes, majority, classes = [f'n = {len(members)}'], None, None
+        if truth and members:
+            classes = Counter(truth[i] for i in members)
+            majority, count = classes.most_common(1)[0]
             notes.append(f'{majority} {count}/{len(members)}')
-        summary['clusters'].append({'cluster': c, 'size': len(members),
-                                    'majority': majority, 'members': [str(files[i])
-                                                                      for i in members]})
+            classes = dict(sorted(classes.items()))
+        summary['clusters'].append({'cluster': c, 'size': len(members), 'majority': majority,
+                                    'classes': classes,
+                                    'members': [str(files[i]) for i in members]})
         captions = [truth[i] if truth else files[i].name for i in members]
         odd = [bool(truth) and truth[i] != majority for i in members]
         crops = [result.items[i].region.crop for i in members]
@@ -374,10 +376,12 @@ def _write_html(path: Path, summary: dict, views: list[ClusterView]) -> None:
     notes = ('Internal scores (dbi, ndbi = 1/(1+dbi), silhouette) on the L2-normalised '
              'features.' + (' External scores compare clusters with parent-folder classes '
                             'over the clustered images.' if truth else ''))
+    composition = ({c['cluster']: c['classes'] for c in summary['clusters']} if truth
+                   else None)
     page = render_html(title='sorting-cell cluster report', parameters=summary['parameters'],
                        counts=summary['counts'], timings=summary['timings'], clusters=views,
                        failures=summary['failures'], metrics=summary['metrics'],
-                       metric_notes=notes)
+                       metric_notes=notes, composition=composition)
     _atomic_write(path, page)
 
 

@@ -76,6 +76,22 @@ def _table(rows: Mapping, headers: tuple[str, str] | None = None) -> str:
     return '\n'.join(out)
 
 
+def _contingency(composition: Mapping[int, Mapping[str, int]]) -> str:
+    """Clusters x classes counts; each cluster's majority class in bold."""
+    classes = sorted({c for row in composition.values() for c in row})
+    out = ['<table><tr><th>cluster</th>' + ''.join(f'<th>{_e(c)}</th>' for c in classes)
+           + '<th>size</th></tr>']
+    for cluster, row in composition.items():
+        top = max(row.values(), default=0)
+        counts = [row.get(c, 0) for c in classes]
+        shown = ['' if not n else f'<b>{n}</b>' if n == top else str(n) for n in counts]
+        cells = ''.join(f'<td class="num">{v}</td>' for v in shown)
+        out.append(f'<tr><th><a href="#cluster-{_e(cluster)}">{_e(cluster)}</a></th>{cells}'
+                   f'<td class="num">{sum(row.values())}</td></tr>')
+    out.append('</table>')
+    return '\n'.join(out)
+
+
 def _img_tag(member: Member, thumb_size: int) -> str:
     data = base64.b64encode(encode_image(thumbnail(member.image, thumb_size), '.jpg', 82))
     cap_cls = ' class="odd"' if member.odd else ''
@@ -87,6 +103,7 @@ def _img_tag(member: Member, thumb_size: int) -> str:
 def render_html(*, title: str, parameters: Mapping, counts: Mapping, timings: Mapping,
                 clusters: Sequence[ClusterView], failures: Sequence[tuple[str, str]],
                 metrics: Mapping | None = None, metric_notes: str = '',
+                composition: Mapping[int, Mapping[str, int]] | None = None,
                 max_thumbs: int = 100, thumb_size: int = 96,
                 sheet_name: str | None = 'clusters.png') -> str:
     """The report page as one HTML string.
@@ -107,6 +124,8 @@ def render_html(*, title: str, parameters: Mapping, counts: Mapping, timings: Ma
         Score name -> value (see :mod:`sorting_cell.clustering.metrics`).
     metric_notes : str
         One sentence on how the scores were computed.
+    composition : mapping, optional
+        Cluster -> {class: count} when classes are known: shown as a contingency table.
     max_thumbs : int
         Thumbnails embedded per cluster; the rest are counted as ``+N more``.
     sheet_name : str or None
@@ -135,6 +154,8 @@ def render_html(*, title: str, parameters: Mapping, counts: Mapping, timings: Ma
         parts += ['<h2>Scores</h2>', _table(metrics, ('score', 'value'))]
         if metric_notes:
             parts.append(f'<p class="muted">{_e(metric_notes)}</p>')
+    if composition:
+        parts += ['<h2>Clusters vs classes</h2>', _contingency(composition)]
     parts.append(f'<h2>Clusters ({len(clusters)})</h2>')
     if sheet_name:
         parts.append(f'<p class="muted">Contact sheet: <a href="{_e(sheet_name)}">'
