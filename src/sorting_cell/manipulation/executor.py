@@ -226,6 +226,18 @@ class PickPlaceManipulator(Manipulator):
         """Forget what was placed (the boxes were emptied)."""
         self._lanes = [[_Lane() for _ in range(self.config.lanes)] for _ in self.spec.boxes]
 
+    def set_box_fill(self, box_index: int, heights) -> None:
+        """Declare what a box already holds: the pile height (m) in each of its lanes.
+
+        For boxes that were not empty at start-up (or after a restart of the sorter).
+        """
+        heights = [float(h) for h in heights]
+        if len(heights) != self.config.lanes or any(h < 0 for h in heights):
+            raise ValueError(f'need {self.config.lanes} non-negative lane heights, got '
+                             f'{heights}')
+        for lane, h in zip(self._lanes[box_index], heights):
+            lane.fill = h
+
     def box_counts(self) -> list[int]:
         """Objects placed in each box since the last reset."""
         return [sum(ln.count for ln in box) for box in self._lanes]

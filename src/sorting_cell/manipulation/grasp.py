@@ -212,9 +212,11 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
     mid = centre + minor * (lo + hi) / 2
     top = float(np.percentile(above[local, 2], 95))
     height = top - z_table
-    # Pixels are ~1 mm at the table; add one pixel's footprint each side.
-    px = float(np.median(depth[rows, cols]) / K[0, 0])
-    width += 2 * px
+    # Give back what the erosion and the percentiles trimmed: (erode_px + 1) pixels a side.
+    pad = 2 * (max(erode_px, 0) + 1) * float(np.median(depth[rows, cols]) / K[0, 0])
+    width += pad
+    length += pad
+    a_lo, a_hi = a_lo - pad / 2, a_hi + pad / 2
     if width + 2 * clearance > max_opening:
         if width + 0.004 > max_opening:
             raise GraspError(f'ungraspable: object is {width * 100:.1f} cm across under the '
