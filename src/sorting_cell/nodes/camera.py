@@ -244,7 +244,7 @@ class CameraNode(Node):
                                                p('wait_timeout_s').value, self._stop.is_set):
                 self.get_logger().warning('subscribers did not all appear in time; starting')
         opened = False
-        next_due = time.monotonic()
+        next_due = 0.0
         while not self._stop.is_set():
             try:
                 if not opened:
@@ -254,6 +254,7 @@ class CameraNode(Node):
                     self.get_logger().info(f'opened {self.source.describe}')
                 rgb, origin = self.source.read()
             except EndOfStream:
+                self._report_unreadable()
                 self._set_state(OK, f'finished: {self.published} frames published, '
                                 'loop is off')
                 self.get_logger().info(f'{self.source.describe}: all {self.published} frames '
@@ -275,11 +276,13 @@ class CameraNode(Node):
             self.backoff.reset()
             rate = p('rate_hz').value
             if rate > 0:
-                now = time.monotonic()
+                period, now = 1.0 / rate, time.monotonic()
+                if next_due < now - period:
+                    # First frame, or after a stall: restart the schedule, never burst.
+                    next_due = now
                 if next_due > now and self._stop.wait(next_due - now):
                     break
-                # Never build a burst after a stall: schedule from now when late.
-                next_due = max(next_due, time.monotonic() - 1.0 / rate) + 1.0 / rate
+                next_due += period
             self._publish(rgb)
         self.source.close()
 
