@@ -2,7 +2,6 @@
 import array
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
@@ -61,7 +60,7 @@ def test_image_to_detections_with_background_and_depth(ros):
 
 def test_bad_frames_reported_and_node_keeps_working(ros):
     scene = make_scene(n_objects=4, n_kinds=2, seed=4)
-    node = ros.add(ProposalsNode(context=ros.context))
+    ros.add(ProposalsNode(context=ros.context))
     dets = _collect(ros, Detections, 'detections', result_qos())
     diags = _collect(ros, DiagnosticArray, '/diagnostics', 10)
     pub = ros.probe.create_publisher(Image, 'camera/image_raw', sensor_qos())

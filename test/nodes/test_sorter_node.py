@@ -95,8 +95,8 @@ def test_arm_places_each_object_once_and_finished_sort_is_not_redone(ros, tmp_pa
     status, result, fb = cell.run(num_boxes=2, sort_id='tray-1')
     assert status == GoalStatus.STATUS_SUCCEEDED and result.success, result.message
     placed = read_journal(cell.journal)
-    assert sorted(p['object_id'] for p in placed) == sorted(o.object_id
-                                                             for o in result.objects)
+    assert sorted(p['object_id'] for p in placed) == sorted(
+        o.object_id for o in result.objects)
     assert {p['object_id']: p['box'] for p in placed} == {o.object_id: o.box
                                                           for o in result.objects}
     assert all(o.reason == 'placed' and o.attempts == 1 for o in result.objects)

@@ -121,6 +121,14 @@ class ProposalsNode(Node):
                                       '0 = all', min_value=0, max_value=10000)
         self.include_crops = declare(self, 'include_crops', True,
                                      'Carry each crop inline in the Detection message')
+        self.background_frames = declare(
+            self, 'background_frames', 0, 'Learn the empty table from the first N frames of '
+            'the stream (fixed camera, objects that differ between frames, e.g. a photo '
+            'series); those frames are held and processed once it is learnt. 0 = off',
+            read_only=True, min_value=0, max_value=1000)
+        queue_depth = declare(self, 'queue_depth', 5, 'Image subscription history depth '
+                              '(raise it to process every frame of a fast replay)',
+                              read_only=True, min_value=1, max_value=10000)
         self.camera_timeout = declare(self, 'camera_timeout', 5.0,
                                       'Report the camera as silent after this many seconds '
                                       'without an image', min_value=0.1, max_value=3600.0)
@@ -137,8 +145,9 @@ class ProposalsNode(Node):
             self._fit_background(load_image(self.background_path), self.background_path)
         self.geometry = Perception3D(self, best_effort)
         self.pub = self.create_publisher(Detections, 'detections', result_qos())
+        self._held: list[Image] = []
         self.create_subscription(Image, 'camera/image_raw', self._on_image,
-                                 sensor_qos(best_effort))
+                                 sensor_qos(best_effort, queue_depth))
         self.create_subscription(Image, 'camera/background', self._on_background,
                                  latched_qos())
         self.create_service(DetectObjects, 'proposals/detect', self._on_detect)
@@ -163,6 +172,38 @@ class ProposalsNode(Node):
     def _on_image(self, msg: Image) -> None:
         self.last_image_time = time.monotonic()
         self.frames_in += 1
+        if self.background_frames and not self.has_background:
+            self._hold(msg)
+            return
+        self._process(msg)
+
+    def _hold(self, msg: Image) -> None:
+        """Collect frames for the background model; fit and flush when there are enough."""
+        self._held.append(msg)
+        if len(self._held) < self.background_frames:
+            return
+        frames = []
+        for m in self._held:
+            try:
+                frames.append(rgb_from_image(m))
+            except MessageError:
+                pass   # reported when the frame itself is processed below
+        shapes = {f.shape for f in frames}
+        if frames and len(shapes) == 1:
+            proposer = make_proposer(self.proposer_name).fit(frames)
+            with self._lock:
+                self.proposer, self.has_background = proposer, True
+            self.diag.report('background', OK, f'background model learnt from the first '
+                             f'{len(frames)} frames of the stream')
+        else:
+            self.background_frames = 0   # cannot learn one: go on frame by frame
+            self.diag.report('background', WARN, 'cannot learn a background from the '
+                             f'stream (frame sizes {sorted(shapes)}); single-frame proposals')
+        held, self._held = self._held, []
+        for m in held:
+            self._process(m)
+
+    def _process(self, msg: Image) -> None:
         try:
             out = self.detect(msg)
         except (MessageError, ImageLoadError) as exc:

@@ -135,6 +135,8 @@ class SorterNode(Node):
             callback_group=ReentrantCallbackGroup())
         self._warm = threading.Thread(target=self._warm_up, daemon=True)
         self._warm.start()
+        self.get_logger().info(f'sort_objects action server ready (manipulator '
+                               f'{manipulator!r}, sort log {self.sort_log.path})')
         pending = self.sort_log.latest_unfinished()
         if pending is not None:
             done = sum(o.finished for o in pending.objects)
@@ -283,14 +285,15 @@ class SorterNode(Node):
         except (ValueError, ImageLoadError) as exc:   # e.g. fewer objects than boxes
             raise GoalError(f'cannot sort the snapshot: {exc}') from exc
         perception = time.monotonic() - t_snap
-        items = [it for it in scene.items if it.error is None]
+        # Pick order: most object-like first (also what max_objects keeps).
+        items = sorted((it for it in scene.items if it.error is None),
+                       key=lambda it: -it.region.score)
         if goal.max_objects:
             # Boxes come from the whole scene; only the best-scored objects are moved.
             items = items[:goal.max_objects]
         regions, labels = [it.region for it in items], [it.label for it in items]
         self._feedback(goal_handle, goal.sort_id, 'cluster', total=len(regions))
-        positions, pframe = self.geometry.positions(regions, depth, cam,
-                                                     msg.header.frame_id)
+        positions, pframe = self.geometry.positions(regions, depth, cam, msg.header.frame_id)
 
         objects, snapshot = [], {'frame': frame}
         if depth is not None:

@@ -1,0 +1,100 @@
+"""Start real node processes for system tests (what a launch file would do on a full install).
+
+Each process gets its parameters from a YAML file, the test's DDS domain, localhost-only
+discovery, and its own session so it can be killed with everything it started.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+
+
+def ros_env(domain_id: int) -> dict:
+    env = dict(os.environ)
+    env['ROS_DOMAIN_ID'] = str(domain_id)
+    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    env['PYTHONPATH'] = os.pathsep.join([str(HERE), env.get('PYTHONPATH', '')]).rstrip(
+        os.pathsep)
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
+class NodeProcess:
+    """``python -m <module> --ros-args --params-file <yaml>`` as a child process."""
+
+    def __init__(self, module: str, params: dict, workdir: Path, domain_id: int,
+                 name: str | None = None):
+        self.module, self.params, self.domain_id = module, params, domain_id
+        self.name = name or module.rsplit('.', 1)[-1]
+        self.workdir = Path(workdir)
+        self.log_path = self.workdir / f'{self.name}.log'
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> 'NodeProcess':
+        self.starts += 1
+        params_file = self.workdir / f'{self.name}.yaml'
+        params_file.write_text(yaml.safe_dump({'/**': {'ros__parameters': self.params}}))
+        log = open(self.log_path, 'a')
+        log.write(f'--- start {self.starts} ---\n')
+        log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', self.module, '--ros-args', '--params-file',
+             str(params_file)], env=ros_env(self.domain_id), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> int:
+        """SIGKILL the whole process group (as a crash or power cut would)."""
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        return self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 8.0) -> int | None:
+        """SIGINT, then SIGKILL if it does not exit in time."""
+        if self.proc is None:
+            return None
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGINT)
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            except ProcessLookupError:
+                return self.proc.wait(timeout=timeout)
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        return self.proc.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ''
+
+    def wait_log(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        marker = f'--- start {self.starts} ---'
+        while time.monotonic() < deadline:
+            if text in self.log().rpartition(marker)[2]:   # this run's output only
+                return
+            if not self.alive():
+                raise AssertionError(f'{self.name} exited ({self.proc.returncode}) before '
+                                     f'logging {text!r}:\n{self.log()[-3000:]}')
+            time.sleep(0.1)
+        raise AssertionError(f'{self.name} did not log {text!r} within {timeout} s:\n'
+                             f'{self.log()[-3000:]}')
+
+
+def domain_for(tag: str) -> int:
+    """A DDS domain for one test module of this process (0..232 is valid for Fast DDS)."""
+    return 1 + (os.getpid() * 31 + sum(map(ord, tag))) % 200
