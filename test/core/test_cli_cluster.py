@@ -80,6 +80,9 @@ def test_ground_truth_scores_match_the_csv(run_subset):
     for c in summary['clusters']:
         assert {int(r['cluster']) for r in rows if r['path'] in c['members']} == {c['cluster']}
     assert set(summary['timings']) >= {'load', 'features', 'clustering', 'total', 'wall'}
+    command = summary['parameters']['command']
+    assert command.startswith('sorting-cell cluster ') and '--truth-from-parent-dir' in command
+    assert '-k 3' in command and '--proposer none' in command
 
 
 def test_contact_sheet_has_a_row_per_cluster(run_subset):

@@ -37,6 +37,7 @@ import csv
 import io
 import json
 import os
+import shlex
 import sys
 import time
 from collections import Counter
@@ -294,12 +295,24 @@ def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
               'proposer': str(args.proposer), 'seed': args.seed,
               'feature cache': str(args.cache) if args.cache else 'off',
               'ground truth': 'parent folder name' if truth else 'none',
-              'sorting_cell': __version__,
+              'command': _command_line(args), 'sorting_cell': __version__,
               'started (UTC)': started.strftime('%Y-%m-%d %H:%M:%S')}
     summary = {'parameters': params, 'counts': counts, 'metrics': metrics, 'clusters': [],
                'failures': [(str(files[i]), it.error) for i, it in enumerate(result.items)
                             if it.error is not None]}
     return summary, ok, labels, Xn
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command that repeats this run (paths as given)."""
+    argv = ['sorting-cell', 'cluster', *map(str, args.paths), '-k', str(args.n_clusters),
+            '--features', str(args.features), '--method', str(args.method),
+            '--proposer', str(args.proposer), '--seed', str(args.seed), '--out', str(args.out)]
+    if args.cache:
+        argv += ['--cache', str(args.cache)]
+    if args.truth_from_parent_dir:
+        argv.append('--truth-from-parent-dir')
+    return shlex.join(argv)
 
 
 def _feature_matrix(features, n_rows: int) -> np.ndarray | None:
