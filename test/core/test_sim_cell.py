@@ -188,3 +188,24 @@ def test_render_is_rgb8_and_depth_metres(world):
     # the mat is 0.60 m below the camera, the objects a few cm higher
     assert 0.595 < np.median(frame.depth) < 0.601
     assert frame.depth.min() > 0.55
+
+
+def test_background_proposer_segments_the_tray_against_ground_truth():
+    """The project's proposer, fitted on the empty tray, recovers the simulator's masks."""
+    from scipy.optimize import linear_sum_assignment
+
+    from sorting_cell.regions import make_proposer
+    with SimWorld(num_boxes=6, seed=21, n_objects=0) as empty:
+        background = empty.render(depth=False).rgb
+    with SimWorld(num_boxes=6, seed=21, n_objects=12) as w:
+        w.advance(0.3)
+        frame = w.render(depth=False, segmentation=True)
+        truth = [m for m in w.ground_truth_masks(frame.segmentation).values() if m.sum() >= 20]
+    regions = make_proposer('background').fit([background]).propose(frame.rgb)
+    pred = [r.full_mask(frame.rgb.shape[:2]) for r in regions]
+    iou = np.array([[(t & p).sum() / (t | p).sum() for p in pred] for t in truth])
+    rows, cols = linear_sum_assignment(-iou)
+    best = np.zeros(len(truth))
+    best[rows] = iou[rows, cols]
+    assert len(truth) == 12
+    assert best.mean() > 0.8 and (best >= 0.5).mean() >= 0.9

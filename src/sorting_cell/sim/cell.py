@@ -55,6 +55,13 @@ _KP = (2000.0, 2000.0, 1500.0, 400.0, 400.0, 300.0)
 _BOX_COLOURS = ((0.85, 0.25, 0.2), (0.2, 0.45, 0.85), (0.95, 0.75, 0.15), (0.3, 0.7, 0.35),
                 (0.6, 0.35, 0.75), (0.95, 0.5, 0.1), (0.2, 0.7, 0.75), (0.55, 0.55, 0.55))
 _MAT_RGBA = (0.16, 0.42, 0.36, 1.0)
+# (material, specular, shininess), chosen by a part's ``specular`` (plastic ... polished metal)
+_FINISHES = (('finish_matte', 0.15, 0.1), ('finish_satin', 0.45, 0.4), ('finish_metal', 0.9, 0.8))
+
+
+def _finish(specular: float) -> str:
+    return _FINISHES[0][0] if specular < 0.35 else (
+        _FINISHES[1][0] if specular < 0.75 else _FINISHES[2][0])
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,9 @@ def _add_environment(spec: mujoco.MjSpec) -> None:
                                  width=256, height=256)
     spec.add_material(name='floor_mat', textures=['', 'floor_tex'], texrepeat=[6, 6])
     del floor_tex
+    # surface finishes of object parts (colour comes from each geom's rgba)
+    for name, specular, shininess in _FINISHES:
+        spec.add_material(name=name, specular=specular, shininess=shininess)
     world.add_geom(name='floor', type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1],
                    pos=[0, 0, -0.75], material='floor_mat', contype=0, conaffinity=0)
     world.add_geom(name='table', type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.85, 0.8, 0.02],
@@ -293,7 +303,7 @@ def _add_object(spec: mujoco.MjSpec, name: str, obj: ObjectSpec, place: Placemen
                           solref=[0.005, 1.0], priority=1)
         else:
             body.add_geom(**kwargs, rgba=list(part.rgba), contype=0, conaffinity=0, group=1,
-                          density=0.0)
+                          density=0.0, material=_finish(part.specular))
 
 
 def _add_camera(spec: mujoco.MjSpec, width: int, height: int) -> float:

@@ -272,8 +272,10 @@ def make_bolt(rng: np.random.Generator) -> ObjectSpec:
     head_t = rng.uniform(0.0055, 0.0075)
     shaft_r = rng.uniform(0.0038, 0.0052)
     shaft_len = rng.uniform(0.032, 0.055)
-    rgb = _jitter(rng, _pick(rng, [(0.80, 0.62, 0.22), (0.88, 0.76, 0.35),
-                                   (0.55, 0.56, 0.60)]), 0.03)
+    # (colour, density kg/m^3): brass, zinc-plated steel, bare steel
+    base, density = _pick(rng, [((0.80, 0.62, 0.22), 8500.0), ((0.88, 0.76, 0.35), 7850.0),
+                                ((0.55, 0.56, 0.60), 7850.0)])
+    rgb = _jitter(rng, base, 0.03)
     color = _rgba(rgb)
     inradius = head_R * math.cos(math.pi / 6)
     length = head_t + shaft_len
@@ -289,9 +291,8 @@ def make_bolt(rng: np.random.Generator) -> ObjectSpec:
     for x in threads:
         parts.append(Part('cylinder', (shaft_r, 0.0004), (float(x), 0, zc), _ALONG_X,
                           _rgba(np.asarray(rgb) * 0.8), specular=0.8))
-    mass = 7800 * (math.pi * shaft_r ** 2 * shaft_len + 2.6 * head_R ** 2 * head_t)
-    if rgb[2] < 0.5:  # brass is a little denser than steel; close enough for a gripper
-        mass *= 1.08
+    # hexagon area = 3 * sqrt(3) / 2 * R^2
+    mass = density * (math.pi * shaft_r ** 2 * shaft_len + 2.598 * head_R ** 2 * head_t)
     parts += [
         Part('box', (head_t / 2, head_R, inradius), (x0 + head_t / 2, 0, zc), collision=True,
              mass=mass * 0.45),

@@ -1,0 +1,42 @@
+"""``sorting-cell sim render``: pictures and an animation of a (short) sort are written."""
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip('mujoco')
+pytest.importorskip('mink')
+
+from sorting_cell.cli import main  # noqa: E402
+
+
+def test_render_writes_before_after_and_animation(tmp_path):
+    out = tmp_path / 'render'
+    code = main(['sim', 'render', '--out', str(out), '--sort', 'truth', '--boxes', '2',
+                 '--objects', '4', '--seed', '1', '--max-picks', '1', '--size', '96',
+                 '--fps', '4', '--speedup', '4'])
+    assert code == 0
+    for name in ('tray_before.png', 'tray_after.png', 'before_after.png', 'cell_before.png',
+                 'cell_after.png', 'sort.gif', 'summary.json'):
+        assert (out / name).stat().st_size > 200, name
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['picked_ok'] == 1
+    # the picked object really is in its box and no longer on the tray
+    assert sum(summary['box_contents']['box0'].values()) == 1
+    assert summary['left_on_table'] == 3
+    import imageio.v3 as iio
+    frames = iio.imread(out / 'sort.gif')
+    assert frames.shape[0] == summary['animation_frames'] > 5
+    assert frames.shape[1] == 96
+    before, after = iio.imread(out / 'tray_before.png'), iio.imread(out / 'tray_after.png')
+    assert np.abs(before.astype(int) - after.astype(int)).max(axis=2).astype(bool).mean() > 0.003
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--fps', '0'], '--fps'),
+    (['--boxes', '0'], 'num_boxes'),
+    (['--families', 'spoon'], 'unknown object families'),
+])
+def test_render_usage_errors(tmp_path, capsys, argv, message):
+    assert main(['sim', 'render', '--out', str(tmp_path / 'x'), *argv]) == 2
+    assert message in capsys.readouterr().err
