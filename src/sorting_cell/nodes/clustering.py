@@ -61,6 +61,9 @@ class ClusteringNode(Node):
                                  'the best-scored detection of each message')
         self.cache_dir = declare(self, 'cache_dir', '', 'On-disk feature cache; '
                                  "'' = none", read_only=True)
+        queue_depth = declare(self, 'queue_depth', 10, 'History depth of the detections '
+                              'subscription and assignments publisher', read_only=True,
+                              min_value=1, max_value=10000)
         self.random_state = declare(self, 'random_state', 0, 'Seed of stochastic methods',
                                     min_value=0, max_value=2**31 - 1)
         self.add_on_set_parameters_callback(lambda ps: check_choices(ps, {'method': METHODS}))
@@ -71,11 +74,13 @@ class ClusteringNode(Node):
         self._lock = threading.Lock()
         # object id -> (feature row, source stamp, header) for the accumulating mode.
         self._window: OrderedDict[str, tuple] = OrderedDict()
-        self.pub = self.create_publisher(ClusterAssignments, 'assignments', result_qos())
+        self.pub = self.create_publisher(ClusterAssignments, 'assignments',
+                                         result_qos(queue_depth))
         self.ready_pub = self.create_publisher(Bool, 'clustering/ready', latched_qos())
         self.ready = False
         self.ready_pub.publish(Bool(data=False))
-        self.create_subscription(Detections, 'detections', self._on_detections, result_qos())
+        self.create_subscription(Detections, 'detections', self._on_detections,
+                                 result_qos(queue_depth))
         self.create_service(ClusterDetections, 'clustering/cluster', self._on_cluster)
         self._warmup_timer = self.create_timer(0.0, self._warm_up)
 

@@ -126,9 +126,10 @@ class ProposalsNode(Node):
             'the stream (fixed camera, objects that differ between frames, e.g. a photo '
             'series); those frames are held and processed once it is learnt. 0 = off',
             read_only=True, min_value=0, max_value=1000)
-        queue_depth = declare(self, 'queue_depth', 5, 'Image subscription history depth '
-                              '(raise it to process every frame of a fast replay)',
-                              read_only=True, min_value=1, max_value=10000)
+        queue_depth = declare(self, 'queue_depth', 5, 'History depth of the image '
+                              'subscription and the detections publisher (raise it to '
+                              'process every frame of a fast replay)', read_only=True,
+                              min_value=1, max_value=10000)
         self.camera_timeout = declare(self, 'camera_timeout', 5.0,
                                       'Report the camera as silent after this many seconds '
                                       'without an image', min_value=0.1, max_value=3600.0)
@@ -144,7 +145,8 @@ class ProposalsNode(Node):
             # A configured background that cannot be read is a setup error: fail loudly now.
             self._fit_background(load_image(self.background_path), self.background_path)
         self.geometry = Perception3D(self, best_effort)
-        self.pub = self.create_publisher(Detections, 'detections', result_qos())
+        self.pub = self.create_publisher(Detections, 'detections',
+                                         result_qos(max(10, queue_depth)))
         self._held: list[Image] = []
         self.create_subscription(Image, 'camera/image_raw', self._on_image,
                                  sensor_qos(best_effort, queue_depth))
