@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,13 @@ class CachedExtractor(FeatureExtractor):
         self.n_misses_ = getattr(self, 'n_misses_', 0)
         if not images:
             return np.zeros((0, 0), dtype=np.float32)
-        folder = self._folder()
+        try:
+            folder = self._folder()
+        except OSError as exc:
+            warnings.warn(f'feature cache {self.cache_dir} is unusable ({exc}); computing '
+                          'features without it', RuntimeWarning, stacklevel=2)
+            self.n_misses_ += len(images)
+            return self.extractor.transform(images)
         cfg = folder.name
         paths = [folder / k[:2] / f'{k}.npy' for k in (image_key(im, cfg) for im in images)]
         rows: list[np.ndarray | None] = [self._read(p) for p in paths]
