@@ -85,11 +85,15 @@ class PickConfig:
     """Tunables of the pick sequence (defaults fit the Panda hand on a UR5e)."""
 
     max_attempts: int = 3
+    #: Gap between the fingertips and the table at the grasp, m (thin objects need it
+    #: small: the pads end a few mm above the fingertips).
+    fingertip_clearance: float = 0.001
     #: Finger gap below which the hand holds nothing, m.
     empty_width: float = 0.003
-    approach_height: float = 0.08
-    #: Lowest tool height while crossing the cell (above anything in the tray), m.
-    transit_min_z: float = 0.09
+    approach_height: float = 0.05
+    #: Lowest tool height while crossing the cell (fingertips above anything in the
+    #: tray), m.
+    transit_min_z: float = 0.065
     #: Clearance over box walls for the bottom of a carried object, m.
     wall_clearance: float = 0.03
     #: Gap between a carried object's bottom and the box contents at release, m.
@@ -98,7 +102,7 @@ class PickConfig:
     lanes: int = 3
     speed_scale: float = 1.0
     #: Slower, straight moves near the object and in the box.
-    fine_speed_scale: float = 0.5
+    fine_speed_scale: float = 0.6
     close_settle: float = 0.35
     open_settle: float = 0.25
     grip_force_width: float = 0.0
@@ -211,6 +215,9 @@ class PickPlaceManipulator(Manipulator):
                 return PickOutcome(False, f'{reason}; then {exc.reason}', attempts=attempt)
             if moved:
                 log.add(self.backend.now(), f'object moved by {moved * 100:.1f} cm')
+            # Each retry goes a little deeper (thin objects slip out of a high grasp).
+            floor = grasp.table_z + self.tool.finger_below + 0.0003
+            grasp.position[2] = max(floor, grasp.position[2] - 0.0007 * attempt)
         return PickOutcome(False, f'{reason} ({attempt} attempts)', attempts=attempt)
 
     def home(self) -> None:
@@ -248,13 +255,14 @@ class PickPlaceManipulator(Manipulator):
         if request.mask is not None and request.depth is not None:
             return plan_grasp(request.mask, request.depth, request.camera_info,
                               max_opening=self.spec.max_opening,
-                              min_tcp_height=self.tool.finger_below + 0.002,
+                              min_tcp_height=self.tool.finger_below + cfg.fingertip_clearance,
                               approach_height=cfg.approach_height, table_z=self.spec.table_z)
         if request.position is not None:
             # Without a mask: grasp where told, fully open, with the hand's default yaw.
             x, y, z = (float(v) for v in request.position)
             top = max(z, self.spec.table_z + 0.01)
-            gz = max(self.spec.table_z + self.tool.finger_below + 0.002, top - 0.01)
+            gz = max(self.spec.table_z + self.tool.finger_below + cfg.fingertip_clearance,
+                     top - 0.01)
             return GraspPose(np.array([x, y, gz]), 0.0, self.spec.max_opening,
                              gz + cfg.approach_height, self.spec.max_opening - 0.01, 0.0,
                              top - self.spec.table_z, self.spec.table_z, 0)
@@ -269,7 +277,7 @@ class PickPlaceManipulator(Manipulator):
         if snap is None:
             # No camera: retry the same spot a little lower and wider.
             pos = grasp.position.copy()
-            pos[2] = max(grasp.table_z + self.tool.finger_below + 0.001, pos[2] - 0.003)
+            pos[2] = max(grasp.table_z + self.tool.finger_below + 0.0005, pos[2] - 0.003)
             return GraspPose(pos, grasp.yaw, min(self.spec.max_opening, grasp.width + 0.01),
                              grasp.approach_z, grasp.object_width, grasp.object_length,
                              grasp.object_height, grasp.table_z, grasp.n_points), 0.0
@@ -279,7 +287,8 @@ class PickPlaceManipulator(Manipulator):
                              f'({grasp.position[0]:.3f}, {grasp.position[1]:.3f}) any more')
         new = plan_grasp(mask, snap.depth, snap.camera_info, max_opening=self.spec.max_opening,
                          approach_height=self.config.approach_height,
-                         min_tcp_height=self.tool.finger_below + 0.002,
+                         min_tcp_height=(self.tool.finger_below
+                                         + self.config.fingertip_clearance),
                          table_z=self.spec.table_z)
         moved = float(np.hypot(*(new.position[:2] - grasp.position[:2])))
         if new.object_height > grasp.object_height + 0.015:

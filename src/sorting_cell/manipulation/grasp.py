@@ -203,6 +203,12 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
     across = (xy - centre) @ minor
     a_lo, a_hi = (float(v) for v in np.percentile(along, [1, 99]))
     length = a_hi - a_lo
+    # Slide the grasp along the axis to where the pads meet a uniform cross-section (a
+    # bolt's shaft, not the edge of its head), staying near the centre of mass.
+    shift = _uniform_section(along, across, above[:, 2], slab, a_lo, a_hi)
+    along = along - shift
+    centre = centre + major * shift
+    a_lo, a_hi = a_lo - shift, a_hi - shift
     # Width and height are measured under the fingers only.
     local = np.abs(along) <= slab
     if local.sum() < 5:
@@ -232,6 +238,38 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
     position = np.array([mid[0], mid[1], z])
     return GraspPose(position, yaw, opening, z + approach_height, width, length, height,
                      z_table, int(len(pts)), major.copy(), (a_lo, a_hi))
+
+
+def _uniform_section(along: np.ndarray, across: np.ndarray, z: np.ndarray, half: float,
+                     lo: float, hi: float, step: float = 0.002,
+                     centre_weight: float = 0.25) -> float:
+    """Offset along the axis whose +-``half`` window has the most uniform width and height.
+
+    Score = (width range + height range in the window) + ``centre_weight`` * |offset|;
+    windows must lie on the object. Returns 0 for objects shorter than the window.
+    """
+    if hi - lo <= 2 * half + step:
+        return 0.0
+    edges = np.arange(lo, hi + step, step)
+    idx = np.digitize(along, edges)
+    width = np.full(len(edges) + 1, np.nan)
+    top = np.full(len(edges) + 1, np.nan)
+    for k in np.unique(idx):
+        sel = idx == k
+        if sel.sum() >= 3:
+            width[k] = np.ptp(across[sel])
+            top[k] = np.percentile(z[sel], 90)
+    best, best_score = 0.0, np.inf
+    for c in np.arange(lo + half, hi - half + 1e-9, step):
+        win = (edges >= c - half) & (edges <= c + half)
+        ks = np.nonzero(win)[0] + 1
+        w, t = width[ks], top[ks]
+        if np.isnan(w).mean() > 0.3:
+            continue
+        score = np.nanmax(w) - np.nanmin(w) + np.nanmax(t) - np.nanmin(t) + centre_weight * abs(c)
+        if score < best_score:
+            best, best_score = float(c), score
+    return best
 
 
 def relocate(depth: np.ndarray, camera_info: dict, near_xy, radius: float = 0.08,

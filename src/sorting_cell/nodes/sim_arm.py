@@ -140,8 +140,9 @@ class RosArmBackend(ArmBackend):
         self._pose = pose_to_matrix(msg.pose)
 
     # -------------------------------------------------------------- ArmBackend
-    def wait_ready(self, timeout: float = 10.0) -> None:
+    def wait_ready(self, timeout: float | None = None) -> None:
         """Block until joint states arrive; raise MotionError if they do not."""
+        timeout = min(self.timeout, 10.0) if timeout is None else timeout
         with self._cv:
             if not self._cv.wait_for(lambda: self._q is not None, timeout):
                 raise MotionError(f'no_robot: no joint_states on '
