@@ -226,10 +226,13 @@ class ProposalsNode(Node):
     def _watchdog(self) -> None:
         silent = time.monotonic() - self.last_image_time
         if silent > self.camera_timeout:
+            # A stable message (seconds go in the values) so the log says it once.
             self.diag.report('camera', WARN if self.frames_in else ERROR,
                              f'no image on {self.resolve_topic_name("camera/image_raw")} for '
-                             f'{silent:.1f} s (camera dead or disconnected?)',
-                             frames_received=self.frames_in)
+                             f'over {self.camera_timeout:g} s (camera dead or disconnected?)',
+                             silent_seconds=f'{silent:.1f}', frames_received=self.frames_in)
+        elif self.frames_in:
+            self.diag.report('camera', OK, 'receiving images', frames_received=self.frames_in)
 
     # -- the work --------------------------------------------------------------------
     def detect(self, msg: Image) -> Detections:
