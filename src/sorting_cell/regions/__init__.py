@@ -3,7 +3,7 @@ from .base import Proposer, Region, crop_region
 
 __all__ = ['Proposer', 'Region', 'crop_region', 'make_proposer', 'PROPOSERS']
 
-PROPOSERS = ('background', 'none')
+PROPOSERS = ('background', 'saliency', 'none')
 
 
 def make_proposer(spec) -> Proposer:
@@ -16,4 +16,7 @@ def make_proposer(spec) -> Proposer:
     if spec == 'background':
         from .background import BackgroundProposer
         return BackgroundProposer()
+    if spec == 'saliency':
+        from .saliency import SaliencyProposer
+        return SaliencyProposer()
     raise ValueError(f'unknown proposer {spec!r}; choose one of {", ".join(PROPOSERS)}')
