@@ -77,7 +77,7 @@ def load_dataset(root: Path):
 
 def build(spec: str, resize: str):
     ext = make_extractor(spec)
-    views = [v for _, v in ext.views] if hasattr(ext, 'views') else [ext]
+    views = ext.views if hasattr(ext, 'views') else [ext]
     for v in views:
         if 'resize' in v.get_params():
             v.set_params(resize=resize)

@@ -226,7 +226,9 @@ def test_concat_views_are_unit_norm_and_exposed(few, tmp_path):
     images, _ = few
     ext = make_extractor('mobilenet_v1+colorhist+hog')
     assert isinstance(ext, ConcatFeatures)
-    assert [n for n, _ in ext.views] == ['mobilenet_v1', 'colorhist', 'hog']
+    assert ext.view_names == ['mobilenet_v1', 'colorhist', 'hog']
+    assert [type(v).__name__ for v in ext.views] == ['LiteRTFeatures', 'ColorHistogram',
+                                                     'HOGFeatures']
     X = ext.transform(images)
     assert X.shape == (6, 1024 + 128 + 1764) and [s.stop - s.start for s in ext.slices_] == \
         [1024, 128, 1764]
@@ -238,7 +240,7 @@ def test_concat_views_are_unit_norm_and_exposed(few, tmp_path):
     np.testing.assert_allclose(twin.transform(images), X)
     # cached concatenation caches each view on its own
     cached = make_extractor('mobilenet_v1+colorhist', cache_dir=tmp_path)
-    assert all(isinstance(v, CachedExtractor) for _, v in cached.views)
+    assert all(isinstance(v, CachedExtractor) for v in cached.views)
     np.testing.assert_allclose(cached.transform(images), X[:, :1024 + 128], rtol=1e-6)
     assert sum(1 for p in Path(tmp_path).iterdir() if p.is_dir()) == 2
 

@@ -16,7 +16,8 @@ class ConcatFeatures(FeatureExtractor):
 
     Each view is normalised to unit length before concatenation so that a 1280-d CNN
     embedding does not drown a 128-d colour histogram. Multi-view clusterers can use the
-    views separately through :attr:`views`, :meth:`transform_views` and :attr:`slices_`.
+    views separately: :attr:`views` (the extractors), :attr:`view_names`,
+    :meth:`transform_views` (normalised per view) and :attr:`slices_`.
 
     Parameters
     ----------
@@ -40,8 +41,7 @@ class ConcatFeatures(FeatureExtractor):
         self.names = names
         self.weights = weights
 
-    @property
-    def views(self) -> list[tuple[str, FeatureExtractor]]:
+    def named_views(self) -> list[tuple[str, FeatureExtractor]]:
         """``[(name, extractor), ...]`` with registry names resolved (built once)."""
         from . import make_extractor
 
@@ -59,6 +59,16 @@ class ConcatFeatures(FeatureExtractor):
         self.__dict__['_views'] = ([id(e) for e in spec], views)
         return views
 
+    @property
+    def views(self) -> list[FeatureExtractor]:
+        """The view extractors, in order (each ``transform`` gives that view, unnormalised)."""
+        return [ext for _, ext in self.named_views()]
+
+    @property
+    def view_names(self) -> list[str]:
+        """One name per view (registry names when built from a ``'a+b'`` spec)."""
+        return [name for name, _ in self.named_views()]
+
     def _weights(self) -> list[float]:
         n = len(self.views)
         w = [1.0] * n if self.weights is None else [float(x) for x in self.weights]
@@ -69,7 +79,7 @@ class ConcatFeatures(FeatureExtractor):
     def transform_views(self, X) -> list[np.ndarray]:
         """One L2-normalised (n_images, d_view) array per view, in order."""
         images = as_image_list(X)
-        return [normalize(ext.transform(images)).astype(np.float32) for _, ext in self.views]
+        return [normalize(ext.transform(images)).astype(np.float32) for ext in self.views]
 
     def _transform(self, images):
         parts = [w * v for w, v in zip(self._weights(), self.transform_views(images))]
