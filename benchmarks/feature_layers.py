@@ -29,7 +29,6 @@ from sklearn.preprocessing import normalize
 
 from sorting_cell.assets import resolve
 from sorting_cell.features import make_extractor
-from sorting_cell.features.litert import LiteRTFeatures
 from sorting_cell.images import load_image
 
 RESULTS = Path(__file__).resolve().parent / 'results'

@@ -156,8 +156,10 @@ def test_lazy_loading_clone_and_pickle(few):
     # a missing model file is only noticed when features are asked for
     ghost = LiteRTFeatures('/nowhere/model.tflite')
     assert clone(ghost).model == '/nowhere/model.tflite'
-    out = ext.transform(images[:2])
+    assert ext.load() is ext  # explicit load, e.g. at node start-up
     assert len(set(litert_mod._RUNTIMES) - before) == 1
+    out = ext.transform(images[:2])
+    assert len(set(litert_mod._RUNTIMES) - before) == 1  # reused, not rebuilt
     again = pickle.loads(pickle.dumps(ext)).transform(images[:2])
     np.testing.assert_array_equal(out, again)
     # torchvision: DEFAULT weights are not fetched by construction or clone

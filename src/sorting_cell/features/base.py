@@ -34,6 +34,14 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     def fit(self, X=None, y=None):
         return self
 
+    def load(self) -> 'FeatureExtractor':
+        """Load weights now rather than on the first :meth:`transform`; returns self.
+
+        For long-running processes (a ROS node at start-up) so that the first scene does
+        not pay for reading the model. Extractors without weights do nothing.
+        """
+        return self
+
     def transform(self, X: Sequence[np.ndarray]) -> np.ndarray:
         images = as_image_list(X)
         if not images:

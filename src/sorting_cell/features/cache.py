@@ -63,6 +63,11 @@ class CachedExtractor(FeatureExtractor):
         # Cached or not, the features are the same: share entries with the bare extractor.
         return self.extractor.config()
 
+    def load(self) -> 'CachedExtractor':
+        """Load the wrapped extractor's weights now; returns self."""
+        self.extractor.load()
+        return self
+
     def _folder(self) -> Path:
         cfg = self.extractor.config()
         folder = Path(self.cache_dir) / config_hash(cfg)[:24]

@@ -69,6 +69,12 @@ class ConcatFeatures(FeatureExtractor):
         """One name per view (registry names when built from a ``'a+b'`` spec)."""
         return [name for name, _ in self.named_views()]
 
+    def load(self) -> 'ConcatFeatures':
+        """Load every view's weights now; returns self."""
+        for ext in self.views:
+            ext.load()
+        return self
+
     def _weights(self) -> list[float]:
         n = len(self.views)
         w = [1.0] * n if self.weights is None else [float(x) for x in self.weights]

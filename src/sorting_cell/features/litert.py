@@ -318,6 +318,11 @@ class LiteRTFeatures(FeatureExtractor):
                                               int(self.batch_size))
             return _RUNTIMES[key]
 
+    def load(self) -> 'LiteRTFeatures':
+        """Read the model and build (or reuse) its interpreter now; returns self."""
+        self._runtime()
+        return self
+
     # -- transform -------------------------------------------------------------------
     def _input_lut(self, detail: dict) -> np.ndarray:
         """Pixel value (0..255) -> what the input tensor wants, as a lookup table."""

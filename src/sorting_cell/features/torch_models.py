@@ -168,6 +168,11 @@ class TorchvisionFeatures(FeatureExtractor):
             extractor = _MODELS[key]
         return lambda x: extractor(x)[layer]
 
+    def load(self) -> 'TorchvisionFeatures':
+        """Build the model (downloading weights if needed) and the node extractor now."""
+        self._forward_fn()
+        return self
+
     # -- transform -------------------------------------------------------------------
     def _preprocessing(self) -> tuple[int, tuple, tuple]:
         _, weights = self._model()
