@@ -81,6 +81,7 @@ def test_bag_replay_assignments_reach_protocol_c_nmi(tools_root, tmp_path):
             n = len(got[-1].object_ids) if got else 0
             pytest.fail(f'only {n}/{len(images)} objects clustered within the time limit\n'
                         + procs[0].log()[-2000:] + procs[1].log()[-2000:])
+        executor.shutdown()
         last = got[-1]
         index = [(s.sec * 10**9 + s.nanosec - START_NS) // period for s in last.stamps]
         assert sorted(index) == list(range(len(images)))     # every frame, once
