@@ -89,13 +89,11 @@ def _describe(model) -> _Graph:
     g = model.subgraphs[0]
     ops = _op_names(model)
     acts: list[_TensorInfo] = []
-    producer_of: dict[int, str] = {}
     for op in g.operators:
         kind = ops[op.opcodeIndex]
         for o in op.outputs:
             t = g.tensors[o]
             name = t.name.decode()
-            producer_of[o] = kind
             acts.append(_TensorInfo(int(o), name, name.split(';')[0],
                                     tuple(int(s) for s in t.shape), dtype_names[t.type], kind))
     # Short names (first segment of a fused name) must stay unique to be addressable.
@@ -309,7 +307,8 @@ class LiteRTFeatures(FeatureExtractor):
     def _runtime(self) -> _Runtime:
         self._check_params()
         path, tensor = self.model_path(), self._tensor_index()
-        key = (str(path), tensor, int(self.num_threads), int(self.batch_size))
+        # Keyed by process too: an interpreter's thread pool does not survive a fork.
+        key = (os.getpid(), str(path), tensor, int(self.num_threads), int(self.batch_size))
         with _RUNTIMES_LOCK:
             if key not in _RUNTIMES:
                 with warnings.catch_warnings():

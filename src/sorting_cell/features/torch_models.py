@@ -15,7 +15,7 @@ import numpy as np
 from .base import FeatureExtractor
 from .preprocess import check_resize_mode, to_square
 
-__all__ = ['TorchvisionFeatures', 'ENV_WEIGHTS', 'classification_models']
+__all__ = ['TorchvisionFeatures', 'ENV_WEIGHTS', 'classification_models', 'weights_from_env']
 
 #: Environment variable overriding the default weights of registry-built torchvision
 #: extractors: ``none`` (random init, offline) or a weights name such as ``IMAGENET1K_V1``.
