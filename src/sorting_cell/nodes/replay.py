@@ -121,10 +121,11 @@ class ReplayNode(Node):
             f'{self.summary.duration_s:.1f} s at rate {p("rate").value})')
         while not self._stop.is_set():
             t_bag0 = None
-            t_wall0 = time.monotonic()
+            t_wall0 = 0.0
             for m in bags.read_messages(self.summary.path, list(self.publishers_)):
                 if t_bag0 is None:
-                    t_bag0 = m.timestamp_ns
+                    # The clock starts at the first message, not before opening the bag.
+                    t_bag0, t_wall0 = m.timestamp_ns, time.monotonic()
                 due = t_wall0 + (m.timestamp_ns - t_bag0) / 1e9 / p('rate').value
                 delay = due - time.monotonic()
                 if delay > 0 and self._stop.wait(delay):
