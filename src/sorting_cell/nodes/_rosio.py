@@ -49,9 +49,11 @@ def image_msg(rgb: np.ndarray, stamp_ns: int, frame_id: str) -> Image:
     msg.height, msg.width = arr.shape[:2]
     msg.encoding = 'rgb8'
     msg.step = arr.shape[1] * 3
-    # array.array from bytes is a single copy; the generated setter checks each element
-    # of any other sequence (hundreds of ms per frame).
-    msg.data = array.array('B', arr.tobytes())
+    # array.array filled from the buffer is a single copy; the generated setter checks each
+    # element of any other sequence (hundreds of ms per frame).
+    data = array.array('B')
+    data.frombytes(memoryview(arr).cast('B'))
+    msg.data = data
     return msg
 
 
@@ -138,9 +140,10 @@ def run(node_factory: Callable[[], Node], args=None, executor=None) -> int:
         pass
     except SystemExit as exc:
         code = int(exc.code or 0)
-    except Exception as exc:  # noqa: BLE001 -- report configuration errors in one line
-        print(f'[{type(exc).__name__}] {exc}', file=sys.stderr)
-        code = 1
+    except (ValueError, OSError) as exc:
+        # Configuration errors (bad parameter, missing file): one clear line, no traceback.
+        print(f'{type(exc).__name__}: {exc}', file=sys.stderr)
+        code = 2
     finally:
         if node is not None:
             close = getattr(node, 'close', None)
