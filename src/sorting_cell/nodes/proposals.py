@@ -75,7 +75,11 @@ class Perception3D:
             self._node.get_logger().warning(f'camera/pose: {exc}')
             return
         with self._lock:
+            first = self.t_world_camera is None
             self.t_world_camera, self.pose_frame = T, msg.header.frame_id or 'world'
+        if first:
+            self._node.get_logger().info(f'camera pose received (frame {self.pose_frame!r}): '
+                                         'detections get world positions')
 
     def snapshot(self, shape: tuple[int, int]) -> tuple[np.ndarray | None, dict | None]:
         """Depth and camera-info dict matching an image of ``shape`` (or None)."""

@@ -270,6 +270,13 @@ class SorterNode(Node):
         except MessageError as exc:
             raise GoalError(f'unusable camera image: {exc}') from exc
         depth, cam = self.geometry.snapshot(frame.shape)
+        if cam is not None and depth is not None and 'T_world_camera' not in cam:
+            # An RGB-D camera whose latched pose has not arrived yet (it comes once, right
+            # after discovery): give it a moment, the arm needs world positions.
+            deadline = time.monotonic() + 2.0
+            while self.geometry.t_world_camera is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            depth, cam = self.geometry.snapshot(frame.shape)
 
         self._feedback(goal_handle, goal.sort_id, 'detect')
         background = self.background
