@@ -1,10 +1,10 @@
 """Single-frame object proposals: what stands out from the frame's own table.
 
 No background image is needed. The empty table is estimated from the frame itself by a
-large median filter (objects are thin or small compared with the filter, so the median
-sees table), and a pixel is an object when it is far in colour both from that local
-estimate and from every colour seen along the frame border (the border is table: the
-cell's camera frames the table, and objects are rarely cut by the edge).
+large median filter (tools are thin or small compared with a window of half the frame,
+so the median sees table), and a pixel is an object when its colour lies outside the
+local range of that estimate by more than a multiple of the frame's own noise level.
+Textured tables (perforated metal) defeat it: see benchmarks/results/segmentation.md.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ __all__ = ['SaliencyProposer']
 
 
 class SaliencyProposer(Proposer):
-    """Objects = pixels unlike both the local median table and the border colours.
+    """Objects = pixels unlike the frame's median-filtered table.
 
     Parameters
     ----------
@@ -29,19 +29,18 @@ class SaliencyProposer(Proposer):
     min_low : float
         Floor of the low threshold in CIE Lab units.
     filter_size : float
-        Median-filter window as a fraction of the frame's short side.
+        Median-filter window as a fraction of the frame's short side: larger than the
+        widest object part (a clamp's handles), smaller than lighting gradients.
     lightness_weight : float
         Weight of lightness relative to chroma (lighting gradients move lightness).
     min_area, merge_gap, margin, resolution :
         As for :class:`~sorting_cell.regions.background.BackgroundProposer`.
-    random_state : int
-        Unused (deterministic); kept for the estimator contract of the proposers.
     """
 
-    def __init__(self, low: float = 4.0, high: float = 8.0, min_low: float = 8.0,
-                 filter_size: float = 0.25, lightness_weight: float = 1.0,
+    def __init__(self, low: float = 3.0, high: float = 6.0, min_low: float = 6.0,
+                 filter_size: float = 0.5, lightness_weight: float = 1.0,
                  min_area: int = 120, merge_gap: int = 16,
-                 margin: float = 0.15, resolution: float = 0.5, random_state: int = 0):
+                 margin: float = 0.15, resolution: float = 0.5):
         self.low = low
         self.high = high
         self.min_low = min_low
@@ -51,7 +50,6 @@ class SaliencyProposer(Proposer):
         self.merge_gap = merge_gap
         self.margin = margin
         self.resolution = resolution
-        self.random_state = random_state
 
     def fit(self, frames=None, y=None):
         """Nothing to learn: every frame is handled on its own."""
@@ -90,3 +88,4 @@ class SaliencyProposer(Proposer):
         e = np.maximum(lo - lab, 0) + np.maximum(lab - hi, 0)
         local = np.sqrt(((e * weights) ** 2).sum(axis=-1))
         return local
+
