@@ -7,10 +7,18 @@ what is already there -> open -> retreat. Failures are retried after re-perceivi
 object (when a camera snapshot is available) and otherwise reported in
 :class:`~sorting_cell.manipulation.base.PickOutcome` with a ``'word: detail'`` reason:
 
-``invalid_request``, ``no_perception``, ``ungraspable``, ``unreachable``,
-``planning_failed``, ``grasp_failed`` (nothing between the fingers after all attempts),
-``knocked_over`` / ``lost`` (the object moved away or vanished), ``dropped`` (slipped out
-on the way; where it fell is re-perceived when possible), ``box_full``, ``stopped``.
+``invalid_request``, ``no_perception``, ``ungraspable`` (wider than the gripper opens),
+``too_large`` (longer than the box's diagonal), ``box_full``, ``unreachable`` (no IK
+solution, or the grasp pose collides), ``planning_failed``, ``grasp_failed`` (nothing
+between the fingers after all attempts), ``knocked_over`` / ``lost`` (the object moved
+away or vanished), ``dropped`` (slipped out on the way; where it fell is re-perceived
+when possible), ``stopped``, and from backends ``no_robot`` / ``execution_failed``.
+
+Placement: each box has ``lanes`` side by side; an object goes into the lowest lane, long
+axis along the lane and centred on it, released with the hand's body just above the
+walls (only the fingers enter) or, when the pile is higher, 12 mm above the pile -- a
+short fall that does not bounce out. Objects longer than the box go in diagonally. A box
+is full when no lane has room below the wall top for the object's perceived height.
 """
 from __future__ import annotations
 
@@ -175,6 +183,12 @@ class PickPlaceManipulator(Manipulator):
             grasp = self._grasp_from_request(request)
         except GraspError as exc:
             return PickOutcome(False, exc.reason, attempts=0)
+        hx, hy = self.spec.boxes[request.box_index].inner_half_size
+        if grasp.object_length > 2 * np.hypot(hx, hy) - 0.03:
+            return PickOutcome(False, f'too_large: object is {grasp.object_length * 100:.1f} cm '
+                               f'long, box {request.box_index} fits '
+                               f'{(2 * np.hypot(hx, hy) - 0.03) * 100:.1f} cm diagonally',
+                               attempts=0)
         lane = self._free_lane(request.box_index, grasp.object_height)
         if lane is None:
             box = self._lanes[request.box_index]
@@ -418,18 +432,20 @@ class PickPlaceManipulator(Manipulator):
         state = self._lanes[box_index][lane]
         hang = grasp.position[2] - grasp.table_z
         carry_z = self._carry_z(grasp)
-        # Lanes run along the box's y axis, side by side along its x axis.
+        # Lanes run along the box's y axis, side by side along its x axis. An object too
+        # long for the box goes in diagonally, at the centre.
         hx, hy = box.inner_half_size
         opening = min(self.spec.max_opening, grasp.width + 0.01)
+        diagonal = grasp.object_length > 2 * min(hx, hy) - 0.02
         # Fingers (closing along the box's x axis) must stay clear of the walls.
         reach = max(0.0, hx - opening / 2 - self.tool.finger_thickness - 0.006)
         offsets = np.linspace(-reach, reach, cfg.lanes) if cfg.lanes > 1 else np.zeros(1)
-        local = np.array([offsets[lane], 0.0])
+        local = np.array([0.0 if diagonal else offsets[lane], 0.0])
         target = box.to_world(local)
-        # Long axis along the box's y axis: close the fingers along the box's x axis.
+        place_yaw = box.yaw + (np.pi / 4 if diagonal else 0.0)
         seed = self._start()
         candidates = []
-        for yaw in (box.yaw, box.yaw + np.pi):
+        for yaw in (place_yaw, place_yaw + np.pi):
             pos = np.array([target[0], target[1], carry_z])
             try:
                 q_over = self._solve(pos, yaw, seed, f'carry over box {box_index}')

@@ -190,25 +190,30 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
     if len(above) < 5:
         raise GraspError(f'ungraspable: object is less than 2 mm above the table '
                          f'({len(pts)} points)')
-    xy = above[:, :2]
+    # Shape (axis, extent, profile) from the whole mask: erosion would erase thin parts
+    # such as a screwdriver's shaft. Widths under the fingers come from the eroded core.
+    full = backproject(*np.nonzero(mask), depth, K, T)
+    full = full[full[:, 2] > z_table + 0.002]
+    if len(full) < len(above):
+        full = above
+    xy = full[:, :2]
     cov = np.cov((xy - xy.mean(axis=0)).T) if len(xy) > 2 else np.eye(2)
     evals, evecs = np.linalg.eigh(cov)
     major = evecs[:, 1]
     minor = np.array([-major[1], major[0]])
     # Grasp near the centre of mass: the height-weighted centroid of the footprint (a
     # screwdriver's fat handle outweighs its thin shaft).
-    weights = above[:, 2] - z_table
+    weights = full[:, 2] - z_table
     centre = (xy * weights[:, None]).sum(axis=0) / weights.sum()
-    along = (xy - centre) @ major
-    across = (xy - centre) @ minor
-    a_lo, a_hi = (float(v) for v in np.percentile(along, [1, 99]))
-    length = a_hi - a_lo
+    along_full = (xy - centre) @ major
+    a_lo, a_hi = (float(v) for v in np.percentile(along_full, [0.2, 99.8]))
     # Slide the grasp along the axis to where the pads meet a uniform cross-section (a
     # bolt's shaft, not the edge of its head), staying near the centre of mass.
-    shift = _uniform_section(along, across, above[:, 2], slab, a_lo, a_hi)
-    along = along - shift
+    shift = _uniform_section(along_full, (xy - centre) @ minor, full[:, 2], slab, a_lo, a_hi)
     centre = centre + major * shift
     a_lo, a_hi = a_lo - shift, a_hi - shift
+    along = (above[:, :2] - centre) @ major
+    across = (above[:, :2] - centre) @ minor
     # Width and height are measured under the fingers only.
     local = np.abs(along) <= slab
     if local.sum() < 5:
@@ -218,11 +223,12 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
     mid = centre + minor * (lo + hi) / 2
     top = float(np.percentile(above[local, 2], 95))
     height = top - z_table
-    # Give back what the erosion and the percentiles trimmed: (erode_px + 1) pixels a side.
-    pad = 2 * (max(erode_px, 0) + 1) * float(np.median(depth[rows, cols]) / K[0, 0])
-    width += pad
-    length += pad
-    a_lo, a_hi = a_lo - pad / 2, a_hi + pad / 2
+    # Give back what the erosion and the percentiles trimmed: (erode_px + 1) pixels a side
+    # across, half a pixel a side along (the extent comes from the whole mask).
+    px = float(np.median(depth[rows, cols]) / K[0, 0])
+    width += 2 * (max(erode_px, 0) + 1) * px
+    a_lo, a_hi = a_lo - px / 2, a_hi + px / 2
+    length = a_hi - a_lo
     if width + 2 * clearance > max_opening:
         if width + 0.004 > max_opening:
             raise GraspError(f'ungraspable: object is {width * 100:.1f} cm across under the '

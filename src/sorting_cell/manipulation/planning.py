@@ -141,6 +141,9 @@ def _geom_name(model: mujoco.MjModel, g: int) -> str:
     return f'{body}/geom{g}'
 
 
+_OMPL_SEEDED = False
+
+
 @dataclass
 class PlanResult:
     """A joint-space path (waypoints incl. start and goal) or why there is none."""
@@ -220,8 +223,11 @@ class JointPlanner:
         from ompl import geometric as og
         from ompl import util as ou
 
-        if self.random_state is not None:
+        global _OMPL_SEEDED
+        if self.random_state is not None and not _OMPL_SEEDED:
+            # OMPL seeds once per process; later calls only print an error.
             ou.RNG.setSeed(int(self.random_state) + 1)
+            _OMPL_SEEDED = True
         ou.setLogLevel(ou.LOG_WARN)
         n = len(q_start)
         space = ob.RealVectorStateSpace(n)
