@@ -7,6 +7,7 @@ down (here: the same cell rendered without objects).
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -32,7 +33,6 @@ def _ground_truth(ctx, timeout=30.0) -> dict:
     node.create_subscription(String, 'sim/ground_truth', got.append, latched_qos())
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
-    import time
     deadline = time.monotonic() + timeout
     while not got and time.monotonic() < deadline:
         ex.spin_once(timeout_sec=0.1)
