@@ -207,8 +207,8 @@ def camera_info_cdr(store, intrinsics: Intrinsics, stamp_ns: int,
                     frame_id: str = 'camera') -> bytes:
     """Serialise :class:`Intrinsics` as a ``sensor_msgs/CameraInfo`` (CDR bytes)."""
     types = store.types
-    roi = types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0,
-                                                     do_rectify=False)
+    roi = types['sensor_msgs/msg/RegionOfInterest'](
+        x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
     msg = types[INFO_TYPE](
         header=_header(store, stamp_ns, frame_id), height=intrinsics.height,
         width=intrinsics.width, distortion_model=intrinsics.distortion_model,
@@ -339,8 +339,8 @@ class BagWriter:
             raise KeyError(f'{topic}: call add_topic(topic, msgtype) before writing to it')
         self._writer.write(self._connections[topic], int(timestamp_ns), data)
         self.counts[topic] += 1
-        self.start_ns = timestamp_ns if self.start_ns is None else min(self.start_ns,
-                                                                      timestamp_ns)
+        self.start_ns = (timestamp_ns if self.start_ns is None
+                         else min(self.start_ns, timestamp_ns))
         self.end_ns = timestamp_ns if self.end_ns is None else max(self.end_ns, timestamp_ns)
 
     def close(self) -> BagSummary:
@@ -419,8 +419,8 @@ def write_image_bag(out: str | os.PathLike, images: Sequence[str | os.PathLike],
             if camera_info:
                 if intr is None or (intr.width, intr.height) != (rgb.shape[1], rgb.shape[0]):
                     intr = Intrinsics.from_fov(rgb.shape[1], rgb.shape[0], hfov_deg)
-                writer.write(INFO_TOPIC, stamp, camera_info_cdr(writer.store, intr, stamp,
-                                                               frame_id))
+                writer.write(INFO_TOPIC, stamp,
+                             camera_info_cdr(writer.store, intr, stamp, frame_id))
             written += 1
     finally:
         summary = writer.close()

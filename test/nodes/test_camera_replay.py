@@ -87,7 +87,10 @@ def test_rate_scales_timing_and_restamp_uses_now(ros, tmp_path, tools_root):
         stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in images])
         assert stamps[0] > T0 / 1e9 + 1e6  # restamped with the current time
         gaps = np.diff(stamps)
-        assert np.all(np.abs(gaps - 0.05) < 0.03), gaps  # 200 ms recorded / rate 4
+        # 200 ms recorded / rate 4 = 50 ms (loose bounds: CI machines are shared, and at
+        # rate 1 the span would be 0.6 s)
+        assert np.all((gaps > 0.01) & (gaps < 0.1)), gaps
+        assert stamps[-1] - stamps[0] == pytest.approx(0.15, abs=0.05)
     finally:
         node.close()
 

@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
         log_dir = Path(args.log_dir) if args.log_dir else (
             Path.home() / '.ros' / 'log' / 'sorting_cell' / time.strftime('%Y%m%d-%H%M%S'))
         print(f'up: node logs in {log_dir}', flush=True)
-    print(f"up: transport profile {env.get('FASTRTPS_DEFAULT_PROFILES_FILE') or 'Fast DDS default'}",
-          flush=True)
+    profile = env.get('FASTRTPS_DEFAULT_PROFILES_FILE') or 'Fast DDS built-in transports'
+    print(f'up: transport profile {profile}', flush=True)
     sup = bringup.Supervisor(specs, env=env, log_dir=log_dir, grace_s=args.grace,
                              status_format=args.status_format)
     return sup.run(period_s=args.status_period, exit_on_failure=args.exit_on_failure,

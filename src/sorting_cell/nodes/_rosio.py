@@ -112,16 +112,48 @@ class Diagnostics:
             pass
 
 
+# Subscribers that watch a stream but do not consume it: they must not release a replay.
+OBSERVERS = ('cell_monitor',)
+
+
+def consumer_count(node: Node, topic: str, ignore: tuple[str, ...] = OBSERVERS) -> int:
+    """Subscriptions on ``topic`` other than observers such as the bring-up monitor."""
+    return sum(1 for info in node.get_subscriptions_info_by_topic(topic)
+               if info.node_name not in ignore)
+
+
 def wait_for_subscribers(publisher, count: int, timeout_s: float,
-                         stop: Callable[[], bool] = lambda: False) -> bool:
+                         stop: Callable[[], bool] = lambda: False, node: Node | None = None
+                         ) -> bool:
     """Block until ``publisher`` has ``count`` matched subscriptions (DDS discovery takes
-    0.5-3 s; frames sent before that are lost). Returns whether they arrived in time."""
+    0.5-3 s; frames sent before that are lost). With ``node``, observers (the monitor) do
+    not count. Returns whether they arrived in time."""
     deadline = time.monotonic() + timeout_s
-    while publisher.get_subscription_count() < count:
+
+    def matched() -> int:
+        if node is None:
+            return publisher.get_subscription_count()
+        return min(publisher.get_subscription_count(),
+                   consumer_count(node, publisher.topic_name))
+
+    while matched() < count:
         if time.monotonic() > deadline or stop():
             return False
         time.sleep(0.05)
     return True
+
+
+def qos_matching_publishers(node: Node, topic: str, depth: int = 10) -> QoSProfile:
+    """A subscription QoS that receives from every current publisher of ``topic``: latched
+    if they all are (to get their last value), best effort if any of them is."""
+    infos = node.get_publishers_info_by_topic(topic)
+    qos = sensor_qos(reliable=True, depth=depth)
+    if infos and all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
+                     for i in infos):
+        qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
+    if any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos):
+        qos.reliability = ReliabilityPolicy.BEST_EFFORT
+    return qos
 
 
 def run(node_factory: Callable[[], Node], args=None, executor=None) -> int:

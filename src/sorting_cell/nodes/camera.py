@@ -32,7 +32,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from ..bags import Intrinsics, list_images
 from ..images import ImageLoadError, load_image
 from . import _rosio
-from ._rosio import ERROR, OK, WARN
+from ._rosio import ERROR, OK
 
 SOURCES = ('opencv', 'folder')
 
@@ -241,7 +241,8 @@ class CameraNode(Node):
         p = self.get_parameter
         if p('wait_for_subscribers').value:
             if not _rosio.wait_for_subscribers(self.image_pub, p('wait_for_subscribers').value,
-                                               p('wait_timeout_s').value, self._stop.is_set):
+                                               p('wait_timeout_s').value, self._stop.is_set,
+                                               node=self):
                 self.get_logger().warning('subscribers did not all appear in time; starting')
         opened = False
         next_due = 0.0

@@ -59,7 +59,7 @@ class MonitorNode(Node):
             if topic in self.streams:
                 self.subs[topic] = self.create_subscription(
                     cls, topic, lambda _raw, t=topic: self._on_stream(t),
-                    _rosio.sensor_qos(reliable=True, depth=5), raw=True)
+                    _rosio.qos_matching_publishers(self, topic, depth=5), raw=True)
             else:
                 self.subs[topic] = self.create_subscription(
                     cls, topic, lambda msg, t=topic: self._on_latched(t, msg),

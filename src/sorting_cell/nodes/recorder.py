@@ -16,7 +16,6 @@ import sys
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 
 from .. import bags
@@ -62,16 +61,6 @@ class RecorderNode(Node):
         if not self.done.done():
             self.done.set_result(True)
 
-    def _qos_for(self, topic: str) -> QoSProfile:
-        infos = self.get_publishers_info_by_topic(topic)
-        qos = _rosio.sensor_qos(reliable=True, depth=100)
-        if infos and all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
-                         for i in infos):
-            qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
-        if any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos):
-            qos.reliability = ReliabilityPolicy.BEST_EFFORT
-        return qos
-
     def _discover(self) -> None:
         for topic, types in self.get_topic_names_and_types():
             if topic not in self.wanted or topic in self.subscriptions_:
@@ -86,8 +75,8 @@ class RecorderNode(Node):
                     self.get_logger().error(f'cannot record {topic}: {exc}')
                 continue
             self.subscriptions_[topic] = self.create_subscription(
-                cls, topic, lambda raw, t=topic: self._on_message(t, raw), self._qos_for(topic),
-                raw=True)
+                cls, topic, lambda raw, t=topic: self._on_message(t, raw),
+                _rosio.qos_matching_publishers(self, topic, depth=100), raw=True)
             self.get_logger().info(f'recording {topic} ({msgtype})')
 
     def _on_message(self, topic: str, raw: bytes) -> None:

@@ -112,7 +112,7 @@ class ReplayNode(Node):
                       if self.summary.types[topic] == bags.IMAGE_TYPE]
         need = p('wait_for_subscribers').value
         if need and image_pubs and not _rosio.wait_for_subscribers(
-                image_pubs[0], need, p('wait_timeout_s').value, self._stop.is_set):
+                image_pubs[0], need, p('wait_timeout_s').value, self._stop.is_set, node=self):
             self.get_logger().warning(f'fewer than {need} image subscribers after '
                                       f"{p('wait_timeout_s').value} s; starting anyway")
         self.diagnostics.update(OK, 'playing', published=0, skipped=0)
@@ -130,7 +130,9 @@ class ReplayNode(Node):
                 delay = due - time.monotonic()
                 if delay > 0 and self._stop.wait(delay):
                     return
-                self._publish(m)
+                # Stamp at the scheduled instant, before decoding, so a restamped stream keeps
+                # the recorded spacing however long a frame takes to check.
+                self._publish(m, self.get_clock().now().nanoseconds)
             level = WARN if self.skipped else OK
             message = f'end of bag: {self.published} published, {self.skipped} skipped'
             self.diagnostics.update(level, message, published=self.published,
@@ -139,7 +141,7 @@ class ReplayNode(Node):
             if not p('loop').value:
                 break
 
-    def _publish(self, m: bags.BagMessage) -> None:
+    def _publish(self, m: bags.BagMessage, now_ns: int) -> None:
         pub, cls = self.publishers_[m.topic]
         restamp = self.get_parameter('restamp').value
         data = m.data
@@ -153,13 +155,13 @@ class ReplayNode(Node):
                 self._skip(m.topic, str(exc))
                 return
             if msg.encoding != 'rgb8' or msg.step != msg.width * 3 or restamp:
-                stamp = (self.get_clock().now().nanoseconds if restamp else
+                stamp = (now_ns if restamp else
                          msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
                 data = _rosio.image_msg(rgb, stamp, msg.header.frame_id)
         elif restamp:
             data = deserialize_message(m.data, cls)
             if hasattr(data, 'header'):
-                data.header.stamp = self.get_clock().now().to_msg()
+                _rosio.stamp_from_ns(data.header.stamp, now_ns)
         pub.publish(data)
         self.published += 1
         self.diagnostics.values.update(published=str(self.published))
