@@ -81,7 +81,8 @@ def test_planner_reports_goal_in_collision(cell):
 
 
 def test_trajectory_respects_limits_and_ends_at_rest():
-    path = np.array([[0, 0, 0, 0, 0, 0], [1.0, -0.5, 0.2, 0, 0, 3.0], [1.2, -0.5, 0.2, 0.1, 0, 3.0]])
+    path = np.array([[0, 0, 0, 0, 0, 0], [1.0, -0.5, 0.2, 0, 0, 3.0],
+                     [1.2, -0.5, 0.2, 0.1, 0, 3.0]])
     vmax, amax = np.full(6, 2.0), np.full(6, 5.0)
     traj = time_parametrize(path, vmax, amax)
     t, q, v, a = traj.sample(0.001)

@@ -23,7 +23,6 @@ is full when no lane has room below the wall top for the object's perceived heig
 from __future__ import annotations
 
 import threading
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable
@@ -35,7 +34,7 @@ from .base import Manipulator, PickOutcome, PickRequest
 from .grasp import GraspError, GraspPose, plan_grasp, relocate
 from .ik import IKSolver, top_down_rotation
 from .planning import CollisionChecker, JointPlanner
-from .robot import ArmSpec, BoxSpec, planning_model
+from .robot import ArmSpec, planning_model
 from .trajectory import Trajectory, time_parametrize
 
 __all__ = ['ArmBackend', 'PickPlaceManipulator', 'PickConfig', 'Snapshot', 'MotionError']
@@ -508,8 +507,8 @@ def _tool_geometry(model: mujoco.MjModel, spec: ArmSpec, ik: IKSolver) -> ToolGe
     while model.body_parentid[hand_body] > 0 and not any(
             model.jnt_bodyid[j] == hand_body for j in range(model.njnt)):
         hand_body = int(model.body_parentid[hand_body])
-    finger_bodies = {int(model.jnt_bodyid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT,
-                                                             j)]) for j in spec.finger_joints}
+    finger_bodies = {int(model.jnt_bodyid[mujoco.mj_name2id(
+        model, mujoco.mjtObj.mjOBJ_JOINT, j)]) for j in spec.finger_joints}
     below, above, thick = 0.0, np.inf, 0.0
     for g in range(model.ngeom):
         if model.geom_contype[g] == 0 and model.geom_conaffinity[g] == 0:
