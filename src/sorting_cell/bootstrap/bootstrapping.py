@@ -1,0 +1,260 @@
+"""Clustering that bootstraps itself from cheap features by transfer learning.
+
+After Dong & Wang, "A transfer learning based feature-weak-relevant method for image
+clustering" (arXiv:1808.04068): a cheap *boot feature* (raw pixels, HOG, Gabor, raw
+pixels + PCA) gives a first clustering; every round keeps the ``delta`` fraction of each
+cluster's samples nearest its centroid as *reliable* (confirmed samples stay confirmed with
+the label they were confirmed with: the set only grows), trains a pretrained network on the
+confirmed samples, predicts the others, re-extracts features with the trained network,
+clusters them again, and relaxes ``delta`` by ``delta_step`` -- until every sample is
+confirmed or ``max_rounds`` rounds have run. The final result depends little on which boot
+feature started it (the paper's "feature-weak-relevance", measured by
+:func:`difference_rate`).
+
+What is trained, on a CPU: a classification head (``d -> hidden -> k`` MLP) on *frozen*
+pretrained CNN features, and the head's hidden layer is the re-extracted feature. Why not
+the last blocks of the CNN: the pretrained weights available offline are int8 LiteRT graphs
+(not trainable), torchvision's ImageNet weights are a download away, and even a small
+MobileNet's last blocks cost seconds per epoch per hundred images on two shared cores --
+several rounds of that break the one-minute budget, whereas the head trains in well under a
+second per round. The pretrained representation is reused exactly as transfer learning
+intends; only the task-specific layers are learned.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import normalize as l2_normalize
+from sklearn.utils import check_random_state
+
+from ..multiview.deep import _bar, torch_session
+from ..multiview.views import check_views
+
+__all__ = ['TransferBootstrap', 'difference_rate', 'reliable_mask']
+
+
+def difference_rate(values) -> float:
+    """Index difference rate ``eta = (max - min) / max`` of one index over boot features.
+
+    How much a clustering index changes with the boot feature that started it: 0 means
+    the result does not depend on the boot feature at all. (The source paper's exact
+    formula is not available offline; this is the relative spread it describes.)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.size == 0 or not np.isfinite(v).all():
+        raise ValueError(f'need a non-empty 1-D array of finite values, got {values!r}')
+    top = v.max()
+    if top <= 0:
+        raise ValueError(f'difference rate needs a positive maximum, got {top}')
+    return float((top - v.min()) / top)
+
+
+def reliable_mask(F: np.ndarray, labels: np.ndarray, fraction: float) -> np.ndarray:
+    """The ``fraction`` of each cluster's samples nearest the cluster centroid.
+
+    Per cluster (not globally) so that a loose cluster still gets reliable samples and the
+    classifier sees every class; at least one sample per cluster.
+    """
+    mask = np.zeros(len(F), dtype=bool)
+    for c in np.unique(labels):
+        idx = np.nonzero(labels == c)[0]
+        d = np.linalg.norm(F[idx] - F[idx].mean(0), axis=1)
+        n_keep = max(1, int(np.ceil(fraction * len(idx))))
+        mask[idx[np.argsort(d, kind='stable')[:n_keep]]] = True
+    return mask
+
+
+def _align(labels: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+    """Rename ``labels`` to agree best with ``reference`` (Hungarian on the overlap)."""
+    table = np.zeros((k, k))
+    np.add.at(table, (labels, reference), 1)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    lookup = np.arange(k)
+    lookup[rows] = cols
+    return lookup[labels]
+
+
+class TransferBootstrap(ClusterMixin, BaseEstimator):
+    """Transfer-learning bootstrapping clusterer.
+
+    ``fit(X)`` takes a list of views: ``X[0]`` is the boot feature; ``X[1:]`` are frozen
+    pretrained-network features of the same images (concatenated after L2 normalisation)
+    that the trainable head sits on.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters.
+    clusterer : {'kmeans', 'gmm'}
+        Clusterer of the boot features and of every round's re-extracted features.
+    boot_pca : int, float or None
+        PCA of the (standardised) boot feature before clustering (``raw + PCA``).
+    delta : float
+        Initial reliable fraction ``Delta`` per cluster, in (0, 1].
+    delta_step : float
+        Relaxation ``delta`` added to ``Delta`` after every round.
+    max_rounds : int
+        ``k_max``: most rounds of select -> train -> predict -> re-extract.
+    hidden : int
+        Width of the head's hidden layer (the re-extracted feature).
+    epochs : int
+        Training epochs of the head per round (full batch, Adam).
+    lr, weight_decay : float
+        Adam parameters of the head.
+    random_state : int, RandomState or None
+        Seed; two fits with the same integer seed are identical.
+    progress : bool or None
+        Progress bar over rounds; ``None`` shows it on a terminal only.
+    n_threads : int
+        Upper bound on torch's CPU threads.
+
+    Attributes
+    ----------
+    labels_ : ndarray of int
+        Confirmed samples keep their confirmed label; the others get the head's prediction.
+    boot_labels_ : ndarray of int
+        The clustering of the boot feature alone (round 0).
+    cluster_labels_ : ndarray of int
+        Clustering of the last re-extracted features.
+    confirmed_ : ndarray of bool
+        Which samples ended confirmed.
+    embedding_ : ndarray
+        The last re-extracted features (head's hidden layer) of all samples.
+    rounds_ : list of dict
+        Per round: ``delta``, ``n_confirmed``, ``confirmed`` (mask), ``labels`` (after the
+        round), ``loss`` (head's training loss), ``time``.
+    n_rounds_ : int
+    """
+
+    def __init__(self, n_clusters: int = 2, clusterer: str = 'kmeans', boot_pca=None,
+                 delta: float = 0.2, delta_step: float = 0.2, max_rounds: int = 5,
+                 hidden: int = 256, epochs: int = 100, lr: float = 1e-3,
+                 weight_decay: float = 1e-4, boot_normalize: str | None = None,
+                 warm_start: bool = False, random_state=None, progress=None,
+                 n_threads: int = 2):
+        self.n_clusters = n_clusters
+        self.boot_normalize = boot_normalize
+        self.warm_start = warm_start
+        self.clusterer = clusterer
+        self.boot_pca = boot_pca
+        self.delta = delta
+        self.delta_step = delta_step
+        self.max_rounds = max_rounds
+        self.hidden = hidden
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.progress = progress
+        self.n_threads = n_threads
+
+    def _check_params(self):
+        if self.clusterer not in ('kmeans', 'gmm'):
+            raise ValueError(f"clusterer must be 'kmeans' or 'gmm', got {self.clusterer!r}")
+        if not 0 < self.delta <= 1:
+            raise ValueError(f'delta (initial reliable fraction) must be in (0, 1], got '
+                             f'{self.delta!r}')
+        if not 0 <= self.delta_step <= 1:
+            raise ValueError(f'delta_step must be in [0, 1], got {self.delta_step!r}')
+        for name in ('max_rounds', 'hidden', 'epochs'):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f'{name} must be an integer >= 1, got {v!r}')
+
+    def _cluster(self, F: np.ndarray, seed: int, init_labels: np.ndarray | None) -> np.ndarray:
+        k = self.n_clusters
+        if init_labels is not None and len(np.unique(init_labels)) == k:
+            # Start from the current labelling so that cluster ids stay comparable.
+            means = np.stack([F[init_labels == c].mean(0) for c in range(k)])
+            if self.clusterer == 'kmeans':
+                return KMeans(k, init=means, n_init=1, random_state=seed).fit_predict(F)
+            return GaussianMixture(k, covariance_type='diag', means_init=means,
+                                   random_state=seed, reg_covar=1e-4).fit(F).predict(F)
+        if self.clusterer == 'kmeans':
+            return KMeans(k, n_init=10, random_state=seed).fit_predict(F)
+        return GaussianMixture(k, covariance_type='diag', n_init=3, random_state=seed,
+                               reg_covar=1e-4).fit(F).predict(F)
+
+    def fit(self, X, y=None):
+        """Run the bootstrapping rounds; ``X = [boot_feature, pretrained_1, ...]``."""
+        import torch
+        from torch import nn
+
+        self._check_params()
+        views = check_views(X, n_clusters=self.n_clusters, min_views=2,
+                            names=None if not isinstance(X, (list, tuple)) else
+                            ['boot feature'] + [f'pretrained view {i}'
+                                                for i in range(1, len(X))])
+        t0 = time.perf_counter()
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(2**31 - 1))
+        k = int(self.n_clusters)
+        if self.boot_normalize not in ('standard', None):
+            raise ValueError(f"boot_normalize must be 'standard' or None, got "
+                             f'{self.boot_normalize!r}')
+        F = views[0] if self.boot_normalize is None else StandardScaler().fit_transform(views[0])
+        if self.boot_pca:
+            n = self.boot_pca if isinstance(self.boot_pca, float) else min(self.boot_pca,
+                                                                          *F.shape)
+            F = PCA(n, random_state=seed).fit_transform(F)
+        deep = StandardScaler().fit_transform(np.hstack([l2_normalize(V) for V in views[1:]]))
+        labels = self._cluster(F, seed, None)
+        self.boot_labels_ = labels.copy()
+        confirmed = np.zeros(len(F), dtype=bool)
+        conf_label = np.full(len(F), -1)
+        rounds, rate = [], float(self.delta)
+        with torch_session(seed, self.n_threads) as gen, \
+                _bar(self.max_rounds, 'bootstrap', 'round', self.progress) as bar:
+            xt = torch.from_numpy(deep.astype(np.float32))
+            for r in range(self.max_rounds):
+                if r == 0 or not self.warm_start:
+                    body = nn.Sequential(nn.Linear(deep.shape[1], self.hidden), nn.ReLU())
+                    head = nn.Linear(self.hidden, k)
+                    opt = torch.optim.Adam([*body.parameters(), *head.parameters()],
+                                           lr=self.lr, weight_decay=self.weight_decay)
+                tr = time.perf_counter()
+                if confirmed.any():
+                    labels = _align(labels, np.where(confirmed, conf_label, full), k)
+                new = reliable_mask(F, labels, min(rate, 1.0)) & ~confirmed
+                conf_label[new] = labels[new]
+                confirmed |= new
+                idx = torch.from_numpy(np.nonzero(confirmed)[0])
+                target = torch.from_numpy(conf_label[confirmed].astype(np.int64))
+                # Fine-tune (warm start across rounds) on the confirmed samples only.
+                body.train()
+                for _ in range(self.epochs):
+                    loss = nn.functional.cross_entropy(head(body(xt[idx])), target)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                body.eval()
+                with torch.no_grad():
+                    emb = body(xt)
+                    pred = head(emb).argmax(1).numpy()
+                full = np.where(confirmed, conf_label, pred)
+                F = emb.numpy().astype(np.float64)
+                rounds.append({'round': r, 'delta': min(rate, 1.0),
+                               'n_confirmed': int(confirmed.sum()), 'labels': full.copy(),
+                               'confirmed': confirmed.copy(),
+                               'loss': float(loss.item()), 'time': time.perf_counter() - tr})
+                bar.set_postfix(confirmed=f'{confirmed.sum()}/{len(F)}', refresh=False)
+                bar.update()
+                if confirmed.all():
+                    break
+                labels = self._cluster(F, seed, None)
+                rate += self.delta_step
+        self.labels_ = full.astype(int)
+        self.cluster_labels_ = _align(self._cluster(F, seed, full), full, k)
+        self.confirmed_ = confirmed
+        self.embedding_ = F
+        self.rounds_ = rounds
+        self.n_rounds_ = len(rounds)
+        self.fit_time_ = time.perf_counter() - t0
+        return self
