@@ -125,3 +125,23 @@ def test_vanished_object_is_reported_not_lost_silently(fresh):
     out = man.pick_and_place(req)
     assert not out.success
     assert out.reason.startswith('grasp_failed: gripper closed on nothing; then lost: ')
+
+
+def test_stop_aborts_between_motions(fresh):
+    world, man = fresh
+    name = world.info.object_bodies[1]
+    req = request_for(world, name, 0)
+    execute = man.backend.execute
+
+    def execute_then_cancel(traj):
+        out = execute(traj)
+        man.stop()          # the goal is cancelled while the first motion runs
+        return out
+
+    man.backend.execute = execute_then_cancel
+    try:
+        out = man.pick_and_place(req)
+    finally:
+        man.backend.execute = execute
+    assert not out.success and out.reason == 'stopped: goal cancelled'
+    assert name not in sum((world.objects_in_box(b) for b in range(4)), [])
