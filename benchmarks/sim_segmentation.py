@@ -10,9 +10,11 @@ matched with IoU 0, scores 0.
 Reported per tray and overall: mean IoU over objects, recall@0.5 (objects matched with
 IoU >= 0.5), precision@0.5 (proposals matched with IoU >= 0.5), and mean IoU per family.
 
-Run (about 1 min on 2 idle cores)::
+Run (about 1 min each on 2 idle cores)::
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/sim_segmentation.py
+    MUJOCO_GL=egl .venv/bin/python benchmarks/sim_segmentation.py --boxes 6 \
+        --out benchmarks/results/sim_segmentation_6families
 
 Writes ``benchmarks/results/sim_segmentation.{json,md}``.
 """
@@ -32,6 +34,7 @@ from scipy.optimize import linear_sum_assignment
 
 from sorting_cell.regions import make_proposer
 from sorting_cell.sim import SimWorld
+from sorting_cell.sim.cell import resolve_families
 from sorting_cell.sim.objects import FAMILY_NAMES
 
 RESULTS = Path(__file__).resolve().parent / 'results'
@@ -92,15 +95,17 @@ def evaluate_tray(seed: int, num_boxes: int, families, n_objects, proposer_name:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--seeds', type=int, nargs='+', default=list(range(8)))
-    ap.add_argument('--boxes', type=int, default=6)
+    ap.add_argument('--boxes', type=int, default=4)
     ap.add_argument('--objects', type=int, default=12)
-    ap.add_argument('--families', default=','.join(FAMILY_NAMES))
+    ap.add_argument('--families', default='',
+                    help='comma-separated families; default the first BOXES of '
+                         + ','.join(FAMILY_NAMES))
     ap.add_argument('--proposer', default='background')
     ap.add_argument('--min-visible', type=int, default=20,
                     help='ignore objects with fewer visible pixels')
     ap.add_argument('--out', type=Path, default=RESULTS / 'sim_segmentation')
     args = ap.parse_args(argv)
-    families = [f for f in args.families.split(',') if f]
+    families = list(resolve_families(args.families or None, args.boxes))
     rows = []
     for seed in args.seeds:
         row = evaluate_tray(seed, args.boxes, families, args.objects, args.proposer,

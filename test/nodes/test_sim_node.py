@@ -148,3 +148,13 @@ def test_reset_respawns_tray(cell):
     sim, probe = cell
     probe.reset.publish(Int64(data=9))
     assert probe.wait(lambda: json.loads(probe.last['sim/ground_truth'].data)['seed'] == 9, 20)
+
+
+def test_joint_states_and_frames_continue_after_reset(cell):
+    sim, probe = cell
+    probe.reset.publish(Int64(data=12))
+    assert probe.wait(lambda: json.loads(probe.last['sim/ground_truth'].data)['seed'] == 12, 20)
+    time.sleep(1.0)
+    n_js, n_img = probe.count['joint_states'], probe.count['camera/image_raw']
+    assert probe.wait(lambda: probe.count['joint_states'] > n_js + 10
+                      and probe.count['camera/image_raw'] > n_img, 20)

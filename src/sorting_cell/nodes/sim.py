@@ -18,7 +18,9 @@ Subscribes
 - ``sim/reset`` std_msgs/Int64: rebuild the tray with this seed (negative: the same seed).
 
 Physics runs in its own thread at ``real_time_factor`` times real time (0 = as fast as
-possible); all MuJoCo and OpenGL work happens in that thread, ROS callbacks only queue commands.
+possible); ROS callbacks only queue commands for it. Camera frames are rendered in a second
+thread from a copy of the state taken at the frame's sim time: when rendering cannot keep up
+with ``camera_rate`` frames are dropped (counted on ``/diagnostics``), physics keeps its pace.
 
 Run: ``python -m sorting_cell.nodes.sim --ros-args --params-file config/sim.yaml``.
 """
@@ -42,6 +44,7 @@ from std_msgs.msg import Float64, Int64, String
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from sorting_cell.sim import FAMILY_NAMES, JointTrajectory, SimWorld, TrajectoryError
+from sorting_cell.sim.camera import CameraRenderer
 
 from . import _rosio
 from ._rosio import ERROR, OK, WARN
@@ -174,10 +177,21 @@ class SimNode(Node):
         self._commands: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self.frames_published = 0
+        self.frames_dropped = 0
         self.realtime_achieved = float('nan')
+        # Camera frames are rendered in their own thread from a copy of the state, so that
+        # slow (software) rendering drops frames instead of slowing physics below real time.
+        self._model_lock = threading.Lock()     # held while rendering and while rebuilding
+        self._frame_ready = threading.Event()   # a state copy waits to be rendered
+        self._render_data = mujoco.MjData(self._world.model)
+        self._render_stamp = None
         self._publish_static()
         self._thread = threading.Thread(target=self._run, name='sim-physics', daemon=True)
+        self._render_thread = threading.Thread(target=self._render_loop, name='sim-camera',
+                                               daemon=True)
         self._thread.start()
+        if self._cam_period < math.inf:
+            self._render_thread.start()
         self.get_logger().info(
             f'sim up: {self._world.info.num_boxes} boxes, {len(self._world.info.object_bodies)} '
             f'objects (seed {self._build_args["seed"]}), camera {self._cam_period ** -1:.1f} Hz, '
@@ -218,7 +232,10 @@ class SimNode(Node):
         elif kind == 'reset':
             seed = value if value >= 0 else self._build_args['seed']
             self._build_args['seed'] = seed
-            world.reset(seed=seed)
+            with self._model_lock:
+                world.reset(seed=seed)
+                self._render_data = mujoco.MjData(world.model)
+                self._frame_ready.clear()
             self._publish_static()
             self.get_logger().info(f'tray reset with seed {seed}')
 
@@ -230,14 +247,17 @@ class SimNode(Node):
             wall0, sim0 = time.monotonic(), world.time
             last_report = wall0
             while not self._stop.is_set():
+                rebuilt = False
                 while True:
                     try:
-                        self._apply(*self._commands.get_nowait())
+                        kind, value = self._commands.get_nowait()
                     except queue.Empty:
                         break
+                    self._apply(kind, value)
+                    rebuilt |= kind == 'reset'
                     if self._stop.is_set():
                         return
-                if world.time < sim0:   # a reset rebuilt the world at t = 0
+                if rebuilt:   # the world restarted at t = 0
                     next_js = next_cam = sim0 = world.time
                     wall0 = time.monotonic()
                 world.step(chunk)
@@ -247,7 +267,7 @@ class SimNode(Node):
                     next_js += self._js_period * max(1, math.floor((now_sim - next_js)
                                                                    / self._js_period) + 1)
                 if now_sim >= next_cam:
-                    self._publish_camera()
+                    self._request_frame()
                     next_cam += self._cam_period * max(1, math.floor((now_sim - next_cam)
                                                                      / self._cam_period) + 1)
                 wall = time.monotonic()
@@ -259,13 +279,50 @@ class SimNode(Node):
                     self.realtime_achieved = (now_sim - sim0) / max(wall - wall0, 1e-9)
                     self._diag.update(OK, 'running', sim_time=f'{now_sim:.2f}',
                                       realtime_factor=f'{self.realtime_achieved:.2f}',
-                                      frames=self.frames_published)
+                                      frames=self.frames_published,
+                                      frames_dropped=self.frames_dropped)
                     last_report = wall
         except Exception as exc:  # noqa: BLE001 -- keep the node alive to report it
+            if self._stop.is_set() or not self.context.ok():
+                return   # shutting down (Ctrl-C, SIGTERM): publishers are already gone
             self.get_logger().error(f'simulation stopped: {type(exc).__name__}: {exc}')
             self._diag.update(ERROR, f'simulation stopped: {exc}')
+
+    def _request_frame(self) -> None:
+        """Hand the current state to the camera thread, or drop the frame if it is busy."""
+        if self._frame_ready.is_set():
+            self.frames_dropped += 1
+            return
+        mujoco.mj_copyData(self._render_data, self._world.model, self._world.data)
+        self._render_stamp = self._stamp()
+        self._frame_ready.set()
+
+    def _render_loop(self) -> None:
+        renderer, model = None, None
+        try:
+            while not self._stop.is_set():
+                if not self._frame_ready.wait(timeout=0.1):
+                    continue
+                with self._model_lock:
+                    if not self._frame_ready.is_set():   # cleared by a reset meanwhile
+                        continue
+                    if model is not self._world.model:
+                        if renderer is not None:
+                            renderer.close()
+                        model = self._world.model
+                        renderer = CameraRenderer(model, self._world.info.camera)
+                    frame = renderer.render(self._render_data, depth=self._publish_depth)
+                    stamp = self._render_stamp
+                    self._frame_ready.clear()
+                self._publish_camera(frame, stamp)
+        except Exception as exc:  # noqa: BLE001 -- keep the node alive to report it
+            if self._stop.is_set() or not self.context.ok():
+                return
+            self.get_logger().error(f'camera stopped: {type(exc).__name__}: {exc}')
+            self._diag.update(ERROR, f'camera stopped: {exc}')
         finally:
-            world.close()   # the GL context belongs to this thread
+            if renderer is not None:
+                renderer.close()   # the GL context belongs to this thread
 
     def _stamp(self):
         return self.get_clock().now().to_msg()
@@ -284,9 +341,7 @@ class SimNode(Node):
             clock.clock.sec, clock.clock.nanosec = int(t), int((t - int(t)) * 1e9)
             self._pub_clock.publish(clock)
 
-    def _publish_camera(self) -> None:
-        frame = self._world.render(depth=self._publish_depth)
-        stamp = self._stamp()
+    def _publish_camera(self, frame, stamp) -> None:
         rgb = numpy_to_image(frame.rgb, 'rgb8')
         rgb.header.stamp, rgb.header.frame_id = stamp, self._frame_id
         self._pub_rgb.publish(rgb)
@@ -321,8 +376,9 @@ class SimNode(Node):
     def close(self) -> None:
         """Stop the physics thread (it releases the renderer)."""
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10.0)
+        for thread in (self._thread, self._render_thread):
+            if thread.is_alive():
+                thread.join(timeout=10.0)
 
 
 def main(args=None) -> int:

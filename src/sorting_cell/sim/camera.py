@@ -35,6 +35,7 @@ def _ensure_headless_backend() -> None:
         os.environ['MUJOCO_GL'] = backend
         return
 
+
 __all__ = ['Frame', 'CameraRenderer', 'project', 'backproject', 'body_masks']
 
 

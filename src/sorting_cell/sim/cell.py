@@ -45,6 +45,8 @@ OVERVIEW_CAMERA = 'overview'
 #: Tray area (x_min, y_min, x_max, y_max) on the table, in front of the arm.
 TRAY = (0.30, -0.25, 0.68, 0.25)
 BOX_RADIUS = 0.5
+#: Default free gap between objects in a layout (m).
+LAYOUT_CLEARANCE = 0.02
 BOX_INNER = 0.18
 BOX_WALL_HEIGHT = 0.07
 MAX_BOXES = 8
@@ -365,8 +367,9 @@ def resolve_families(families, num_boxes: int) -> tuple[str, ...]:
 
 
 def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None = None,
-               families=None, width: int = 640,
-               height: int = 480) -> tuple[mujoco.MjModel, mujoco.MjData, CellInfo]:
+               families=None, width: int = 640, height: int = 480,
+               clearance: float = LAYOUT_CLEARANCE
+               ) -> tuple[mujoco.MjModel, mujoco.MjData, CellInfo]:
     """Build the cell and return the compiled model, its data at rest and its description.
 
     Parameters
@@ -382,6 +385,9 @@ def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None =
         first ``num_boxes`` families. Objects cycle through them, so counts stay balanced.
     width, height : int
         Camera image size in pixels.
+    clearance : float
+        Free gap between objects (m): room for the fingers, and wide enough that a
+        segmenter merging fragments closer than ~1.5 cm keeps neighbours apart.
 
     Returns
     -------
@@ -401,7 +407,8 @@ def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None =
     objects = [make_object(families[i % len(families)], rng) for i in range(n_objects)]
     # place the largest first so that small objects fill the gaps
     order = sorted(range(n_objects), key=lambda i: -objects[i].length * objects[i].width)
-    placed = sample_layout([(objects[i].length, objects[i].width) for i in order], TRAY, rng)
+    placed = sample_layout([(objects[i].length, objects[i].width) for i in order], TRAY, rng,
+                           clearance=clearance)
     placements: list[Placement] = [None] * n_objects  # type: ignore[list-item]
     for i, p in zip(order, placed):
         placements[i] = p

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.interpolate import CubicHermiteSpline
 
 from .camera import CameraRenderer, Frame, body_masks
-from .cell import GRIPPER_MAX_WIDTH, CellInfo, build_cell
+from .cell import GRIPPER_MAX_WIDTH, LAYOUT_CLEARANCE, CellInfo, build_cell
 
 __all__ = ['JointTrajectory', 'SimWorld', 'TrajectoryError']
 
@@ -107,9 +107,11 @@ class SimWorld:
     """
 
     def __init__(self, num_boxes: int = 4, seed: int | None = 0, n_objects: int | None = None,
-                 families=None, width: int = 640, height: int = 480, shadows: bool = False):
+                 families=None, width: int = 640, height: int = 480, shadows: bool = False,
+                 clearance: float = LAYOUT_CLEARANCE):
         self._build_args = dict(num_boxes=num_boxes, seed=seed, n_objects=n_objects,
-                                families=families, width=width, height=height)
+                                families=families, width=width, height=height,
+                                clearance=clearance)
         self._shadows = shadows
         self._renderer: CameraRenderer | None = None
         self._observers: list[list] = []
