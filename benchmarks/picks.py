@@ -133,7 +133,8 @@ def run_tray_pipeline(world: SimWorld, man, background: np.ndarray) -> list[dict
         row['final'] = where(world, row['object']) if row['object'] in fam else 'n/a'
         row['in_intended_box'] = row['final'] == f'box{row["box"]}'
         row['silent_loss'] = bool(row['object'] in fam and (
-            (row['success'] and not row['in_intended_box'])
+            (row['success'] and not row['in_intended_box'] and 'left on the table'
+             not in row['reason'])
             or (not row['success'] and row['final'] == 'elsewhere')))
     return rows
 

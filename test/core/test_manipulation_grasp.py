@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from sorting_cell.manipulation.grasp import GraspError, plan_grasp, relocate
+from sorting_cell.manipulation.grasp import GraspError, plan_grasp, relocate, split_mask
 
 W, H = 640, 480
 F = 625.0
@@ -87,3 +87,15 @@ def test_relocate_finds_moved_object():
     assert found is not None
     assert (found & mask).sum() / mask.sum() > 0.9
     assert relocate(depth, CAM, (0.35, -0.2), radius=0.05) is None
+
+
+def test_split_mask_separates_merged_objects():
+    d1, m1 = render_box(0.50, 0.00, 0.0, 0.08, 0.02, 0.015)
+    d2, m2 = render_box(0.50, 0.05, 0.3, 0.04, 0.02, 0.010)
+    depth = np.minimum(d1, d2)
+    merged = m1 | m2 | (np.roll(m1, 20, axis=1) & ~m2)   # a region bridging the gap
+    parts = split_mask(merged, depth, CAM)
+    assert len(parts) == 2
+    assert (parts[0] & m1).sum() / m1.sum() > 0.9 and not (parts[0] & m2).any()
+    assert (parts[1] & m2).sum() / m2.sum() > 0.9
+    assert len(split_mask(m1, d1, CAM)) == 1

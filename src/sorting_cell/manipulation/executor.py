@@ -31,7 +31,7 @@ import mujoco
 import numpy as np
 
 from .base import Manipulator, PickOutcome, PickRequest
-from .grasp import GraspError, GraspPose, plan_grasp, relocate
+from .grasp import GraspError, GraspPose, plan_grasp, relocate, split_mask
 from .ik import IKSolver, top_down_rotation
 from .planning import CollisionChecker, JointPlanner
 from .robot import ArmSpec, planning_model
@@ -196,6 +196,7 @@ class PickPlaceManipulator(Manipulator):
                                f'{grasp.object_height * 100:.1f} cm more', attempts=0)
         reason = ''
         attempt = 0
+        note = getattr(self, '_split_note', '')
         for attempt in range(1, self.config.max_attempts + 1):
             if self._stop.is_set():
                 return PickOutcome(False, 'stopped: goal cancelled', attempts=attempt - 1)
@@ -213,8 +214,9 @@ class PickPlaceManipulator(Manipulator):
                     return PickOutcome(False, exc.reason, attempts=attempt)
                 if where is not None:
                     log.add(self.backend.now(), f'placed, cycle {self.backend.now() - t0:.2f} s')
-                    return PickOutcome(True, f'placed: box {request.box_index} lane {lane}',
-                                       attempts=attempt, final_position=tuple(where))
+                    return PickOutcome(True, f'placed: box {request.box_index} lane {lane}'
+                                       + note, attempts=attempt,
+                                       final_position=tuple(where))
                 reason = 'dropped: object slipped out of the gripper while carried'
             else:
                 reason = 'grasp_failed: gripper closed on nothing'
@@ -265,8 +267,20 @@ class PickPlaceManipulator(Manipulator):
     # ------------------------------------------------------------------ perception
     def _grasp_from_request(self, request: PickRequest) -> GraspPose:
         cfg = self.config
+        self._split_note = ''
         if request.mask is not None and request.depth is not None:
-            return plan_grasp(request.mask, request.depth, request.camera_info,
+            mask = request.mask
+            if request.camera_info is not None and np.asarray(mask).any():
+                try:
+                    parts = split_mask(mask, request.depth, request.camera_info)
+                except GraspError:
+                    parts = [mask]
+                if len(parts) > 1:
+                    # Merged region: take the biggest thing and say what stays behind.
+                    mask = parts[0]
+                    self._split_note = (f' (the region held {len(parts)} objects; picked the '
+                                        f'largest, {len(parts) - 1} left on the table)')
+            return plan_grasp(mask, request.depth, request.camera_info,
                               max_opening=self.spec.max_opening,
                               min_tcp_height=self.tool.finger_below + cfg.fingertip_clearance,
                               approach_height=cfg.approach_height, table_z=self.spec.table_z)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 __all__ = ['GraspPose', 'GraspError', 'backproject', 'table_height', 'plan_grasp',
-           'relocate', 'validate_camera_info']
+           'relocate', 'split_mask', 'validate_camera_info']
 
 
 class GraspError(ValueError):
@@ -276,6 +276,44 @@ def _uniform_section(along: np.ndarray, across: np.ndarray, z: np.ndarray, half:
         if score < best_score:
             best, best_score = float(c), score
     return best
+
+
+def split_mask(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
+               min_height: float = 0.003, min_fraction: float = 0.1,
+               min_pixels: int = 30) -> list[np.ndarray]:
+    """Split a mask into the separate things standing on the table inside it.
+
+    A proposer may merge two neighbouring objects into one region; in depth they are two
+    blobs above the table with table between them. Returns the blobs (largest first,
+    each at least ``min_fraction`` of the largest); one element when the mask is one
+    object, or the mask itself when depth cannot tell.
+    """
+    mask = np.asarray(mask, bool)
+    depth = np.asarray(depth, np.float32)
+    K, T = validate_camera_info(camera_info, mask.shape)
+    z_table = table_height(mask, depth, K, T)
+    if z_table is None:
+        return [mask]
+    rows, cols = np.nonzero(mask)
+    z = np.full(len(rows), -np.inf)
+    d = depth[rows, cols]
+    ok = np.isfinite(d) & (d > 0)
+    z[ok] = backproject(rows[ok], cols[ok], depth, K, T)[:, 2]
+    high = np.zeros(mask.shape, np.uint8)
+    high[rows, cols] = z > z_table + min_height
+    # Open by one pixel so that a blurred seam of table does not join two blobs.
+    high = cv2.morphologyEx(high, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(high, connectivity=8)
+    if n <= 2:
+        return [mask]
+    order = np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1
+    largest = stats[order[0], cv2.CC_STAT_AREA]
+    floor = max(min_pixels, min_fraction * largest)
+    keep = [k for k in order if stats[k, cv2.CC_STAT_AREA] >= floor]
+    if len(keep) <= 1:
+        return [mask]
+    grow = np.ones((5, 5), np.uint8)
+    return [cv2.dilate((labels == k).astype(np.uint8), grow).astype(bool) & mask for k in keep]
 
 
 def relocate(depth: np.ndarray, camera_info: dict, near_xy, radius: float = 0.08,
