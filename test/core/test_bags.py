@@ -198,3 +198,18 @@ def test_bag_and_bringup_modules_stay_ros_free():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.strip() == '[]'
+
+
+def test_record_cli_writes_tool_and_folder_bags_without_ros(tmp_path, tools_root, capsys):
+    from sorting_cell.cli import main
+
+    out = tmp_path / 'cli_tools'
+    assert main(['record', str(out), '--from-tools', '--condition', '2', '--classes', 'pen',
+                 'usb', '--per-class', '2', '--rate', '4']) == 0
+    summary = bags.summarize(out)
+    assert summary.counts['/camera/image_raw'] == 4
+    assert summary.duration_s == pytest.approx(0.75, abs=1e-6)
+    assert main(['record', str(out), '--from-tools']) == 2
+    assert 'already exists' in capsys.readouterr().err
+    assert main(['record', str(tmp_path / 'f'), '--from-folder', str(tmp_path / 'nope')]) == 2
+    assert 'does not exist' in capsys.readouterr().err

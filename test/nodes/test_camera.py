@@ -114,3 +114,28 @@ def test_backoff_doubles_and_caps():
     assert [b.next_delay() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     b.reset()
     assert b.next_delay() == 0.5
+
+
+def test_opencv_stream_that_ends_is_reopened_and_resumes(ros, tmp_path):
+    """A video file stands in for a camera that stops delivering: OpenCV reads real frames,
+    then fails at the end; the node reports it, backs off and reconnects."""
+    import cv2
+
+    video = tmp_path / 'clip.avi'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 10, (64, 48))
+    for i in range(4):
+        writer.write(np.full((48, 64, 3), (40 * i, 0, 200), np.uint8))  # BGR: red stays 200
+    writer.release()
+    images = _collect(ros, 'camera/image_raw', Image)
+    cam = _camera(ros, source='opencv', device=str(video), rate_hz=0.0,
+                  reconnect_initial_s=0.2, reconnect_max_s=0.2)
+    try:
+        ros.wait_for(lambda: len(images) >= 8 and cam.failures, 20, 'frames after a reconnect')
+        assert cam._thread.is_alive()
+        first = np.frombuffer(images[0].data, np.uint8).reshape(48, 64, 3)
+        assert (images[0].width, images[0].height) == (64, 48)
+        assert abs(int(first[..., 0].mean()) - 200) < 10  # BGR -> RGB: red channel first
+        # 4 frames per opening: 8 frames mean the stream was reopened after it failed
+        assert cam.published >= 8 and len(cam.failures) >= 1
+    finally:
+        cam.close()
