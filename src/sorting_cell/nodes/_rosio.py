@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
@@ -18,6 +19,17 @@ from sensor_msgs.msg import CameraInfo, Image
 from ..bags import Intrinsics
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+# What a node start-up can fail on because of its configuration (bad or mistyped parameter,
+# missing file): reported in one line, exit code 2, no traceback.
+CONFIG_ERRORS = (ValueError, OSError, ParameterException)
+
+
+def config_error_message(exc: BaseException) -> str:
+    text = f'{type(exc).__name__}: {exc}'
+    if isinstance(exc, ParameterException) and "expecting type 'DOUBLE'" in str(exc):
+        text += ' (write a floating-point value, e.g. 30.0 rather than 30)'
+    return text
 
 
 def sensor_qos(reliable: bool = True, depth: int = 5) -> QoSProfile:
@@ -172,9 +184,8 @@ def run(node_factory: Callable[[], Node], args=None, executor=None) -> int:
         pass
     except SystemExit as exc:
         code = int(exc.code or 0)
-    except (ValueError, OSError) as exc:
-        # Configuration errors (bad parameter, missing file): one clear line, no traceback.
-        print(f'{type(exc).__name__}: {exc}', file=sys.stderr)
+    except CONFIG_ERRORS as exc:
+        print(config_error_message(exc), file=sys.stderr)
         code = 2
     finally:
         if node is not None:

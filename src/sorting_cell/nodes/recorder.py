@@ -102,8 +102,8 @@ def main(args=None) -> int:
         rclpy.spin_until_future_complete(node, node.done)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, FileExistsError) as exc:
-        print(f'record: {exc}', file=sys.stderr)
+    except _rosio.CONFIG_ERRORS as exc:
+        print(f'record: {_rosio.config_error_message(exc)}', file=sys.stderr)
         code = 2
     finally:
         if node is not None:

@@ -201,8 +201,8 @@ def main(args=None) -> int:
             rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, FileNotFoundError) as exc:
-        print(f'replay: {exc}', file=sys.stderr)
+    except _rosio.CONFIG_ERRORS as exc:
+        print(f'replay: {_rosio.config_error_message(exc)}', file=sys.stderr)
         code = 2
     finally:
         if node is not None:
