@@ -50,3 +50,12 @@ def test_node_names_and_clear_errors(crops, monkeypatch):
         TorchvisionFeatures('resnet18', weights='IMAGENET9K').transform(crops[:1])
     monkeypatch.setenv('SORTING_CELL_TORCHVISION_WEIGHTS', 'none')
     assert make_extractor('torchvision:resnet18:layer4').transform(crops[:1]).shape == (1, 512)
+
+
+def test_default_weights_resolve_in_torchvision_registry_without_download():
+    import torchvision
+
+    ext = TorchvisionFeatures('resnet18')  # weights='DEFAULT'
+    assert ext._weights_enum() is torchvision.models.ResNet18_Weights.DEFAULT
+    v2 = TorchvisionFeatures('resnet50', weights='IMAGENET1K_V2')._weights_enum()
+    assert v2.transforms().crop_size == [224] and v2.url.startswith('https://')
