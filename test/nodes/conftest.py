@@ -31,12 +31,16 @@ class Harness:
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
         self.nodes = [self.probe]
+        self.error = None
 
     def _spin(self):
         try:
             self.executor.spin()
-        except Exception:  # noqa: BLE001 - shutdown races end the thread
-            pass
+        except Exception as exc:  # noqa: BLE001 - a callback raised: keep it for the test
+            self.error = exc
+            if self.context.ok():
+                import traceback
+                traceback.print_exc()
 
     def add(self, node: Node) -> Node:
         self.nodes.append(node)
@@ -46,6 +50,8 @@ class Harness:
     def wait_for(self, predicate, timeout: float = 10.0, what: str = 'condition'):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.error is not None:
+                raise AssertionError(f'executor stopped: {self.error!r}') from self.error
             value = predicate()
             if value:
                 return value

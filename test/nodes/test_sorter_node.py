@@ -41,7 +41,7 @@ class Cell:
         self.cam = ros.probe.create_publisher(Image, 'camera/image_raw', sensor_qos())
         ros.probe.create_timer(0.1, self._tick)
         self.client = ActionClient(ros.probe, SortObjects, 'sort_objects')
-        assert self.client.wait_for_server(timeout_sec=10.0)
+        assert self.client.wait_for_server(timeout_sec=30.0)
 
     def _tick(self):
         if self.image is not None:
@@ -190,3 +190,25 @@ def test_resume_rejects_mismatched_boxes(ros, tmp_path):
     assert 'planned for 2 boxes, the goal asks for 3' in result.message
     json.dumps(result.message)
     assert np.isfinite(result.perception_seconds)
+
+
+def test_perception_through_the_proposals_and_clustering_nodes(ros, tmp_path):
+    """perception: 'nodes' -- the sorter asks proposals/detect and clustering/cluster."""
+    from sorting_cell.nodes.clustering import ClusteringNode
+    from sorting_cell.nodes.proposals import ProposalsNode
+    scene = make_scene(n_objects=6, n_kinds=2, seed=17)
+    proposals = ros.add(ProposalsNode(context=ros.context))
+    ros.add(ClusteringNode(context=ros.context))
+    bg = ros.probe.create_publisher(Image, 'camera/background', latched_qos())
+    bg.publish(numpy_to_image(scene.background))
+    ros.wait_for(lambda: proposals.has_background, 10, 'proposals background')
+    cell = Cell(ros, tmp_path, scene, perception='nodes')
+    assert cell.node.extractor is None          # no model in the sorter itself
+    status, result, _ = cell.run(num_boxes=2)
+    assert status == GoalStatus.STATUS_SUCCEEDED and result.success, result.message
+    assert normalized_mutual_info_score(_truth(scene, result),
+                                        [o.box for o in result.objects]) == 1.0
+    assert len(read_journal(cell.journal)) == 6
+    status, result, _ = cell.run(num_boxes=9)
+    assert status == GoalStatus.STATUS_ABORTED
+    assert 'clustering node: 6 object(s) but 9 boxes' in result.message

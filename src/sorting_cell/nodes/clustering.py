@@ -24,7 +24,8 @@ from collections import OrderedDict
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
@@ -72,6 +73,7 @@ class ClusteringNode(Node):
         # ValueError for an unknown extractor name: a configuration error, fail at start.
         self.extractor = make_extractor(self.features, cache_dir=self.cache_dir or None)
         self._lock = threading.Lock()
+        self._model_lock = threading.Lock()   # one inference at a time (stream vs service)
         # object id -> (feature row, source stamp, header) for the accumulating mode.
         self._window: OrderedDict[str, tuple] = OrderedDict()
         self.pub = self.create_publisher(ClusterAssignments, 'assignments',
@@ -81,7 +83,10 @@ class ClusteringNode(Node):
         self.ready_pub.publish(Bool(data=False))
         self.create_subscription(Detections, 'detections', self._on_detections,
                                  result_qos(queue_depth))
-        self.create_service(ClusterDetections, 'clustering/cluster', self._on_cluster)
+        # Own group: with a busy detections stream, a service sharing the stream's group
+        # would be starved by the executor (subscriptions are served first).
+        self.create_service(ClusterDetections, 'clustering/cluster', self._on_cluster,
+                            callback_group=MutuallyExclusiveCallbackGroup())
         self._warmup_timer = self.create_timer(0.0, self._warm_up)
 
     def _warm_up(self) -> None:
@@ -89,7 +94,8 @@ class ClusteringNode(Node):
         self._warmup_timer.cancel()
         t0 = time.perf_counter()
         try:
-            self.extractor.transform([np.full((64, 64, 3), 128, np.uint8)])
+            with self._model_lock:
+                self.extractor.transform([np.full((64, 64, 3), 128, np.uint8)])
         except Exception as exc:  # noqa: BLE001 - any load failure must be visible
             self.diag.report('model', ERROR, f'feature model {self.features!r} failed to '
                              f'load: {type(exc).__name__}: {exc}')
@@ -104,7 +110,9 @@ class ClusteringNode(Node):
         """Ids and feature rows of a message's detections (MessageError when unusable)."""
         regions = [detection_to_region(d) for d in msg.detections]
         t0 = time.perf_counter()
-        X = self.extractor.transform([r.crop for r in regions]) if regions else np.zeros((0, 0))
+        with self._model_lock:
+            X = (self.extractor.transform([r.crop for r in regions]) if regions
+                 else np.zeros((0, 0)))
         return [d.id for d in msg.detections], X, time.perf_counter() - t0
 
     def cluster(self, X: np.ndarray, num_boxes: int) -> tuple[np.ndarray, float]:
@@ -169,7 +177,8 @@ def main(args=None) -> int:
     node = None
     try:
         node = ClusteringNode()
-        rclpy.spin(node)
+        # Two threads: the clustering/cluster service is answered while the stream runs.
+        rclpy.spin(node, MultiThreadedExecutor(num_threads=2))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -18,7 +18,8 @@ import time
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import ExternalShutdownException
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -142,6 +143,7 @@ class ProposalsNode(Node):
 
         self.diag = Diagnostics(self)
         self._lock = threading.Lock()
+        self._propose_lock = threading.Lock()
         self.proposer = make_proposer(self.proposer_name)
         self.proposer.fit(None)
         self.has_background = False
@@ -156,7 +158,9 @@ class ProposalsNode(Node):
                                  sensor_qos(best_effort, queue_depth))
         self.create_subscription(Image, 'camera/background', self._on_background,
                                  latched_qos())
-        self.create_service(DetectObjects, 'proposals/detect', self._on_detect)
+        # Own group: not starved by a busy image stream (see the clustering node).
+        self.create_service(DetectObjects, 'proposals/detect', self._on_detect,
+                            callback_group=MutuallyExclusiveCallbackGroup())
         self.last_image_time = time.monotonic()
         self.frames_in = 0
         self.create_timer(min(1.0, self.camera_timeout / 2), self._watchdog)
@@ -245,7 +249,8 @@ class ProposalsNode(Node):
         with self._lock:
             proposer = self.proposer
         # The message promises best first, whatever order a proposer uses.
-        regions = sorted(proposer.propose(frame), key=lambda r: -r.score)
+        with self._propose_lock:   # stream and service may run at once; one at a time
+            regions = sorted(proposer.propose(frame), key=lambda r: -r.score)
         if self.max_detections:
             regions = regions[:self.max_detections]
         depth, cam = self.geometry.snapshot(frame.shape)
@@ -259,7 +264,7 @@ def main(args=None) -> int:
     node = None
     try:
         node = ProposalsNode()
-        rclpy.spin(node)
+        rclpy.spin(node, MultiThreadedExecutor(num_threads=2))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -40,8 +40,9 @@ from sorting_cell.regions import PROPOSERS
 from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError, SortRecord
 from sorting_cell_interfaces.action import SortObjects
 from sorting_cell_interfaces.msg import ObjectOutcome
+from sorting_cell_interfaces.srv import ClusterDetections, DetectObjects
 
-from .conversions import MessageError, rgb_from_image
+from .conversions import MessageError, detections_to_regions, rgb_from_image
 from .diagnostics import ERROR, OK, Diagnostics
 from .params import check_choices, declare
 from .proposals import Perception3D
@@ -50,6 +51,7 @@ from .qos import latched_qos, sensor_qos
 __all__ = ['SorterNode', 'GoalError', 'load_manipulator', 'default_log_dir', 'main']
 
 SIM_FACTORY = 'sorting_cell.nodes.sim_arm:make_manipulator'
+PERCEPTION = ('local', 'nodes')
 
 
 class GoalError(RuntimeError):
@@ -96,6 +98,13 @@ class SorterNode(Node):
         self.background_path = declare(self, 'background_path', '', 'Empty-table image '
                                        "file; '' = camera/background topic or none",
                                        read_only=True)
+        self.perception = declare(self, 'perception', 'local', "'local': the core pipeline "
+                                  "in this process; 'nodes': the proposals/detect and "
+                                  'clustering/cluster services', read_only=True,
+                                  choices=PERCEPTION)
+        self.service_timeout = declare(self, 'service_timeout', 30.0, "Seconds to wait for "
+                                       "the perception services ('nodes')", min_value=0.1,
+                                       max_value=600.0)
         manipulator = declare(self, 'manipulator', 'none', "'none', 'sim' or "
                               "'package.module:factory'", read_only=True)
         log_dir = declare(self, 'sort_log_dir', '', "Sort log directory; '' = "
@@ -110,10 +119,13 @@ class SorterNode(Node):
                               read_only=True)
         self.add_on_set_parameters_callback(lambda ps: check_choices(
             ps, {'method': METHODS, 'proposer': PROPOSERS}))
+        if self.perception not in PERCEPTION:
+            raise ValueError(f'perception must be one of {PERCEPTION}, got {self.perception!r}')
 
         self.diag = Diagnostics(self)
         self.sort_log = SortLog(log_dir or default_log_dir())
-        self.extractor = make_extractor(self.features)
+        # 'nodes' perception runs the model in the clustering node, not here.
+        self.extractor = make_extractor(self.features) if self.perception == 'local' else None
         self.manipulator = load_manipulator(self, manipulator)
         self.manipulator_name = manipulator
         self.background: np.ndarray | None = None
@@ -129,12 +141,17 @@ class SorterNode(Node):
                                  sensor_qos(best_effort, depth=1), callback_group=sensors)
         self.create_subscription(Image, 'camera/background', self._on_background,
                                  latched_qos(), callback_group=sensors)
+        services = ReentrantCallbackGroup()
+        self._detect_client = self.create_client(DetectObjects, 'proposals/detect',
+                                                 callback_group=services)
+        self._cluster_client = self.create_client(ClusterDetections, 'clustering/cluster',
+                                                  callback_group=services)
         self.action_server = ActionServer(
             self, SortObjects, 'sort_objects', execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=self._on_cancel,
             callback_group=ReentrantCallbackGroup())
-        self._warm = threading.Thread(target=self._warm_up, daemon=True)
-        self._warm.start()
+        if self.extractor is not None:
+            threading.Thread(target=self._warm_up, daemon=True).start()
         self.get_logger().info(f'sort_objects action server ready (manipulator '
                                f'{manipulator!r}, sort log {self.sort_log.path})')
         pending = self.sort_log.latest_unfinished()
@@ -279,26 +296,17 @@ class SorterNode(Node):
             depth, cam = self.geometry.snapshot(frame.shape)
 
         self._feedback(goal_handle, goal.sort_id, 'detect')
-        background = self.background
-        if background is not None and background.shape != frame.shape:
-            self.get_logger().warning(f'background {background.shape} does not match the '
-                                      f'camera image {frame.shape}; ignoring it')
-            background = None
-        pipeline = SortingPipeline(n_clusters=goal.num_boxes, features=self.extractor,
-                                   method=self.method, proposer=self.proposer_name,
-                                   random_state=self.random_state)
-        try:
-            scene = pipeline.sort_scene(frame, background=background, source='snapshot')
-        except (ValueError, ImageLoadError) as exc:   # e.g. fewer objects than boxes
-            raise GoalError(f'cannot sort the snapshot: {exc}') from exc
+        if self.perception == 'nodes':
+            regions, labels = self._perceive_with_nodes(goal, msg)
+        else:
+            regions, labels = self._perceive_locally(goal, frame)
         perception = time.monotonic() - t_snap
-        # Pick order: most object-like first (also what max_objects keeps).
-        items = sorted((it for it in scene.items if it.error is None),
-                       key=lambda it: -it.region.score)
+        # Pick order: most object-like first (also what max_objects keeps; the boxes were
+        # clustered from the whole scene).
+        order = sorted(range(len(regions)), key=lambda i: -regions[i].score)
         if goal.max_objects:
-            # Boxes come from the whole scene; only the best-scored objects are moved.
-            items = items[:goal.max_objects]
-        regions, labels = [it.region for it in items], [it.label for it in items]
+            order = order[:goal.max_objects]
+        regions, labels = [regions[i] for i in order], [int(labels[i]) for i in order]
         self._feedback(goal_handle, goal.sort_id, 'cluster', total=len(regions))
         positions, pframe = self.geometry.positions(regions, depth, cam, msg.header.frame_id)
 
@@ -329,6 +337,54 @@ class SorterNode(Node):
         self.get_logger().info(f'sort {sort_id!r}: {len(objects)} objects into '
                                f'{goal.num_boxes} boxes (perception {perception:.2f} s)')
         return self.sort_log.get(sort_id), perception
+
+    def _perceive_locally(self, goal: SortObjects.Goal, frame: np.ndarray) -> tuple[list, list]:
+        """Regions and boxes of the snapshot from the core pipeline, in this process."""
+        background = self.background
+        if background is not None and background.shape != frame.shape:
+            self.get_logger().warning(f'background {background.shape} does not match the '
+                                      f'camera image {frame.shape}; ignoring it')
+            background = None
+        pipeline = SortingPipeline(n_clusters=goal.num_boxes, features=self.extractor,
+                                   method=self.method, proposer=self.proposer_name,
+                                   random_state=self.random_state)
+        try:
+            scene = pipeline.sort_scene(frame, background=background, source='snapshot')
+        except (ValueError, ImageLoadError) as exc:   # e.g. fewer objects than boxes
+            raise GoalError(f'cannot sort the snapshot: {exc}') from exc
+        items = [it for it in scene.items if it.error is None]
+        return [it.region for it in items], [it.label for it in items]
+
+    def _perceive_with_nodes(self, goal: SortObjects.Goal, msg: Image) -> tuple[list, list]:
+        """Regions and boxes from the proposals and clustering nodes' services (perception
+        on other processes or machines)."""
+        det = self._call(self._detect_client, DetectObjects.Request(image=msg), 'detect')
+        if not det.success:
+            raise GoalError(f'proposals node: {det.message}')
+        res = self._call(self._cluster_client, ClusterDetections.Request(
+            detections=det.detections, num_boxes=goal.num_boxes), 'cluster')
+        if not res.success:
+            raise GoalError(f'cannot sort the snapshot: clustering node: {res.message}')
+        try:
+            regions = detections_to_regions(det.detections)
+        except MessageError as exc:
+            raise GoalError(f'proposals node sent unusable detections: {exc}') from exc
+        boxes = dict(zip(res.assignments.object_ids, res.assignments.boxes))
+        return regions, [boxes[d.id] for d in det.detections.detections]
+
+    def _call(self, client, request, what: str):
+        if not client.wait_for_service(timeout_sec=self.service_timeout):
+            raise GoalError(f'service {client.srv_name} is not available (is the {what} '
+                            'node running?)')
+        future = client.call_async(request)
+        deadline = time.monotonic() + self.service_timeout
+        while not future.done():
+            if time.monotonic() > deadline:
+                client.remove_pending_request(future)
+                raise GoalError(f'no answer from {client.srv_name} within '
+                                f'{self.service_timeout:.0f} s')
+            time.sleep(0.01)
+        return future.result()
 
     def _request(self, record: SortRecord, obj: LoggedObject, snap: dict) -> PickRequest:
         x0, y0, x1, y1 = obj.info['bbox']
@@ -389,7 +445,10 @@ class SorterNode(Node):
                                          f'first: {failed[0].object_id}: {failed[0].reason}')
         self.sort_log.set_state(sid, 'failed' if failed else 'succeeded', message)
         if move:
-            self.manipulator.home()
+            try:
+                self.manipulator.home()
+            except Exception as exc:  # noqa: BLE001 - the sort itself is done and logged
+                self.get_logger().error(f'homing the arm after sort {sid!r} failed: {exc}')
         self._feedback(goal_handle, sid, 'done', done, total)
         goal_handle.succeed()
         self.diag.report('goal', OK, f'sort {sid!r} finished: {total - len(failed)}/{total} '
