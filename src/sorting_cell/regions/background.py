@@ -60,18 +60,20 @@ class BackgroundProposer(Proposer):
     Parameters
     ----------
     low, high : float
-        Hysteresis thresholds on the colour difference (CIE Lab units, lightness
-        down-weighted by ``lightness_weight``).
+        Hysteresis thresholds on the colour difference (CIE Lab units, after relighting
+        and outside the background's local range).
     lightness_weight : float
-        Weight of the lightness difference relative to chroma: lighting changes and
-        shadows move lightness much more than colour.
+        Weight of the lightness difference relative to chroma (1 is the plain Lab
+        distance). Global and smooth lighting changes are already removed by relighting
+        and shadows by ``shadow_ratio``; 1 keeps black tools on dark tables visible.
     shadow_ratio : float
         A pixel explained by the background dimmed uniformly to at least this fraction
         of its brightness is a shadow, not an object.
     min_area : int
         Smallest object in pixels.
     merge_gap : int
-        Fragments closer than this many pixels are merged into one object.
+        Pieces closer than half this many pixels are one object; a piece much smaller
+        than its neighbour joins it up to the full gap (a screw cut by a reflection).
     group_tolerance : float
         Largest :func:`appearance_distance` at which a frame joins a background group
         or is explained by a background at propose time.

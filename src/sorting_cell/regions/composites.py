@@ -126,7 +126,7 @@ def _rotate(patch: np.ndarray, mask: np.ndarray, angle: float, scale: float):
 def make_composite(rng, n_objects: int, condition: int, root=None,
                    canvas_size: tuple[int, int] = (640, 480), scale: float = 1.0,
                    gap: int = 16, exposure_jitter: float = 0.06, noise: float = 2.0,
-                   background_half: int = 0, max_tries: int = 300) -> Composite:
+                   background_half: int = 0) -> Composite:
     """Paste ``n_objects`` dataset objects on an empty table of ``condition``, no overlap.
 
     Parameters
@@ -142,7 +142,7 @@ def make_composite(rng, n_objects: int, condition: int, root=None,
     canvas_size : (width, height)
         Scene size; the empty table is resized to it.
     scale : float
-        Initial object size factor; shrunk by 15 % steps until everything fits.
+        Initial object size factor; shrunk by 10 % steps until everything fits.
     gap : int
         Minimum free pixels between objects (the proposers merge fragments closer
         than 16 pixels by default, so closer objects would count as one).
@@ -152,8 +152,6 @@ def make_composite(rng, n_objects: int, condition: int, root=None,
         Standard deviation of added Gaussian sensor noise (grey levels).
     background_half : int
         Which half of the condition's frames makes the table (see :func:`empty_table`).
-    max_tries : int
-        Random placements tried per object before shrinking.
 
     Returns
     -------
@@ -188,11 +186,13 @@ def make_composite(rng, n_objects: int, condition: int, root=None,
     angles = rng.uniform(0, 360, size=n_objects)
     table = cv2.resize(empty_table(condition, root_s, background_half), (w, h),
                        interpolation=cv2.INTER_LINEAR)
-    for _ in range(30):
-        placed = _place(rng, cuts, angles, scale, (h, w), gap, max_tries)
+    for attempt in range(90):
+        placed = _place(rng, cuts, angles, scale, (h, w), gap)
         if placed is not None:
             break
-        scale *= 0.85
+        # Random places can block each other: retry twice before shrinking by 10 %.
+        if attempt % 3 == 2:
+            scale *= 0.9
     else:
         raise RuntimeError(f'could not place {n_objects} objects on a {w}x{h} canvas')
     frame = table.astype(np.float32)
@@ -213,10 +213,14 @@ def make_composite(rng, n_objects: int, condition: int, root=None,
                      scale=scale)
 
 
-def _place(rng, cuts, angles, scale, shape, gap, max_tries):
-    """Random non-overlapping places for all cuts at ``scale`` (None if they do not fit)."""
+def _place(rng, cuts, angles, scale, shape, gap):
+    """Random non-overlapping places for all cuts at ``scale`` (None if they do not fit).
+
+    Every free position of an object is found at once by correlating the occupancy map
+    with the object's mask grown by ``gap``; one of them is drawn at random.
+    """
     h, w = shape
-    occupied = np.zeros((h, w), np.uint8)
+    occupied = np.zeros((h + 2 * gap, w + 2 * gap), np.float32)  # padded by ``gap``
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1, 2 * gap + 1))
     placed = []
     # Largest first: they are the hardest to fit.
@@ -226,21 +230,16 @@ def _place(rng, cuts, angles, scale, shape, gap, max_tries):
             return None
         patch, mask = rot
         ph, pw = mask.shape
-        if ph >= h or pw >= w:
+        if ph > h or pw > w:
             return None
-        # The mask grown by ``gap`` on every side, as a padded patch.
-        grown = cv2.dilate(np.pad(mask, gap).astype(np.uint8), kernel)
-        for _ in range(max_tries):
-            x, y = int(rng.integers(0, w - pw)), int(rng.integers(0, h - ph))
-            xa, ya = x - gap, y - gap
-            cx0, cy0 = max(0, xa), max(0, ya)
-            cx1, cy1 = min(w, xa + pw + 2 * gap), min(h, ya + ph + 2 * gap)
-            g = grown[cy0 - ya:cy1 - ya, cx0 - xa:cx1 - xa]
-            if not np.any(occupied[cy0:cy1, cx0:cx1] & g):
-                occupied[cy0:cy1, cx0:cx1] |= g
-                placed.append((k, (x, y, patch, mask)))
-                break
-        else:
+        grown = cv2.dilate(np.pad(mask, gap).astype(np.uint8), kernel).astype(np.float32)
+        # overlap[y, x]: occupied pixels under the grown mask with the object at (x, y).
+        overlap = cv2.matchTemplate(occupied, grown, cv2.TM_CCORR)
+        ys, xs = np.nonzero(overlap < 0.5)
+        if xs.size == 0:
             return None
+        j = int(rng.integers(xs.size))
+        x, y = int(xs[j]), int(ys[j])
+        occupied[y + gap:y + gap + ph, x + gap:x + gap + pw] += mask
+        placed.append((k, (x, y, patch, mask)))
     return [p for _, p in sorted(placed, key=lambda t: t[0])]
-

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy.ndimage import find_objects
 
 from .base import Region, crop_region
 
@@ -38,6 +39,7 @@ def hysteresis(strength: np.ndarray, low: float, high: float,
 def regions_from_strength(frame: np.ndarray, strength: np.ndarray, low: float, high: float,
                           min_area: int = 120, merge_gap: int = 4, close_radius: int = 2,
                           max_regions: int = 64, margin: float = 0.15,
+                          fragment_ratio: float = 0.35,
                           extra: dict | None = None) -> list[Region]:
     """Threshold a foreground-strength map and return its objects, best first.
 
@@ -53,8 +55,12 @@ def regions_from_strength(frame: np.ndarray, strength: np.ndarray, low: float, h
     min_area : int
         Smallest object, in pixels of ``frame``.
     merge_gap : int
-        Fragments closer than this (pixels of ``strength``) are one object: a specular
-        stripe across a screwdriver shaft must not cut it in two.
+        Pieces closer than half of this (pixels of ``strength``) are always one object;
+        a piece smaller than ``fragment_ratio`` times its neighbour joins it up to the
+        full gap: a specular stripe across a screw must not cut it in two, while two
+        tools lying close together stay apart.
+    fragment_ratio : float
+        See ``merge_gap``.
     close_radius : int
         Morphological closing radius before labelling (fills pinholes and thin gaps).
     max_regions : int
@@ -76,15 +82,16 @@ def regions_from_strength(frame: np.ndarray, strength: np.ndarray, low: float, h
     if close_radius > 0:
         fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, _ellipse(close_radius))
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, _ellipse(1))
-    # Label a dilated copy so that nearby fragments share a label, but keep the
-    # undilated pixels as the mask.
-    joined = cv2.dilate(fg, _ellipse(max(1, merge_gap // 2))) if merge_gap > 0 else fg
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    labels = np.where(fg > 0, labels, 0)
+    labels = _merge_fragments(fg, merge_gap, fragment_ratio)
+    n = int(labels.max()) + 1
+    slices = find_objects(labels)
     min_area_s = min_area / (scale * scale)
     candidates = []
     for k in range(1, n):
-        x, y, bw, bh, _ = stats[k]
+        if slices[k - 1] is None:
+            continue
+        ys, xs = slices[k - 1]
+        x, y, bw, bh = xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start
         sub = labels[y:y + bh, x:x + bw] == k
         area = int(sub.sum())
         if area < min_area_s:
@@ -111,6 +118,41 @@ def regions_from_strength(frame: np.ndarray, strength: np.ndarray, low: float, h
         regions.append(Region(box=box, mask=mask, crop=crop_region(frame, box, margin),
                               score=score, extra=dict(extra or {})))
     return regions
+
+
+def _merge_fragments(fg: np.ndarray, merge_gap: int, fragment_ratio: float) -> np.ndarray:
+    """Label ``fg``: pieces within ``merge_gap // 2`` merge; small pieces within ``merge_gap``.
+
+    Returns an int32 label image (0 = background, labels need not be contiguous).
+    """
+    near = max(1, merge_gap // 4)
+    far = max(near, merge_gap // 2)
+    # Pieces whose dilations touch share a label; the mask keeps undilated pixels.
+    _, pieces = cv2.connectedComponents(cv2.dilate(fg, _ellipse(near)), connectivity=8)
+    pieces = np.where(fg > 0, pieces, 0).astype(np.int32)
+    if far == near:
+        return pieces
+    _, groups = cv2.connectedComponents(cv2.dilate(fg, _ellipse(far)), connectivity=8)
+    on = pieces > 0
+    n = int(pieces.max()) + 1
+    area = np.bincount(pieces[on], minlength=n)
+    group_of = np.zeros(n, np.int64)
+    group_of[pieces[on]] = groups[on]
+    remap = np.arange(n)
+    for g in np.unique(group_of[1:][area[1:] > 0]):
+        members = np.flatnonzero((group_of == g) & (area > 0))
+        members = members[members > 0]
+        if members.size < 2:
+            continue
+        big = members[area[members] >= fragment_ratio * area[members].max()]
+        if big.size == 1:
+            remap[members] = big[0]
+        else:
+            # Several real objects in reach of each other: small pieces join the
+            # largest object of the group, the large ones stay apart.
+            small = np.setdiff1d(members, big)
+            remap[small] = big[np.argmax(area[big])]
+    return remap[pieces].astype(np.int32)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
