@@ -88,4 +88,3 @@ class SaliencyProposer(Proposer):
         e = np.maximum(lo - lab, 0) + np.maximum(lab - hi, 0)
         local = np.sqrt(((e * weights) ** 2).sum(axis=-1))
         return local
-
