@@ -352,8 +352,7 @@ class PickPlaceManipulator(Manipulator):
             raise MotionError('stopped: goal cancelled')
         traj = time_parametrize(path, self.spec.max_velocity, self.spec.max_acceleration,
                                 speed_scale=scale)
-        self.backend.execute(traj)
-        self._last_goal = np.asarray(path[-1], float).copy()
+        self._execute(traj, path[-1])
 
     def _move_to(self, q_goal: np.ndarray, min_z: float | None,
                  what: str = 'transit') -> None:
@@ -365,11 +364,17 @@ class PickPlaceManipulator(Manipulator):
             self.checker.min_tcp_z = min(min_z, z0 - 0.005)
         try:
             res = self.planner.plan(q0, q_goal)
+            if not res.success:
+                raise MotionError(f'planning_failed: {what}: {res.reason}')
         finally:
             self.checker.min_tcp_z = None
-        if not res.success:
-            raise MotionError(f'planning_failed: {what}: {res.reason}')
         self._run(res.path, self.config.speed_scale)
+
+    def _execute(self, traj: Trajectory, goal: np.ndarray) -> None:
+        if self._stop.is_set():
+            raise MotionError('stopped: goal cancelled')
+        self.backend.execute(traj)
+        self._last_goal = np.asarray(goal, float).copy()
 
     def _straight(self, q_goal: np.ndarray, what: str) -> None:
         """A short joint-space move (descend / lift); checked for collisions."""
