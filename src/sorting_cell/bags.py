@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+import cv2
 import numpy as np
 
 from .images import IMAGE_SUFFIXES, load_image
@@ -235,8 +238,6 @@ def image_to_rgb8(encoding: str, height: int, width: int, step: int, data,
         Unsupported encoding, zero size, or a data length that does not match
         ``step * height``.
     """
-    import cv2
-
     if encoding not in SUPPORTED_ENCODINGS:
         raise ImageEncodingError(
             f'{source}: unsupported image encoding {encoding!r} (supported: '
@@ -390,9 +391,6 @@ def write_image_bag(out: str | os.PathLike, images: Sequence[str | os.PathLike],
     ValueError
         No images given, a non-positive rate, or not one readable image.
     """
-    import time
-    import warnings
-
     from tqdm import tqdm
 
     if rate_hz <= 0:
