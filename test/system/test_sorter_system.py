@@ -48,16 +48,6 @@ class CellProcesses:
         self.client = None
 
     def connect(self) -> SortingCell:
-        # A restarted sorter's old endpoints linger in DDS discovery for a while, so
-        # wait_for_server alone could succeed against the dead one: wait for the new one.
-        # A fresh DDS participant, as a restarted client script would have: the old one
-        # still lists the killed sorter's endpoints until their lease expires (~20 s).
-        self.sorter.wait_log('sort_objects action server ready', 90)
-        if self.client is not None:
-            self.client.close()
-            rclpy.try_shutdown(context=self.context)
-            self.context = rclpy.Context()
-            rclpy.init(context=self.context, domain_id=DOMAIN)
         self.client = SortingCell(context=self.context, server_timeout=60.0)
         return self.client
 
@@ -145,8 +135,10 @@ def test_killed_sorter_resumes_from_sort_log_nothing_lost_or_repeated(cell):
     assert len(interrupted) == 1
 
     cell.sorter.start()
-    client = cell.connect()
-    out = client.sort(num_boxes=N_KINDS, resume=True, timeout=90)
+    # The same client carries on: its DDS participant still lists the killed sorter's
+    # endpoints for a while, and the client resends goals that get no answer.
+    cell.sorter.wait_log('sort_objects action server ready', 90)
+    out = cell.client.sort(num_boxes=N_KINDS, resume=True, timeout=90)
     assert out.status == 'succeeded' and out.success, out.message
     assert out.sort_id == 'crash' and out.resumed
     ids = [p['object_id'] for p in read_journal(cell.journal)[before:]]

@@ -100,15 +100,17 @@ class SortingCell:
         Seconds to wait for the sorter to appear (DDS discovery takes 0.5-3 s).
     goal_timeout : float
         Seconds to wait for the sorter to accept or reject a goal.
+    retry_period : float
+        Resend a goal that got no answer after this many seconds (see :meth:`_send`).
     context : rclpy.Context or None
         Use this context; None = the default one (initialised here if needed, and shut
         down by :meth:`close` only in that case).
     """
 
     def __init__(self, namespace: str = '', server_timeout: float = 10.0,
-                 goal_timeout: float = 20.0,
+                 goal_timeout: float = 30.0, retry_period: float = 3.0,
                  context=None, node_name: str | None = None):
-        self.goal_timeout = goal_timeout
+        self.goal_timeout, self.retry_period = goal_timeout, retry_period
         self._own_context = context is None and not rclpy.ok()
         if self._own_context:
             rclpy.init()
@@ -155,11 +157,32 @@ class SortingCell:
         goal = SortObjects.Goal(num_boxes=int(num_boxes), sort_id=sort_id, resume=resume,
                                 dry_run=dry_run, max_objects=int(max_objects),
                                 snapshot_timeout=float(snapshot_timeout))
-        handle = self._wait(self._client.send_goal_async(goal, feedback_callback=_fb),
-                            self.goal_timeout, 'goal response')
-        if not handle.accepted:
-            raise SortRejected('the sorter rejected the goal: a sort is already running')
-        return SortTask(self, handle, feedback)
+        return SortTask(self, self._send(goal, _fb), feedback)
+
+    def _send(self, goal: SortObjects.Goal, feedback_callback):
+        """Send ``goal``; resend when no answer comes within ``retry_period``.
+
+        A request can be lost without error: right after discovery the server may not yet
+        have matched this client, and after a sorter restart DDS still lists the dead
+        server's endpoints (until their lease expires), so ``wait_for_server`` succeeds
+        against it. Resending is safe: the sorter runs one goal at a time, so if a late
+        copy is accepted the others are rejected, and the accepted one is used.
+        """
+        deadline = time.monotonic() + self.goal_timeout
+        sent = []
+        while time.monotonic() < deadline:
+            sent.append(self._client.send_goal_async(goal, feedback_callback=feedback_callback))
+            retry_at = min(deadline, time.monotonic() + self.retry_period)
+            while time.monotonic() < retry_at:
+                answered = [f.result() for f in sent if f.done()]
+                accepted = [h for h in answered if h.accepted]
+                if accepted:
+                    return accepted[0]
+                if answered and len(answered) == len(sent):
+                    raise SortRejected('the sorter rejected the goal: a sort is already '
+                                       'running')
+                time.sleep(0.01)
+        raise TimeoutError(f'no answer to the goal within {self.goal_timeout:.1f} s')
 
     def sort(self, num_boxes: int, *, timeout: float | None = None, **options) -> SortOutcome:
         """Sort the table into ``num_boxes`` boxes and wait for the outcome.
