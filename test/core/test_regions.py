@@ -12,7 +12,7 @@ from sorting_cell.images import load_image
 from sorting_cell.regions import PROPOSERS, Proposer, Region, make_proposer
 from sorting_cell.regions.background import BackgroundProposer
 from sorting_cell.regions.composites import condition_frames, make_composite
-from sorting_cell.regions.masks import box_iou
+from sorting_cell.regions.masks import box_iou, regions_from_strength
 from sorting_cell.regions.saliency import SaliencyProposer
 
 # Boxes drawn by hand on a 40-pixel grid (x0, y0, x1, y1), one or two frames per
@@ -89,6 +89,28 @@ def test_bad_parameters_are_reported():
         BackgroundProposer(resolution=0).fit(None)
     with pytest.raises(ValueError, match='fallback'):
         BackgroundProposer(fallback='background').fit(None)
+
+
+def test_thresholding_and_fragment_merging_on_a_drawn_map():
+    """Worked by hand: what is kept, what merges, what stays apart (gap 16 px)."""
+    strength = np.zeros((200, 300), np.float32)
+    strength[50:150, 20:80] = 30     # A: a tool
+    strength[50:150, 92:150] = 30    # B: another tool 12 px from A -> stays apart
+    strength[60:70, 162:170] = 30    # C: a sliver 12 px from B, 1/70 of it -> part of B
+    strength[10:30, 200:260] = 10    # D: weak evidence only (low 8 < 10 < high 16) -> noise
+    strength[150:190, 220:290] = 30  # E: a third tool
+    frame = np.zeros((200, 300, 3), np.uint8)
+    regions = regions_from_strength(frame, strength, 8.0, 16.0, min_area=20, merge_gap=16)
+    boxes = sorted(r.box for r in regions)
+    assert boxes == [(20, 50, 80, 150), (92, 50, 170, 150), (220, 150, 290, 190)]
+    merged = next(r for r in regions if r.box[0] == 92)
+    # The 3x3 opening rounds each rectangle's four corners.
+    assert 100 * 58 + 10 * 8 - 16 <= merged.area <= 100 * 58 + 10 * 8
+    # Upsampled strength maps give frame-sized boxes and masks.
+    big = np.zeros((400, 600, 3), np.uint8)
+    (r2,) = [r for r in regions_from_strength(big, strength, 8.0, 16.0, min_area=80,
+                                              merge_gap=16) if r.box[0] < 100]
+    assert r2.box == (40, 100, 160, 300) and r2.mask.shape == (200, 120)
 
 
 # -- one-object frames of the five conditions -----------------------------------------------

@@ -139,6 +139,7 @@ def _merge_fragments(fg: np.ndarray, merge_gap: int, fragment_ratio: float) -> n
     group_of = np.zeros(n, np.int64)
     group_of[pieces[on]] = groups[on]
     remap = np.arange(n)
+    boxes = find_objects(groups)
     for g in np.unique(group_of[1:][area[1:] > 0]):
         members = np.flatnonzero((group_of == g) & (area > 0))
         members = members[members > 0]
@@ -147,11 +148,16 @@ def _merge_fragments(fg: np.ndarray, merge_gap: int, fragment_ratio: float) -> n
         big = members[area[members] >= fragment_ratio * area[members].max()]
         if big.size == 1:
             remap[members] = big[0]
-        else:
-            # Several real objects in reach of each other: small pieces join the
-            # largest object of the group, the large ones stay apart.
-            small = np.setdiff1d(members, big)
-            remap[small] = big[np.argmax(area[big])]
+            continue
+        # Several real objects in reach of each other: each small piece joins the large
+        # one whose reach covers most of it; the large ones stay apart.
+        sub = pieces[boxes[g - 1]]
+        reach = [cv2.dilate((sub == b).astype(np.uint8), _ellipse(2 * far)) > 0 for b in big]
+        for piece in np.setdiff1d(members, big):
+            inside = sub == piece
+            cover = [int(np.count_nonzero(r & inside)) for r in reach]
+            if max(cover) > 0:
+                remap[piece] = big[int(np.argmax(cover))]
     return remap[pieces].astype(np.int32)
 
 
