@@ -77,13 +77,14 @@ def test_perception_only_goal_runs_to_result_with_feedback(ros, tmp_path):
     assert all(o.reason.startswith('not moved: perception only') for o in result.objects)
     assert normalized_mutual_info_score(_truth(scene, result),
                                         [o.box for o in result.objects]) == 1.0
-    # Feedback and result travel on different topics: the last feedback may come later.
-    ros.wait_for(lambda: fb and fb[-1].phase == 'done', 5, "'done' feedback")
+    # Feedback and result travel on different channels, and rclpy drops feedback that
+    # arrives after the result: the final 'done' feedback may be missing here.
     phases = [f.phase for f in fb]
-    for a, b in [('snapshot', 'detect'), ('detect', 'cluster'), ('cluster', 'pick'),
-                 ('pick', 'done')]:
+    for a, b in [('snapshot', 'detect'), ('detect', 'cluster'), ('cluster', 'pick')]:
         assert phases.index(a) < phases.index(b)
-    assert fb[-1].objects_done == fb[-1].objects_total == 9
+    picks = [f for f in fb if f.phase == 'pick']
+    assert [f.objects_done for f in picks] == sorted(f.objects_done for f in picks)
+    assert max(f.objects_done for f in fb) >= 8 and fb[-1].objects_total == 9
     assert 0 < result.perception_seconds < 30
     rec = SortLog(cell.log_dir).get(result.sort_id)
     assert rec.state == 'succeeded' and len(rec.objects) == 9
@@ -212,3 +213,38 @@ def test_perception_through_the_proposals_and_clustering_nodes(ros, tmp_path):
     status, result, _ = cell.run(num_boxes=9)
     assert status == GoalStatus.STATUS_ABORTED
     assert 'clustering node: 6 object(s) but 9 boxes' in result.message
+
+
+def test_resume_looks_before_repicking_an_interrupted_object(ros, tmp_path):
+    """A crash between 'started' and the outcome: an object no longer at its place counts
+    as placed; one still there is picked again."""
+    scene = make_scene(n_objects=6, n_kinds=2, seed=18)
+    cell = Cell(ros, tmp_path, scene, pick_seconds=0.3)
+    handle, fb = cell.send(num_boxes=2, sort_id='crashy')
+    ros.wait_for(lambda: any(f.objects_done >= 1 for f in fb), 30, 'first pick')
+    ros.wait_future(handle.cancel_goal_async(), 10, 'cancel')
+    ros.wait_future(handle.get_result_async(), 30, 'canceled result')
+    log = SortLog(cell.log_dir)
+    pending = [o for o in log.get('crashy').objects if o.state == 'pending']
+    gone, there = pending[0], pending[1]
+    for o in (gone, there):              # as a crash mid-pick would leave them
+        log.mark_started('crashy', o.object_id)
+    log.set_state('crashy', 'running')
+    frame = scene.frame.copy()           # the arm had put `gone` away before the crash
+    x0, y0, x1, y1 = gone.info['bbox']
+    frame[y0:y1, x0:x1] = scene.background[y0:y1, x0:x1]
+    cell.image = numpy_to_image(frame)
+    before = {p['object_id'] for p in read_journal(cell.journal)}
+    status, result, _ = cell.run(num_boxes=2, sort_id='crashy')
+    assert status == GoalStatus.STATUS_SUCCEEDED and result.success, result.message
+    by_id = {o.object_id: o for o in result.objects}
+    assert by_id[gone.object_id].reason.startswith('not at its place on resume')
+    # Attempts count picks: the interrupted one, no new one for `gone`; one more for `there`.
+    assert by_id[gone.object_id].attempts == gone.attempts + 1
+    assert by_id[gone.object_id].from_previous_run
+    assert by_id[there.object_id].reason == 'placed'
+    assert by_id[there.object_id].attempts == there.attempts + 2
+    moved_now = [p['object_id'] for p in read_journal(cell.journal)
+                 if p['object_id'] not in before]
+    assert gone.object_id not in moved_now and moved_now.count(there.object_id) == 1
+    assert sorted(moved_now + list(before) + [gone.object_id]) == sorted(by_id)

@@ -113,6 +113,10 @@ class SorterNode(Node):
         self.snapshot_timeout = declare(self, 'snapshot_timeout', 5.0, 'Seconds to wait for '
                                         'a fresh camera image', min_value=0.1,
                                         max_value=600.0)
+        self.gone_threshold = declare(self, 'gone_threshold', 30.0, 'On resume, an object '
+                                      'whose interrupted pick may have finished counts as '
+                                      'gone when the mean colour change over its mask '
+                                      'exceeds this (0-255)', min_value=0.0, max_value=255.0)
         self.random_state = declare(self, 'random_state', 0, 'Seed of stochastic methods',
                                     min_value=0, max_value=2**31 - 1)
         best_effort = declare(self, 'best_effort', False, 'Camera topics best effort',
@@ -252,8 +256,54 @@ class SorterNode(Node):
             self.get_logger().info(f'resuming sort {record.sort_id!r}: '
                                    f'{len(record.remaining)} of {len(record.objects)} objects '
                                    'left')
+            self._current = record.sort_id
+            if any(o.state == 'started' for o in record.objects):
+                record = self._check_interrupted(goal_handle, goal, record)
         self._current = record.sort_id
         return self._pick_all(goal_handle, goal, record, resumed, perception)
+
+    def _check_interrupted(self, goal_handle, goal, record: SortRecord) -> SortRecord:
+        """Objects whose pick was cut short by a crash: look before picking them again.
+
+        The arm may have put the object in its box just before the crash, after the log's
+        'started' and before its outcome. Compare a fresh camera image with the logged
+        snapshot inside the object's mask: if the object is no longer where it was, it is
+        recorded as done ('not at its place on resume'); if it is still there, or no image
+        comes, it is picked again.
+        """
+        move = self.manipulator is not None and not goal.dry_run \
+            and not record.options.get('dry_run', False)
+        snap = self.sort_log.load_snapshot(record.sort_id)
+        if not move or snap is None:
+            return record
+        self._feedback(goal_handle, record.sort_id, 'snapshot')
+        self.manipulator.home()
+        try:
+            msg, _ = self.wait_for_image(time.monotonic(),
+                                         goal.snapshot_timeout or self.snapshot_timeout)
+            frame = rgb_from_image(msg)
+        except (GoalError, MessageError) as exc:
+            self.get_logger().warning(f'cannot check interrupted picks ({exc}); they will be '
+                                      'tried again')
+            return record
+        if frame.shape != snap['frame'].shape:
+            return record
+        for obj in record.objects:
+            if obj.state != 'started':
+                continue
+            x0, y0, x1, y1 = obj.info['bbox']
+            mask = snap[f'mask_{obj.object_id}']
+            before = snap['frame'][y0:y1, x0:x1][mask].astype(np.float32)
+            now = frame[y0:y1, x0:x1][mask].astype(np.float32)
+            change = float(np.abs(now - before).mean()) if mask.any() else 0.0
+            if change > self.gone_threshold:
+                self.sort_log.mark_outcome(
+                    record.sort_id, obj.object_id, True,
+                    f'not at its place on resume: presumed placed by the interrupted pick '
+                    f'(mean change {change:.0f} over its mask)')
+                self.get_logger().info(f'{obj.object_id}: gone from its place since the '
+                                       'interrupted pick; not picked again')
+        return self.sort_log.get(record.sort_id)
 
     def _resumable(self, goal: SortObjects.Goal) -> SortRecord | None:
         if goal.sort_id:
