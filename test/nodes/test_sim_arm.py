@@ -70,7 +70,7 @@ def test_sim_arm_picks_into_box_over_ros(ros):
     name = world.info.object_bodies[0]
     xy = world.object_poses()[name][0][:2]          # ground truth: which object to take
     depth, info = cam.frame()
-    mask = relocate(depth, info, xy, radius=0.03)
+    mask = relocate(depth, info, xy, radius=0.06)
     assert mask is not None and mask.sum() > 50
     out = arm.pick_and_place(PickRequest(name, 1, mask, depth, info))
     assert out.success, f'{out.reason}; log: {arm.last_log.events}'

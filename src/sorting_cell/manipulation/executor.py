@@ -31,7 +31,7 @@ import mujoco
 import numpy as np
 
 from .base import Manipulator, PickOutcome, PickRequest
-from .grasp import GraspError, GraspPose, plan_grasp, relocate, split_mask
+from .grasp import GraspError, GraspPose, plan_grasp, relocate_all, split_mask
 from .ik import IKSolver, top_down_rotation
 from .planning import CollisionChecker, JointPlanner
 from .robot import ArmSpec, planning_model
@@ -191,9 +191,13 @@ class PickPlaceManipulator(Manipulator):
         lane = self._free_lane(request.box_index, grasp.object_height)
         if lane is None:
             box = self._lanes[request.box_index]
-            return PickOutcome(False, f'box_full: box {request.box_index} holds '
-                               f'{sum(ln.count for ln in box)} objects, no lane has room for '
-                               f'{grasp.object_height * 100:.1f} cm more', attempts=0)
+            room = self.spec.boxes[request.box_index].wall_top_z - \
+                self.spec.boxes[request.box_index].floor_z
+            return PickOutcome(False, f'box_full: box {request.box_index} is filled to '
+                               f'{min(ln.fill for ln in box) * 100:.1f} cm of '
+                               f'{room * 100:.1f} cm in its emptiest lane '
+                               f'({sum(ln.count for ln in box)} placed by this arm), no room '
+                               f'for {grasp.object_height * 100:.1f} cm more', attempts=0)
         reason = ''
         attempt = 0
         note = getattr(self, '_split_note', '')
@@ -308,15 +312,35 @@ class PickPlaceManipulator(Manipulator):
             return GraspPose(pos, grasp.yaw, min(self.spec.max_opening, grasp.width + 0.01),
                              grasp.approach_z, grasp.object_width, grasp.object_length,
                              grasp.object_height, grasp.table_z, grasp.n_points), 0.0
-        mask = relocate(snap.depth, snap.camera_info, grasp.position[:2], radius=0.08)
-        if mask is None:
-            raise GraspError(f'lost: nothing stands within 8 cm of '
-                             f'({grasp.position[0]:.3f}, {grasp.position[1]:.3f}) any more')
-        new = plan_grasp(mask, snap.depth, snap.camera_info, max_opening=self.spec.max_opening,
-                         approach_height=self.config.approach_height,
-                         min_tcp_height=(self.tool.finger_below
-                                         + self.config.fingertip_clearance),
-                         table_z=self.spec.table_z)
+        where = f'({grasp.position[0]:.3f}, {grasp.position[1]:.3f})'
+        blobs = relocate_all(snap.depth, snap.camera_info, grasp.position[:2], radius=0.08)
+        if not blobs:
+            raise GraspError(f'lost: nothing stands within 8 cm of {where} any more')
+        new, other = None, None
+        for mask in blobs:
+            try:
+                cand = plan_grasp(mask, snap.depth, snap.camera_info,
+                                  max_opening=self.spec.max_opening,
+                                  approach_height=self.config.approach_height,
+                                  min_tcp_height=(self.tool.finger_below
+                                                  + self.config.fingertip_clearance),
+                                  table_z=self.spec.table_z)
+            except GraspError:
+                continue
+            # Only the same object will do: a neighbour must not be taken in its place.
+            if (abs(cand.object_length - grasp.object_length)
+                    <= 0.3 * grasp.object_length + 0.01
+                    and abs(cand.object_width - grasp.object_width)
+                    <= 0.4 * grasp.object_width + 0.005):
+                new = cand
+                break
+            other = other or cand
+        if new is None:
+            detail = ('' if other is None else
+                      f'; what stands there is {other.object_length * 100:.1f} x '
+                      f'{other.object_width * 100:.1f} cm, it was '
+                      f'{grasp.object_length * 100:.1f} x {grasp.object_width * 100:.1f} cm')
+            raise GraspError(f'lost: the object is no longer within 8 cm of {where}{detail}')
         moved = float(np.hypot(*(new.position[:2] - grasp.position[:2])))
         if new.object_height > grasp.object_height + 0.015:
             raise GraspError(f'knocked_over: object now stands {new.object_height * 100:.1f} '

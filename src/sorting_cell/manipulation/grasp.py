@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 __all__ = ['GraspPose', 'GraspError', 'backproject', 'table_height', 'plan_grasp',
-           'relocate', 'split_mask', 'validate_camera_info']
+           'relocate', 'relocate_all', 'split_mask', 'validate_camera_info']
 
 
 class GraspError(ValueError):
@@ -321,13 +321,24 @@ def relocate(depth: np.ndarray, camera_info: dict, near_xy, radius: float = 0.08
              min_pixels: int = 30) -> np.ndarray | None:
     """Find an object again after it moved: the blob standing on the table nearest ``near_xy``.
 
-    Everything more than ``min_height`` above the table within ``radius`` of ``near_xy``
-    is split into connected blobs; the blob whose centroid is nearest wins.
-
     Returns
     -------
     (H, W) bool array or None
-        The object's mask, or None when nothing stands there.
+        The nearest blob's mask (see :func:`relocate_all`), or None when nothing stands
+        within ``radius``.
+    """
+    blobs = relocate_all(depth, camera_info, near_xy, radius, table_z, min_height, min_pixels)
+    return blobs[0] if blobs else None
+
+
+def relocate_all(depth: np.ndarray, camera_info: dict, near_xy, radius: float = 0.08,
+                 table_z: float | None = None, min_height: float = 0.004,
+                 min_pixels: int = 30, reach: float = 0.15) -> list[np.ndarray]:
+    """All blobs standing on the table whose centroid lies within ``radius`` of ``near_xy``.
+
+    Everything more than ``min_height`` above the table within ``radius + reach`` is split
+    into connected blobs (so that a long object reaching in from further away is seen
+    whole); the list is ordered by centroid distance.
     """
     depth = np.asarray(depth, np.float32)
     K, T = validate_camera_info(camera_info, depth.shape[:2])
@@ -339,22 +350,22 @@ def relocate(depth: np.ndarray, camera_info: dict, near_xy, radius: float = 0.08
     world[valid] = pts
     world = world.reshape(h, w, 3)
     d = np.hypot(world[..., 0] - near_xy[0], world[..., 1] - near_xy[1])
-    region = d <= radius
+    region = d <= radius + reach
     if table_z is None:
-        ring = region & ~(d <= radius * 0.6)
+        ring = (d <= radius) & ~(d <= radius * 0.6)
         zs = world[..., 2][ring & np.isfinite(world[..., 2])]
         if zs.size < 20:
-            return None
+            return []
         table_z = float(np.median(np.sort(zs)[: max(10, zs.size // 2)]))
     cand = (region & (world[..., 2] > table_z + min_height)).astype(np.uint8)
-    n, labels, stats, cents = cv2.connectedComponentsWithStats(cand, connectivity=8)
-    best, best_d = None, np.inf
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
+    found = []
     for k in range(1, n):
         if stats[k, cv2.CC_STAT_AREA] < min_pixels:
             continue
         blob = labels == k
         c = np.nanmean(world[blob][:, :2], axis=0)
         dist = float(np.hypot(*(c - np.asarray(near_xy[:2]))))
-        if dist < best_d:
-            best, best_d = blob, dist
-    return best
+        if dist <= radius:
+            found.append((dist, k, blob))
+    return [blob for _, _, blob in sorted(found, key=lambda f: f[:2])]
