@@ -183,20 +183,21 @@ def make_pen(rng: np.random.Generator) -> ObjectSpec:
 def make_wrench(rng: np.random.Generator) -> ObjectSpec:
     """A flat bar with a closed ring at one end and an open jaw at the other."""
     length = rng.uniform(0.12, 0.17)
-    bar_w = rng.uniform(0.011, 0.016)
+    # heads about twice the bar's width: the silhouette that says "wrench"
+    bar_w = rng.uniform(0.009, 0.012)
     # thick enough for the Panda's pads, which stop 4.6 mm above the table
     t = rng.uniform(0.009, 0.011)
-    ring_r = rng.uniform(0.013, 0.017)
+    ring_r = rng.uniform(0.014, 0.018)
     jaw_r = ring_r * rng.uniform(0.95, 1.15)
-    rgb = _jitter(rng, _pick(rng, [(0.72, 0.73, 0.76), (0.60, 0.62, 0.66), (0.30, 0.30, 0.32)]),
-                  0.03)
+    # chrome-vanadium steel, polished or satin
+    rgb = _jitter(rng, _pick(rng, [(0.70, 0.71, 0.74), (0.60, 0.62, 0.66)]), 0.03)
     color = _rgba(rgb)
     zc = t / 2
     x_ring = -length / 2 + ring_r
     x_jaw = length / 2 - jaw_r
     bar_len = x_jaw - x_ring
     parts = [Part('box', (bar_len / 2, bar_w / 2, t / 2 * 0.9), ((x_ring + x_jaw) / 2, 0, zc),
-                  _UP, color, specular=0.9)]
+                  _UP, color, specular=0.6)]
     # the closed ring: segments around a circle leave a real hole the camera sees through
     n_seg, inner = 10, ring_r * 0.55
     mid_r = (ring_r + inner) / 2
@@ -206,17 +207,17 @@ def make_wrench(rng: np.random.Generator) -> ObjectSpec:
         quat = (math.cos(a / 2), 0.0, 0.0, math.sin(a / 2))
         parts.append(Part('box', ((ring_r - inner) / 2, seg_len / 2, t / 2),
                           (x_ring + mid_r * math.cos(a), mid_r * math.sin(a), zc), quat, color,
-                          specular=0.9))
+                          specular=0.6))
     # the open jaw: a head block and two prongs around a gap
     gap = jaw_r * 0.9
     prong_w = (2 * jaw_r - gap) / 2
     parts += [
         Part('box', (jaw_r * 0.35, jaw_r, t / 2), (x_jaw - jaw_r * 0.35, 0, zc), _UP, color,
-             specular=0.9),
+             specular=0.6),
         Part('box', (jaw_r * 0.65, prong_w / 2, t / 2),
-             (x_jaw + jaw_r * 0.65, gap / 2 + prong_w / 2, zc), _UP, color, specular=0.9),
+             (x_jaw + jaw_r * 0.65, gap / 2 + prong_w / 2, zc), _UP, color, specular=0.6),
         Part('box', (jaw_r * 0.65, prong_w / 2, t / 2),
-             (x_jaw + jaw_r * 0.65, -gap / 2 - prong_w / 2, zc), _UP, color, specular=0.9),
+             (x_jaw + jaw_r * 0.65, -gap / 2 - prong_w / 2, zc), _UP, color, specular=0.6),
     ]
     mass = rng.uniform(0.08, 0.14)
     parts += [
