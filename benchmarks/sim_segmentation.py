@@ -10,6 +10,11 @@ matched with IoU 0, scores 0.
 Reported per tray and overall: mean IoU over objects, recall@0.5 (objects matched with
 IoU >= 0.5), precision@0.5 (proposals matched with IoU >= 0.5), and mean IoU per family.
 
+With ``--features`` (default ``mobilenet_v2``; ``none`` skips it) the proposals' crops
+also go through the pipeline's extractor and clusterer (``SortingPipeline(n_clusters =
+boxes)``), and the clusters are scored against the family of each proposal's matched
+object (NMI, purity): how well the simulated families sort by appearance.
+
 Run (about 1 min each on 2 idle cores)::
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/sim_segmentation.py
@@ -60,8 +65,21 @@ def match(iou: np.ndarray) -> np.ndarray:
     return best
 
 
+def cluster_scores(regions, iou, names, fam, num_boxes, features, method) -> dict:
+    """Cluster the proposals' crops as the pipeline does; score against their families."""
+    from sorting_cell.clustering.metrics import nmi, purity
+    from sorting_cell.pipeline import SortingPipeline
+    pipe = SortingPipeline(n_clusters=num_boxes, features=features, method=method)
+    X = pipe.extractor_().transform([r.crop for r in regions])
+    labels = pipe.clusterer_().fit_predict(X)
+    # each proposal's family: that of the object it overlaps most
+    truth = [fam[names[int(np.argmax(iou[:, j]))]] for j in range(len(regions))]
+    return {'nmi': round(float(nmi(truth, labels)), 4),
+            'purity': round(float(purity(truth, labels)), 4)}
+
+
 def evaluate_tray(seed: int, num_boxes: int, families, n_objects, proposer_name: str,
-                  min_visible: int) -> dict:
+                  min_visible: int, features: str, method: str) -> dict:
     with SimWorld(num_boxes=num_boxes, seed=seed, n_objects=0, families=families) as empty:
         background = empty.render(depth=False).rgb
     with SimWorld(num_boxes=num_boxes, seed=seed, n_objects=n_objects,
@@ -80,14 +98,17 @@ def evaluate_tray(seed: int, num_boxes: int, families, n_objects, proposer_name:
     iou = iou_matrix([gt[n] for n in names], pred)
     best = match(iou)
     matched_pred = 0
+    clustering = None
     if iou.size:
         rows, cols = linear_sum_assignment(-iou)
         matched_pred = int((iou[rows, cols] >= 0.5).sum())
+        if features != 'none' and len(pred) >= num_boxes:
+            clustering = cluster_scores(regions, iou, names, fam, num_boxes, features, method)
     return {'seed': seed, 'objects': len(names), 'proposals': len(pred),
             'mean_iou': round(float(best.mean()), 4) if names else None,
             'recall@0.5': round(float((best >= 0.5).mean()), 4) if names else None,
             'precision@0.5': round(matched_pred / len(pred), 4) if pred else None,
-            'propose_s': round(seconds, 3),
+            'propose_s': round(seconds, 3), 'clustering': clustering,
             'per_object': [{'object': n, 'family': fam[n], 'pixels': int(gt[n].sum()),
                             'iou': round(float(b), 4)} for n, b in zip(names, best)]}
 
@@ -101,6 +122,9 @@ def main(argv=None) -> int:
                     help='comma-separated families; default the first BOXES of '
                          + ','.join(FAMILY_NAMES))
     ap.add_argument('--proposer', default='background')
+    ap.add_argument('--features', default='mobilenet_v2',
+                    help="extractor for the clustering score ('none' to skip)")
+    ap.add_argument('--method', default='agglomerative', help='clusterer')
     ap.add_argument('--min-visible', type=int, default=20,
                     help='ignore objects with fewer visible pixels')
     ap.add_argument('--out', type=Path, default=RESULTS / 'sim_segmentation')
@@ -109,7 +133,7 @@ def main(argv=None) -> int:
     rows = []
     for seed in args.seeds:
         row = evaluate_tray(seed, args.boxes, families, args.objects, args.proposer,
-                            args.min_visible)
+                            args.min_visible, args.features, args.method)
         rows.append(row)
         print(f'seed {seed}: {row["objects"]} objects, {row["proposals"]} proposals, '
               f'mean IoU {row["mean_iou"]}, recall@0.5 {row["recall@0.5"]}, '
@@ -134,6 +158,13 @@ def main(argv=None) -> int:
                                   for f, v in sorted(per_family.items())},
         'propose_s_median': float(np.median([r['propose_s'] for r in rows])),
     }
+    scored = [r['clustering'] for r in rows if r['clustering']]
+    if scored:
+        summary['clustering'] = {
+            'features': args.features, 'method': args.method, 'trays': len(scored),
+            'nmi_mean': round(float(np.mean([c['nmi'] for c in scored])), 4),
+            'nmi_min': min(c['nmi'] for c in scored),
+            'purity_mean': round(float(np.mean([c['purity'] for c in scored])), 4)}
     meta = {'proposer': args.proposer, 'fitted_on': 'one empty-tray frame per tray',
             'ground_truth': 'MuJoCo segmentation rendering (visible pixels per object)',
             'matching': 'Hungarian on IoU (scipy.optimize.linear_sum_assignment)',
@@ -155,15 +186,21 @@ def main(argv=None) -> int:
           f'| precision@0.5 | {summary["precision@0.5"]:.3f} |',
           f'| mean IoU per tray, min / max | {summary["mean_iou_per_tray"]["min"]:.3f} / '
           f'{summary["mean_iou_per_tray"]["max"]:.3f} |',
-          f'| propose time per frame, median | {summary["propose_s_median"]:.3f} s |', '',
-          '| family | mean IoU | recall@0.5 |', '| --- | --- | --- |']
+          f'| propose time per frame, median | {summary["propose_s_median"]:.3f} s |']
+    if 'clustering' in summary:
+        c = summary['clustering']
+        md += [f'| clustering the proposals ({c["features"]} + {c["method"]}, k = boxes): '
+               f'NMI mean / min vs family | {c["nmi_mean"]:.3f} / {c["nmi_min"]:.3f} |',
+               f'| clustering: purity, mean | {c["purity_mean"]:.3f} |']
+    md += ['', '| family | mean IoU | recall@0.5 |', '| --- | --- | --- |']
     for f in summary['mean_iou_per_family']:
         md.append(f'| {f} | {summary["mean_iou_per_family"][f]:.3f} | '
                   f'{summary["recall@0.5_per_family"][f]:.3f} |')
-    md += ['', '| tray seed | objects | proposals | mean IoU | recall@0.5 | precision@0.5 |',
-           '| --- | --- | --- | --- | --- | --- |']
+    md += ['', '| tray seed | objects | proposals | mean IoU | recall@0.5 | precision@0.5 | '
+           'cluster NMI |', '| --- | --- | --- | --- | --- | --- | --- |']
     md += [f'| {r["seed"]} | {r["objects"]} | {r["proposals"]} | {r["mean_iou"]} | '
-           f'{r["recall@0.5"]} | {r["precision@0.5"]} |' for r in rows]
+           f'{r["recall@0.5"]} | {r["precision@0.5"]} | '
+           f'{(r["clustering"] or {}).get("nmi", "")} |' for r in rows]
     md += ['', f'Machine: {meta["machine"]}.', f'Command: `{meta["command"]}`', '']
     args.out.with_suffix('.md').write_text('\n'.join(md))
     print('\n'.join(md))
