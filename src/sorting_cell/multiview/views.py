@@ -133,7 +133,9 @@ class Views:
         for i, spec in enumerate(extractors):
             ext = make_extractor(spec, cache_dir=cache_dir) if isinstance(spec, str) else spec
             parts = list(getattr(ext, 'views', None) or [ext])
-            if isinstance(spec, str) and len(parts) > 1:
+            if len(parts) > 1 and getattr(ext, 'view_names', None):
+                labels += list(ext.view_names)
+            elif isinstance(spec, str) and len(parts) > 1:
                 sub = spec.split('+')
                 labels += sub if len(sub) == len(parts) else [f'{spec}[{j}]'
                                                              for j in range(len(parts))]
