@@ -9,8 +9,6 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 os.environ.setdefault('MUJOCO_GL', 'egl')
-os.environ['ROS_DOMAIN_ID'] = str(100 + os.getpid() % 100)
-os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 
 from builtin_interfaces.msg import Duration  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
@@ -63,6 +61,10 @@ class Probe:
 
 @pytest.fixture(scope='module')
 def cell():
+    # a domain of our own (set before init, restored after) keeps parallel runs apart
+    saved = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
+    os.environ['ROS_DOMAIN_ID'] = str(100 + os.getpid() % 100)
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     context = rclpy.Context()
     rclpy.init(context=context)
     executor = MultiThreadedExecutor(num_threads=2, context=context)
@@ -84,6 +86,11 @@ def cell():
         probe.node.destroy_node()
         rclpy.try_shutdown(context=context)
         spinner.join(timeout=5)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def test_publishes_calibrated_rgbd_and_joint_states(cell):
