@@ -63,11 +63,13 @@ class Harness:
         return future.result()
 
     def close(self):
+        for n in self.nodes:
+            self.executor.remove_node(n)
         self.executor.shutdown(timeout_sec=2.0)
+        self._thread.join(timeout=5.0)
         for n in self.nodes:
             n.destroy_node()
         rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=5.0)
 
 
 @pytest.fixture

@@ -79,9 +79,12 @@ def test_perception_only_goal_runs_to_result_with_feedback(ros, tmp_path):
                                         [o.box for o in result.objects]) == 1.0
     # Feedback and result travel on different channels, and rclpy drops feedback that
     # arrives after the result: the final 'done' feedback may be missing here.
+    # Without an arm the pick phase is a burst of feedback; the action's default feedback
+    # QoS (keep last 10) may drop some of it, so only the order of what arrived is checked.
     phases = [f.phase for f in fb]
-    for a, b in [('snapshot', 'detect'), ('detect', 'cluster'), ('cluster', 'pick')]:
-        assert phases.index(a) < phases.index(b)
+    assert phases[:2] == ['snapshot', 'detect'] and 'pick' in phases
+    order = ['snapshot', 'detect', 'cluster', 'pick', 'done']
+    assert [order.index(p) for p in phases] == sorted(order.index(p) for p in phases)
     picks = [f for f in fb if f.phase == 'pick']
     assert [f.objects_done for f in picks] == sorted(f.objects_done for f in picks)
     assert max(f.objects_done for f in fb) >= 8 and fb[-1].objects_total == 9

@@ -471,7 +471,8 @@ class SorterNode(Node):
                 continue
             if goal_handle.is_cancel_requested:
                 return self._cancel(goal_handle, sid, this_run, resumed, perception)
-            self._feedback(goal_handle, sid, 'pick', done, total, obj.object_id, obj.box)
+            if move:   # without an arm, one feedback per object is enough
+                self._feedback(goal_handle, sid, 'pick', done, total, obj.object_id, obj.box)
             if not move:
                 why = ('dry run' if goal.dry_run or record.options.get('dry_run')
                        else f'perception only (manipulator {self.manipulator_name})')
