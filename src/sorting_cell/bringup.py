@@ -400,15 +400,17 @@ class Supervisor:
 
 
 def run_foreground(spec: NodeSpec, env: dict[str, str] | None = None) -> int:
-    """Run one node in this terminal; forward SIGINT/SIGTERM once and return its exit code.
+    """Run one node with this terminal's output; forward SIGINT/SIGTERM and return its exit
+    code.
 
-    A terminal Ctrl-C already reaches the child (same process group); a signal sent to this
-    process alone (``kill -INT``) is forwarded so the node can close its files.
+    The child has its own session, so a terminal Ctrl-C reaches it exactly once, through this
+    process (a second SIGINT could interrupt a recorder while it closes its bag).
     """
     missing = missing_modules([spec])
     if missing:
         raise MissingNodeError(f'node module {missing[0]} not found')
-    proc = subprocess.Popen(spec.command(), env=env, preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(spec.command(), env=env, start_new_session=True,
+                            preexec_fn=_die_with_parent)
 
     def forward(signum, _frame):
         try:

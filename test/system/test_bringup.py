@@ -14,7 +14,7 @@ import pytest
 from sorting_cell import bags, bringup
 from sorting_cell.cli import main as cli_main
 
-DOMAIN = 190 + os.getpid() % 40
+DOMAIN = 222 + os.getpid() % 11
 SORTING_CELL = str(Path(sys.executable).with_name('sorting-cell'))
 
 

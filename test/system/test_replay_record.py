@@ -12,7 +12,7 @@ import pytest
 
 from sorting_cell import bags
 
-DOMAIN = 100 + os.getpid() % 40
+DOMAIN = 211 + os.getpid() % 11
 SORTING_CELL = str(Path(sys.executable).with_name('sorting-cell'))
 
 
