@@ -139,3 +139,23 @@ def test_opencv_stream_that_ends_is_reopened_and_resumes(ros, tmp_path):
         assert cam.published >= 8 and len(cam.failures) >= 1
     finally:
         cam.close()
+
+
+def test_live_source_faster_than_rate_drops_frames_instead_of_queueing(ros, tmp_path):
+    import cv2
+
+    video = tmp_path / 'fast.avi'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 100, (32, 24))
+    for i in range(200):
+        writer.write(np.full((24, 32, 3), i % 256, np.uint8))
+    writer.release()
+    images = _collect(ros, 'camera/image_raw', Image)
+    cam = _camera(ros, source='opencv', device=str(video), rate_hz=5.0)
+    try:
+        ros.wait_for(lambda: len(images) >= 5, 10, '5 frames')
+    finally:
+        cam.close()
+    stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in images])
+    assert np.all(np.diff(stamps) > 0.15)  # ~0.2 s apart at 5 Hz
+    # the file decodes far faster than 5 Hz: frames in between were dropped, not queued
+    assert cam.dropped > 3 * cam.published

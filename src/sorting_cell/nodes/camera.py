@@ -64,6 +64,8 @@ class Backoff:
 class FolderSource:
     """Images of a folder in sorted order; ``read`` paces nothing (the node does)."""
 
+    live = False  # frames wait for their turn; none is dropped
+
     def __init__(self, folder: str, loop: bool, recursive: bool = True):
         self.folder, self.loop, self.recursive = folder, loop, recursive
         self.files: list[Path] = []
@@ -102,6 +104,8 @@ class FolderSource:
 
 class OpenCVSource:
     """``cv2.VideoCapture`` on an index, device path, URL or video file (BGR -> RGB)."""
+
+    live = True  # the device sets the pace: frames above rate_hz are dropped, not queued
 
     def __init__(self, device: str, width: int = 0, height: int = 0,
                  open_timeout_s: float = 5.0):
@@ -215,6 +219,7 @@ class CameraNode(Node):
         self.backoff = Backoff(p['reconnect_initial_s'], p['reconnect_max_s'])
         self.published = 0
         self.skipped = 0
+        self.dropped = 0  # live frames above rate_hz
         self.failures: list[float] = []  # monotonic times of failed open/read attempts
         self.state = 'starting'
         self._stop = threading.Event()
@@ -253,7 +258,8 @@ class CameraNode(Node):
                     opened = True
                     self._set_state(OK, f'streaming from {self.source.describe}')
                     self.get_logger().info(f'opened {self.source.describe}')
-                rgb, origin = self.source.read()
+                rgb, _origin = self.source.read()
+                stamp = self.get_clock().now().nanoseconds
             except EndOfStream:
                 self._report_unreadable()
                 self._set_state(OK, f'finished: {self.published} frames published, '
@@ -281,10 +287,15 @@ class CameraNode(Node):
                 if next_due < now - period:
                     # First frame, or after a stall: restart the schedule, never burst.
                     next_due = now
-                if next_due > now and self._stop.wait(next_due - now):
-                    break
+                if next_due > now:
+                    if self.source.live:
+                        self.dropped += 1  # a newer frame will come; a stale one adds latency
+                        continue
+                    if self._stop.wait(next_due - now):
+                        break
+                    stamp = self.get_clock().now().nanoseconds
                 next_due += period
-            self._publish(rgb)
+            self._publish(rgb, stamp)
         self.source.close()
 
     def _report_unreadable(self) -> None:
@@ -293,8 +304,8 @@ class CameraNode(Node):
             self.skipped += 1
             self.get_logger().warning(f'skipped unreadable image: {bad.pop(0)}')
 
-    def _publish(self, rgb: np.ndarray) -> None:
-        stamp = self.get_clock().now().nanoseconds
+    def _publish(self, rgb: np.ndarray, stamp: int) -> None:
+        """Publish a frame captured (or, from a folder, due) at ``stamp`` ns."""
         frame_id = self.get_parameter('frame_id').value
         height, width = rgb.shape[:2]
         intr = self.intrinsics
@@ -309,6 +320,7 @@ class CameraNode(Node):
         self.published += 1
         self.diagnostics.values.update(frames_published=str(self.published),
                                        frames_skipped=str(self.skipped),
+                                       frames_dropped=str(self.dropped),
                                        failed_attempts=str(len(self.failures)))
 
     def _set_state(self, level: int, message: str) -> None:
