@@ -76,6 +76,9 @@ class Up:
                 status = json.loads(line)['status']
                 if predicate(status):
                     return status
+                dead = [n for n, p in status['processes'].items() if not p['alive']]
+                if dead:  # the supervisor restarts nothing: no point in waiting longer
+                    raise AssertionError(f'{dead} exited:\n' + ''.join(self.log))
         raise AssertionError(f'no matching health report in {timeout} s:\n' + ''.join(self.log))
 
     def kill(self):
