@@ -91,3 +91,36 @@ def test_sim_arm_reports_missing_robot(ros):
     assert not out.success and out.reason.startswith('no_robot: no joint_states')
     assert time.monotonic() - t0 < 10.0
     arm.backend.close()
+
+
+def test_stop_halts_a_running_pick(ros):
+    import threading as th
+
+    sim = ros.add(SimNode(context=ros.context, parameter_overrides=sim_params(
+        real_time_factor=1.0)))
+    host = ros.add(Node('sorter', context=ros.context))
+    cam = Camera(ros.probe)
+    arm = make_manipulator(host)
+    ros.wait_for(cam.ready, 60.0, 'camera frames')
+    world = sim._world
+    name = world.info.object_bodies[1]
+    depth, info = cam.frame()
+    mask = relocate(depth, info, world.object_poses()[name][0][:2], radius=0.06)
+    assert mask is not None
+    result = {}
+    worker = th.Thread(target=lambda: result.update(
+        out=arm.pick_and_place(PickRequest(name, 0, mask, depth, info))))
+    q0 = world.arm_positions()
+    worker.start()
+    ros.wait_for(lambda: abs(world.arm_positions() - q0).max() > 0.05, 30.0, 'arm moving')
+    t0 = time.monotonic()
+    arm.stop()
+    worker.join(timeout=20.0)
+    assert not worker.is_alive()
+    assert time.monotonic() - t0 < 5.0
+    assert result['out'].reason == 'stopped: goal cancelled'
+    q_stop = world.arm_positions()
+    time.sleep(1.0)
+    assert abs(world.arm_positions() - q_stop).max() < 0.05, 'the arm kept moving'
+    arm.backend.close()
+    sim.close()

@@ -92,6 +92,7 @@ class RosArmBackend(ArmBackend):
         self._depth: tuple[Image, float] | None = None
         self._info: CameraInfo | None = None
         self._pose: np.ndarray | None = None
+        self._stops = 0          # bumped by stop(); a running wait sees it change
         n = self.node
         self._pub_traj = n.create_publisher(JointTrajectory, 'arm/joint_trajectory', 10)
         self._pub_grip = n.create_publisher(Float64, 'gripper/command', 10)
@@ -164,10 +165,16 @@ class RosArmBackend(ArmBackend):
             return self._width
 
     def _wait_sim(self, until: float, done=None) -> bool:
-        """Wait until the sim clock passes ``until`` (or ``done()``); False on a stall."""
+        """Wait until the sim clock passes ``until`` (or ``done()``); False on a stall.
+
+        Raises MotionError('stopped: ...') as soon as :meth:`stop` is called.
+        """
         deadline = time.monotonic() + self.timeout
+        stops = self._stops
         with self._cv:
             while time.monotonic() < deadline:
+                if self._stops != stops:
+                    raise MotionError('stopped: goal cancelled')
                 if self.now() >= until or (done is not None and done()):
                     return True
                 self._cv.wait(0.05)
@@ -208,6 +215,8 @@ class RosArmBackend(ArmBackend):
     def stop(self) -> None:
         # An empty trajectory is rejected; holding the current pose stops the arm.
         with self._cv:
+            self._stops += 1
+            self._cv.notify_all()
             q = None if self._q is None else self._q.copy()
         if q is not None:
             msg = JointTrajectory()
