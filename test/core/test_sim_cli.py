@@ -24,6 +24,7 @@ def test_render_writes_before_after_and_animation(tmp_path):
     # the picked object really is in its box and no longer on the tray
     assert sum(summary['box_contents']['box0'].values()) == 1
     assert summary['left_on_table'] == 3
+    assert summary['box_purity_by_family'] == 1.0
     import imageio.v3 as iio
     frames = iio.imread(out / 'sort.gif')
     assert frames.shape[0] == summary['animation_frames'] > 5

@@ -7,8 +7,9 @@ Builds a seeded tray, sorts it and writes, in ``DIR``:
 - ``cell_before.png``, ``cell_after.png`` -- a perspective view of arm, tray and boxes;
 - ``sort.gif`` (or ``.mp4``) -- the sort as an animation: the perspective view with the
   overhead camera inset, one frame every ``speedup / fps`` simulated seconds;
-- ``summary.json`` -- what went where: pick outcomes, and per box the families that ended
-  in it (read from the simulator's ground truth after the sort, for the record only).
+- ``summary.json`` -- what went where: pick outcomes, per box the families that ended in it
+  and the boxes' purity by family (read from the simulator's ground truth after the sort,
+  for the record only; nothing of it reaches perception or the arm).
 
 ``--sort pipeline`` (default) sorts the way the cell does: the background proposer (fitted
 on an empty-tray frame) finds the objects, the pretrained CNN features are clustered into
@@ -136,6 +137,7 @@ def _plan_truth(world, families, frame):
 def run_render(args) -> int:
     import imageio.v3 as iio
 
+    from ..assets import AssetUnavailableError
     from ..sim import SimWorld
     from ..sim.cell import OVERVIEW_CAMERA, resolve_families
     from ..sim.camera import CameraRenderer
@@ -214,11 +216,15 @@ def run_render(args) -> int:
         fam = world.object_families()
         boxes = {f'box{b}': dict(Counter(fam[n] for n in world.objects_in_box(b)))
                  for b in range(world.info.num_boxes)}
+        boxed = sum(sum(c.values()) for c in boxes.values())
+        purity = (sum(max(c.values(), default=0) for c in boxes.values()) / boxed
+                  if boxed else None)
         summary = {
             'seed': args.seed, 'boxes': args.boxes, 'families': list(families),
             'objects': len(world.info.object_bodies), 'sort': args.sort,
             'perceived_objects': len(plan), 'picks': picks,
             'picked_ok': sum(p['success'] for p in picks), 'box_contents': boxes,
+            'box_purity_by_family': None if purity is None else round(purity, 4),
             'left_on_table': len(world.info.object_bodies)
             - sum(sum(c.values()) for c in boxes.values()),
             'perception_timings_s': timings, 'sim_time_s': round(world.time, 2),
@@ -227,12 +233,15 @@ def run_render(args) -> int:
             'animation_frames': 0 if recorder is None else len(recorder.frames),
         }
         (out / 'summary.json').write_text(json.dumps(summary, indent=1))
-        print(json.dumps({k: summary[k] for k in ('picked_ok', 'box_contents', 'left_on_table',
-                                                   'wall_s')}))
+        brief = ('picked_ok', 'box_contents', 'box_purity_by_family', 'left_on_table', 'wall_s')
+        print(json.dumps({k: summary[k] for k in brief}))
         print(f'wrote {out}')
         return 0
     except (ValueError, ImportError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    except AssetUnavailableError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     finally:
         world.close()
