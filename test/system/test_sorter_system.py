@@ -163,3 +163,24 @@ def test_bad_requests_end_with_clear_errors_and_sorter_keeps_running(cell):
     assert out.status == 'succeeded', out.message
     assert all(o.reason == 'not moved: dry run' for o in out.objects)
     assert np.isfinite(out.perception_seconds)
+
+
+def test_sigint_mid_goal_stops_the_arm_and_the_sort_resumes(cell):
+    before = len(read_journal(cell.journal))
+    task = cell.client.sort_async(num_boxes=N_KINDS, sort_id='sigint')
+    _wait_feedback(task, lambda f: f.phase == 'pick' and f.objects_done >= 2, 60,
+                   'two objects done')
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    assert cell.sorter.stop(timeout=10) == 0            # clean exit, not killed
+    assert time.monotonic() - t0 < 10
+    rec = SortLog(cell.log_dir).get('sigint')
+    assert rec.state == 'running' and not any(o.state == 'started' for o in rec.objects)
+    moved = {p['object_id'] for p in read_journal(cell.journal)[before:]}
+    assert set(rec.placements()) == moved
+    cell.sorter.start()
+    cell.sorter.wait_log('sort_objects action server ready', 90)
+    out = cell.client.sort(num_boxes=N_KINDS, sort_id='sigint', timeout=90)
+    assert out.status == 'succeeded' and out.success and out.resumed, out.message
+    ids = [p['object_id'] for p in read_journal(cell.journal)[before:]]
+    assert sorted(ids) == sorted(out.boxes())

@@ -95,7 +95,7 @@ class ClusteringNode(Node):
         t0 = time.perf_counter()
         try:
             with self._model_lock:
-                self.extractor.transform([np.full((64, 64, 3), 128, np.uint8)])
+                self.extractor.load().transform([np.full((64, 64, 3), 128, np.uint8)])
         except Exception as exc:  # noqa: BLE001 - any load failure must be visible
             self.diag.report('model', ERROR, f'feature model {self.features!r} failed to '
                              f'load: {type(exc).__name__}: {exc}')

@@ -58,6 +58,10 @@ class GoalError(RuntimeError):
     """The goal cannot be carried out; the message goes to the result."""
 
 
+class _ShuttingDown(Exception):
+    """The process is stopping mid-goal: leave the sort resumable and say nothing more."""
+
+
 def default_log_dir() -> str:
     """``$SORTING_CELL_SORT_LOG`` or ``~/.local/state/sorting_cell/sortlog``."""
     return os.environ.get('SORTING_CELL_SORT_LOG') or str(
@@ -139,6 +143,7 @@ class SorterNode(Node):
         self._image_cv = threading.Condition()
         self._image: tuple[Image, float] | None = None   # (msg, monotonic arrival)
         self._busy = threading.Lock()
+        self._stopping = False
         sensors = MutuallyExclusiveCallbackGroup()
         self.geometry = Perception3D(self, best_effort)
         self.create_subscription(Image, 'camera/image_raw', self._on_image,
@@ -169,7 +174,8 @@ class SorterNode(Node):
     def _warm_up(self) -> None:
         """Load the feature weights before the first goal, off the executor threads."""
         try:
-            self.extractor.transform([np.full((64, 64, 3), 128, np.uint8)])
+            # load() reads the weights; one tiny transform also builds the runtime's kernels.
+            self.extractor.load().transform([np.full((64, 64, 3), 128, np.uint8)])
             level, message = OK, f'{self.features} ready'
         except Exception as exc:  # noqa: BLE001 - reported; goals will fail with the reason
             level, message = ERROR, (f'feature model {self.features!r} failed to load: '
@@ -220,12 +226,28 @@ class SorterNode(Node):
                 self.get_logger().error(f'manipulator stop failed: {exc}')
         return CancelResponse.ACCEPT
 
+    def close(self) -> None:
+        """Before destroy_node: stop the arm and let a running goal record where it is."""
+        self._stopping = True
+        if self.manipulator is not None:
+            try:
+                self.manipulator.stop()
+            except Exception as exc:  # noqa: BLE001 - shutting down anyway
+                self.get_logger().error(f'manipulator stop failed: {exc}')
+        if self._busy.acquire(timeout=10.0):   # the goal thread has finished writing
+            self._busy.release()
+
     def _execute(self, goal_handle) -> SortObjects.Result:
         try:
             return self._run(goal_handle)
+        except _ShuttingDown:
+            return SortObjects.Result(sort_id=getattr(self, '_current', ''), success=False,
+                                      message='sorter shut down mid-sort; resume it later')
         except GoalError as exc:
             return self._abort(goal_handle, str(exc))
         except Exception as exc:  # noqa: BLE001 - the node must survive any one goal
+            if self._stopping or not self.context.ok():
+                return SortObjects.Result(message='sorter shut down mid-sort')
             self.get_logger().error(f'sort failed: {type(exc).__name__}: {exc}')
             return self._abort(goal_handle, f'internal error: {type(exc).__name__}: {exc}')
         finally:
@@ -469,6 +491,8 @@ class SorterNode(Node):
         for obj in record.objects:
             if obj.finished:
                 continue
+            if self._stopping or not self.context.ok():
+                raise _ShuttingDown()
             if goal_handle.is_cancel_requested:
                 return self._cancel(goal_handle, sid, this_run, resumed, perception)
             if move:   # without an arm, one feedback per object is enough
@@ -480,6 +504,9 @@ class SorterNode(Node):
             else:
                 self.sort_log.mark_started(sid, obj.object_id)
                 outcome = self._pick(self._request(record, obj, snap))
+                if not outcome.success and self._stopping:
+                    self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
+                    raise _ShuttingDown()
                 if (not outcome.success and goal_handle.is_cancel_requested
                         and outcome.reason.startswith('stopped')):
                     self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
@@ -556,6 +583,7 @@ def main(args=None) -> int:
         pass
     finally:
         if node is not None:
+            node.close()
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
