@@ -221,12 +221,12 @@ def _add_environment(spec: mujoco.MjSpec) -> None:
     world = spec.worldbody
     world.add_light(name='sun', pos=[0.6, 0.3, 2.0], dir=[-0.1, -0.1, -1.0],
                     diffuse=[0.5, 0.5, 0.5], specular=[0.2, 0.2, 0.2], castshadow=False)
-    floor_tex = spec.add_texture(name='floor_tex', type=mujoco.mjtTexture.mjTEXTURE_2D,
-                                 builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
-                                 rgb1=[0.32, 0.33, 0.36], rgb2=[0.27, 0.28, 0.31],
-                                 width=256, height=256)
+    spec.add_texture(name='floor_tex', type=mujoco.mjtTexture.mjTEXTURE_2D,
+                     builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+                     rgb1=[0.32, 0.33, 0.36], rgb2=[0.27, 0.28, 0.31],
+                     width=256, height=256)
+    # material texture slots are indexed by mjtTextureRole; slot 1 is RGB
     spec.add_material(name='floor_mat', textures=['', 'floor_tex'], texrepeat=[6, 6])
-    del floor_tex
     # surface finishes of object parts (colour comes from each geom's rgba)
     for name, specular, shininess in _FINISHES:
         spec.add_material(name=name, specular=specular, shininess=shininess)
