@@ -81,11 +81,11 @@ def cell():
         yield sim, probe
     finally:
         sim.close()
-        executor.shutdown()
+        executor.shutdown(timeout_sec=5)
+        spinner.join(timeout=5)
         sim.destroy_node()
         probe.node.destroy_node()
         rclpy.try_shutdown(context=context)
-        spinner.join(timeout=5)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
