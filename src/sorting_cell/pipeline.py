@@ -12,10 +12,14 @@ from typing import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .clustering.estimator import ImageClusterer
+from .clustering.estimator import ImageClusterer, normalize_features
 from .images import ImageLoadError, load_image, to_rgb8
 from .regions import Region, make_proposer
+from .regions.upright import region_size, upright_crop
 from .features import make_extractor
+
+#: The embedded default: chosen on Protocol A of the tool dataset (README, benchmarks/).
+DEFAULT_FEATURES = 'mobilenet_v2_tf2'
 
 __all__ = ['SortingPipeline', 'SortResult', 'Item']
 
@@ -73,6 +77,20 @@ class SortingPipeline(BaseEstimator):
         How objects are found: ``'background'`` (fixed camera, learns the empty table
         from the frames it is given), ``'saliency'`` (single frames), ``'none'`` (each
         image is already one object), or a :class:`~sorting_cell.regions.Proposer`.
+    crop : {'upright', 'box'}
+        What the extractor sees: the object turned so its long axis is horizontal, in a
+        tight strip (:func:`~sorting_cell.regions.upright.upright_crop`), or the region's
+        square box crop.
+    normalize : str
+        Feature normalisation before clustering (see
+        :class:`~sorting_cell.clustering.ImageClusterer`); ``'centered'`` removes what all
+        objects of the set share (table, light) before comparing them.
+    size_weight : float
+        Weight of the objects' size in the frame (log length and width of the mask's
+        rotated box, standardised over the set) next to the appearance features. The
+        cell's camera is fixed, so pixel size is physical size: a screw and a screwdriver
+        look alike to an ImageNet net but not to a ruler. 0 turns it off; images of
+        unknown scale (a folder of photos) should use 0.
     cache_dir : path or None
         On-disk feature cache keyed by crop content + extractor config.
     random_state : int or None
@@ -81,13 +99,17 @@ class SortingPipeline(BaseEstimator):
         Show progress bars on long runs.
     """
 
-    def __init__(self, n_clusters: int = 2, features='mobilenet_v2', method='agglomerative',
-                 proposer='background', cache_dir: str | os.PathLike | None = None,
-                 random_state=0, progress: bool = False):
+    def __init__(self, n_clusters: int = 2, features=DEFAULT_FEATURES, method='agglomerative',
+                 proposer='background', crop: str = 'upright', normalize: str = 'centered',
+                 size_weight: float = 0.3, cache_dir: str | os.PathLike | None = None, random_state=0,
+                 progress: bool = False):
         self.n_clusters = n_clusters
         self.features = features
         self.method = method
         self.proposer = proposer
+        self.crop = crop
+        self.normalize = normalize
+        self.size_weight = size_weight
         self.cache_dir = cache_dir
         self.random_state = random_state
         self.progress = progress
@@ -101,7 +123,28 @@ class SortingPipeline(BaseEstimator):
 
     def clusterer_(self):
         return ImageClusterer(n_clusters=self.n_clusters, method=self.method,
-                              random_state=self.random_state)
+                              normalize=None, random_state=self.random_state)
+
+    def cluster_features(self, X: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
+        """Labels for appearance features ``X`` (and region sizes) of one set of objects.
+
+        Normalisation is per set (centring removes what this set's objects share), so it
+        happens here, not once for a whole dataset.
+        """
+        Z = normalize_features(X, self.normalize)
+        if sizes is not None and self.size_weight > 0:
+            S = np.log(np.maximum(np.asarray(sizes, dtype=float), 1.0))
+            S = (S - S.mean(0)) / np.maximum(S.std(0), 1e-6)
+            Z = np.hstack([Z, self.size_weight * S])
+        return self.clusterer_().fit_predict(Z)
+
+    def feature_crop(self, frame: np.ndarray, region: Region) -> np.ndarray:
+        """The image the extractor describes for ``region`` of ``frame``."""
+        if self.crop == 'upright' and region.extra.get('fallback') is None:
+            return upright_crop(frame, region)
+        if self.crop not in ('upright', 'box'):
+            raise ValueError(f"crop must be 'upright' or 'box', got {self.crop!r}")
+        return region.crop
 
     # -- entry points ----------------------------------------------------------------
     def sort_images(self, images: Sequence, sources: Sequence[str] | None = None) -> SortResult:
@@ -125,11 +168,13 @@ class SortingPipeline(BaseEstimator):
         good = [i for i, f in enumerate(frames) if f is not None]
         t1 = time.perf_counter()
         proposer = self.proposer_().fit(_same_size([frames[i] for i in good]))
+        crops = {}
         for i in _progress(good, self.progress, 'find objects'):
             items[i].region = proposer.propose_main(frames[i])
+            crops[i] = self.feature_crop(frames[i], items[i].region)
         t2 = time.perf_counter()
-        return self._cluster(items, [items[i] for i in good], {'load': t1 - t0,
-                                                               'proposals': t2 - t1})
+        return self._cluster(items, [items[i] for i in good], [crops[i] for i in good],
+                             {'load': t1 - t0, 'proposals': t2 - t1})
 
     def sort_scene(self, frame, background: np.ndarray | None = None,
                    source: str = 'scene') -> SortResult:
@@ -144,10 +189,12 @@ class SortingPipeline(BaseEstimator):
         proposer.fit(None if background is None else [to_rgb8(background)])
         regions = proposer.propose(frame)
         items = [Item(source=f'{source}#{j}', region=r) for j, r in enumerate(regions)]
-        return self._cluster(items, items, {'proposals': time.perf_counter() - t0})
+        crops = [self.feature_crop(frame, r) for r in regions]
+        return self._cluster(items, items, crops, {'proposals': time.perf_counter() - t0})
 
     # -- shared tail -----------------------------------------------------------------
-    def _cluster(self, items: list[Item], usable: list[Item], timings: dict) -> SortResult:
+    def _cluster(self, items: list[Item], usable: list[Item], crops: list[np.ndarray],
+                 timings: dict) -> SortResult:
         if self.n_clusters < 1:
             raise ValueError(f'n_clusters (number of boxes) must be >= 1, got {self.n_clusters}')
         if len(usable) < self.n_clusters:
@@ -156,9 +203,10 @@ class SortingPipeline(BaseEstimator):
                              + (f' ({len(items) - len(usable)} input(s) failed to load)'
                                 if len(items) > len(usable) else ''))
         t0 = time.perf_counter()
-        X = self.extractor_().transform([it.region.crop for it in usable])
+        X = self.extractor_().transform(crops)
         t1 = time.perf_counter()
-        labels = self.clusterer_().fit_predict(X)
+        sizes = np.array([region_size(it.region) for it in usable])
+        labels = self.cluster_features(X, sizes)
         t2 = time.perf_counter()
         for it, lab in zip(usable, labels):
             it.label = int(lab)

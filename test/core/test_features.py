@@ -59,13 +59,15 @@ def test_litert_embedding_shape_dtype_determinism(model, few):
 def test_layer_aliases_point_at_the_pooled_embedding_and_head():
     v2 = LiteRTFeatures('mobilenet_v2').layer_aliases()
     assert v2 == {'embedding': 'MobilenetV2/Logits/AvgPool',
+                  'feature_map': 'MobilenetV2/Conv_1/Relu6',
                   'logits': 'MobilenetV2/Logits/Squeeze1',
                   'probabilities': 'MobilenetV2/Predictions/Softmax'}
     assert LiteRTFeatures('mobilenet_v1').layer_aliases() == {
-        'embedding': 'MobilenetV1/Logits/AvgPool_1a/AvgPool'}
+        'embedding': 'MobilenetV1/Logits/AvgPool_1a/AvgPool',
+        'feature_map': 'MobilenetV1/MobilenetV1/Conv2d_13_pointwise/Relu6'}
     tf2 = LiteRTFeatures('mobilenet_v2_tf2').layer_aliases()
     assert tf2['embedding'].startswith('MobileNetV2/top/Reshape')
-    assert set(tf2) == {'embedding', 'logits', 'probabilities'}
+    assert set(tf2) == {'embedding', 'feature_map', 'logits', 'probabilities'}
 
 
 def test_tensor_names_and_probabilities(few):
@@ -88,10 +90,11 @@ def test_intermediate_tensor_matches_reference_interpreter(few):
 
     images, _ = few
     name = 'MobilenetV2/expanded_conv_15/add'
-    ext = LiteRTFeatures('mobilenet_v2', layer=name, pool='none')
+    ext = LiteRTFeatures('mobilenet_v2', layer=name, pool='none', tta='none')
     ours = ext.transform(images[:1])
     assert ours.shape == (1, 7 * 7 * 160) == (1, ext.output_dim())
-    pooled = LiteRTFeatures('mobilenet_v2', layer=name).transform(images[:1])
+    pooled = LiteRTFeatures('mobilenet_v2', layer=name, resize='pad',
+                            tta='none').transform(images[:1])
     np.testing.assert_allclose(pooled[0], ours[0].reshape(49, 160).mean(axis=0), rtol=1e-5)
 
     with warnings.catch_warnings():

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..clustering.estimator import ImageClusterer
+from sklearn.base import clone
+
+from ..regions.upright import region_size
 from ..clustering.metrics import acc, ari, nmi, purity
 from ..images import load_image
 from ..pipeline import SortingPipeline
@@ -33,6 +35,7 @@ class Described:
     X: np.ndarray           # features, one row per image (or a list of views)
     crops: list             # the crop each row was computed from
     seconds_per_image: dict  # {'proposals': s, 'features': s}
+    sizes: np.ndarray | None = None  # (length, width) of each region, pixels
 
     def select(self, idx):
         idx = np.asarray(idx)
@@ -53,8 +56,10 @@ def describe(images, pipeline: SortingPipeline, progress: bool = True,
     frames = [load_image(im.path) for im in tqdm(images, desc='load', disable=not progress)]
     t0 = time.perf_counter()
     proposer = pipeline.proposer_().fit(frames)
-    crops = [proposer.propose_main(f).crop
-             for f in tqdm(frames, desc='find objects', disable=not progress)]
+    regions = [proposer.propose_main(f)
+               for f in tqdm(frames, desc='find objects', disable=not progress)]
+    crops = [pipeline.feature_crop(f, r) for f, r in zip(frames, regions)]
+    sizes = np.array([region_size(r) for r in regions])
     t1 = time.perf_counter()
     extractor = pipeline.extractor_()
     if views and hasattr(extractor, 'views'):
@@ -64,7 +69,7 @@ def describe(images, pipeline: SortingPipeline, progress: bool = True,
     t2 = time.perf_counter()
     n = max(1, len(images))
     return Described(list(images), X, crops,
-                     {'proposals': (t1 - t0) / n, 'features': (t2 - t1) / n})
+                     {'proposals': (t1 - t0) / n, 'features': (t2 - t1) / n}, sizes)
 
 
 def _batched(extractor, crops, progress: bool, size: int = 28) -> np.ndarray:
@@ -105,9 +110,9 @@ def _labels(images, idx, key='label') -> np.ndarray:
 
 def _cluster(d: Described, idx, k: int, pipeline: SortingPipeline) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
-    est = pipeline.clusterer_()
-    est.set_params(n_clusters=k)
-    pred = est.fit_predict(d.select(idx))
+    pipe = clone(pipeline).set_params(n_clusters=k)
+    sizes = None if d.sizes is None else d.sizes[np.asarray(idx)]
+    pred = pipe.cluster_features(d.select(idx), sizes)
     return pred, time.perf_counter() - t0
 
 

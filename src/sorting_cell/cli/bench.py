@@ -10,8 +10,12 @@ from pathlib import Path
 def add_arguments(p) -> None:
     p.add_argument('dataset', choices=['tools'], help='benchmark dataset')
     p.add_argument('--protocol', choices=['A', 'B', 'C'], default='A')
-    p.add_argument('--features', default='mobilenet_v2', help='feature extractor name')
+    from ..pipeline import DEFAULT_FEATURES
+    p.add_argument('--features', default=DEFAULT_FEATURES, help='feature extractor name')
     p.add_argument('--method', default='agglomerative', help='clustering method')
+    p.add_argument('--crop', default='upright', choices=['upright', 'box'])
+    p.add_argument('--normalize', default='centered',
+                   help="feature normalisation: centered, l2, standard, none")
     p.add_argument('--proposer', default='background',
                    help="object proposals ('background', 'none' = segmentation off, ...)")
     p.add_argument('--draws', type=int, default=100, help='Protocol A draws')
@@ -27,12 +31,15 @@ def run(args) -> int:
     from ..pipeline import SortingPipeline
 
     pipe = SortingPipeline(n_clusters=7, features=args.features, method=args.method,
-                           proposer=args.proposer, random_state=args.seed)
+                           proposer=args.proposer, crop=args.crop,
+                           normalize=None if args.normalize == 'none' else args.normalize,
+                           random_state=args.seed)
     images = load_tools()
     t0 = time.perf_counter()
     described = describe(images, pipe)
     t1 = time.perf_counter()
-    label = f'{args.features} + {args.method}, proposals {args.proposer}'
+    label = (f'{args.features} + {args.method}, proposals {args.proposer}, crop {args.crop}, '
+             f'normalize {args.normalize}')
     if args.protocol == 'A':
         result = run_protocol_a(described, pipe, n_draws=args.draws, seed=args.seed)
         md = table_a(result, label)
@@ -43,12 +50,13 @@ def run(args) -> int:
         result = run_protocol_c(described, pipe)
         md = table_c(result, label)
     t2 = time.perf_counter()
-    name = args.name or (f'tools_{args.protocol}_{args.features}_{args.method}_{args.proposer}'
+    name = args.name or (f'tools_{args.protocol}_{args.features}_{args.method}_{args.proposer}_'
+                         f'{args.crop}_{args.normalize}'
                          .replace(':', '-').replace('+', '_'))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {'protocol': args.protocol, 'features': args.features, 'method': args.method,
-            'proposer': args.proposer, 'draws': args.draws, 'seed': args.seed,
+            'proposer': args.proposer, 'crop': args.crop, 'normalize': args.normalize, 'draws': args.draws, 'seed': args.seed,
             'seconds_per_image': described.seconds_per_image,
             'describe_seconds': t1 - t0, 'protocol_seconds': t2 - t1,
             'machine': f'{platform.machine()}, {platform.python_version()}',

@@ -9,7 +9,7 @@ from sklearn.preprocessing import normalize as l2_normalize
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
-__all__ = ['ImageClusterer', 'METHODS', 'check_features']
+__all__ = ['ImageClusterer', 'METHODS', 'check_features', 'normalize_features']
 
 # Methods whose number of clusters is set by the data rather than by n_clusters: the
 # estimator maps their result onto n_clusters (see _to_k_clusters) so a cell with N boxes
@@ -47,9 +47,11 @@ class ImageClusterer(ClusterMixin, BaseEstimator):
     method : str
         One of :data:`METHODS`. Agglomerative (Ward) is the default: it was the best
         classic clusterer on CNN features in Guerin et al. 2017, and it is deterministic.
-    normalize : {'l2', 'standard', None}
-        Row L2-normalisation (cosine geometry, the usual choice for CNN embeddings) or
-        per-feature standardisation before clustering.
+    normalize : {'l2', 'centered', 'standard', None}
+        Row L2-normalisation (cosine geometry, the usual choice for CNN embeddings);
+        ``'centered'``: signed square root, L2, minus the set's mean, L2 (what all samples
+        share is removed -- the pipeline's default for CNN features); or per-feature
+        standardisation.
     pca : int or float or None
         Optional PCA (components, or explained-variance fraction) after normalising.
     random_state : int, RandomState or None
@@ -113,12 +115,7 @@ class ImageClusterer(ClusterMixin, BaseEstimator):
         return self
 
     def _prepare(self, X: np.ndarray, rng) -> np.ndarray:
-        if self.normalize == 'l2':
-            X = l2_normalize(X)
-        elif self.normalize == 'standard':
-            X = StandardScaler().fit_transform(X)
-        elif self.normalize is not None:
-            raise ValueError(f"normalize must be 'l2', 'standard' or None, got {self.normalize!r}")
+        X = normalize_features(X, self.normalize)
         if self.pca:
             n = self.pca if isinstance(self.pca, float) else min(self.pca, *X.shape)
             X = PCA(n_components=n, random_state=rng.randint(2**31 - 1)).fit_transform(X)
@@ -153,6 +150,33 @@ class ImageClusterer(ClusterMixin, BaseEstimator):
                 n_clusters=k, random_state=seed, affinity=p.pop('affinity', 'nearest_neighbors'),
                 n_neighbors=p.pop('n_neighbors', min(10, n_samples - 1)), **p)
         raise AssertionError(m)
+
+
+def normalize_features(X: np.ndarray, how: str | None) -> np.ndarray:
+    """Row normalisation used before clustering: 'l2', 'centered', 'standard' or None."""
+    if how == 'l2':
+        return l2_normalize(X)
+    if how == 'centered':
+        return _centered(X)
+    if how == 'standard':
+        return StandardScaler().fit_transform(X)
+    if how is None:
+        return X
+    raise ValueError(f"normalize must be 'l2', 'centered', 'standard' or None, got {how!r}")
+
+
+def _centered(X: np.ndarray) -> np.ndarray:
+    """Signed square root, L2, subtract the set's mean, L2 again.
+
+    The square root damps the few very large activations of ReLU features (power
+    normalisation); removing the mean removes what every object of this set shares --
+    the table, the light -- so the clusters form on what differs between objects.
+    """
+    X = l2_normalize(np.sign(X) * np.sqrt(np.abs(X)))
+    X = X - X.mean(axis=0, keepdims=True)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    # A set of identical rows centres to zero: keep zeros rather than dividing by 0.
+    return X / np.where(norms > 1e-12, norms, 1.0)
 
 
 def _to_k_clusters(Z: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

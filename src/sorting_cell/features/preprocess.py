@@ -4,13 +4,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ['RESIZE_MODES', 'to_square', 'check_resize_mode']
+__all__ = ['RESIZE_MODES', 'to_square', 'check_resize_mode', 'aspect_size', 'resize_to']
 
 #: ``'pad'`` keeps the aspect ratio and pads the short side with the crop's own border
 #: (background-like, so a long screwdriver stays long); ``'pad_gray'`` pads with mid-gray
 #: (zero after MobileNet normalisation); ``'stretch'`` squashes to the square;
 #: ``'crop'`` resizes the short side and cuts the centre (the ImageNet evaluation recipe).
-RESIZE_MODES = ('pad', 'pad_gray', 'stretch', 'crop')
+#: ``'aspect'`` keeps the aspect ratio *without* padding, for fully convolutional networks
+#: that accept any input size (see :func:`aspect_size`); where a square is required it
+#: behaves as ``'pad'``.
+RESIZE_MODES = ('aspect', 'pad', 'pad_gray', 'stretch', 'crop')
 
 
 def check_resize_mode(mode: str) -> str:
@@ -44,6 +47,7 @@ def to_square(image: np.ndarray, size: int, mode: str = 'pad') -> np.ndarray:
     ndarray of shape (size, size) + image.shape[2:], same dtype as ``image``.
     """
     check_resize_mode(mode)
+    mode = 'pad' if mode == 'aspect' else mode
     h, w = image.shape[:2]
     if mode == 'stretch' or h == w:
         return _resize(image, size, size)
@@ -71,3 +75,25 @@ def to_square(image: np.ndarray, size: int, mode: str = 'pad') -> np.ndarray:
     if image.ndim == 3 and out.ndim == 2:  # OpenCV drops a singleton channel axis
         out = out[:, :, None]
     return out
+
+
+def aspect_size(h: int, w: int, long_side: int = 224, multiple: int = 32,
+                min_side: int = 96) -> tuple[int, int]:
+    """Input ``(height, width)`` that keeps an ``h`` x ``w`` crop's aspect ratio.
+
+    The long side becomes ``long_side``; the short side is rounded to a ``multiple`` (the
+    network's total stride, so no activation is wasted on partial cells) and kept at
+    least ``min_side`` so thin objects still cover a few cells across. Few distinct sizes
+    come out, so interpreters per size can be reused.
+    """
+    scale = long_side / max(h, w, 1)
+
+    def side(v: int) -> int:
+        return int(min(long_side, max(min_side, round(v * scale / multiple) * multiple)))
+
+    return side(h), side(w)
+
+
+def resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize to exactly ``height`` x ``width`` (area filter when shrinking)."""
+    return _resize(image, width, height)
