@@ -37,6 +37,15 @@ setup(
     entry_points={
         'console_scripts': [
             'sorting-cell = sorting_cell.cli:main',
+            # ROS nodes (``ros2 run sorting_cell <name>`` on a full install)
+            'sorting_cell_camera = sorting_cell.nodes.camera:main',
+            'sorting_cell_proposals = sorting_cell.nodes.proposals:main',
+            'sorting_cell_clustering = sorting_cell.nodes.clustering:main',
+            'sorting_cell_sorter = sorting_cell.nodes.sorter:main',
+            'sorting_cell_sim = sorting_cell.nodes.sim:main',
+            'sorting_cell_replay = sorting_cell.nodes.replay:main',
+            'sorting_cell_recorder = sorting_cell.nodes.recorder:main',
+            'sorting_cell_monitor = sorting_cell.nodes.monitor:main',
         ],
     },
 )
