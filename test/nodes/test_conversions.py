@@ -81,9 +81,24 @@ def test_detections_round_trip():
     assert np.array_equal(back.crop, crop) and back.score == pytest.approx(0.8)
     assert back.centroid == pytest.approx(region.centroid)
     det.crop = Image()
-    det.crop_ref = 'file:///tmp/x.png'
-    with pytest.raises(MessageError, match='carries no crop'):
+    det.crop_ref = 'http://example.org/x.png'
+    with pytest.raises(MessageError, match="carries no crop.*only 'file://'"):
         detection_to_region(det)
+    det.crop_ref = 'file:///nonexistent/x.png'
+    with pytest.raises(MessageError, match='crop_ref unusable: .*does not exist'):
+        detection_to_region(det)
+
+
+def test_crop_by_file_reference(tmp_path):
+    import cv2
+    crop = RNG.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / 'c.png'), crop[:, :, ::-1])
+    region = Region(box=(0, 0, 4, 4), mask=np.ones((4, 4), bool), crop=crop,
+                    extra={'crop_ref': f'file://{tmp_path}/c.png'})
+    msg = regions_to_detections([region], Header(), (10, 10), include_crops=False)
+    det = msg.detections[0]
+    assert det.crop.width == 0 and det.crop_ref.startswith('file://')
+    assert np.array_equal(detection_to_region(det).crop, crop)
 
 
 def test_assignments_message():

@@ -251,3 +251,26 @@ def test_resume_looks_before_repicking_an_interrupted_object(ros, tmp_path):
                  if p['object_id'] not in before]
     assert gone.object_id not in moved_now and moved_now.count(there.object_id) == 1
     assert sorted(moved_now + list(before) + [gone.object_id]) == sorted(by_id)
+
+
+def test_client_says_clearly_when_no_sorter_runs(ros):
+    from sorting_cell.client import SortingCell
+    with pytest.raises(ConnectionError, match='no SortObjects action server on '
+                                              '/empty_cell/sort_objects'):
+        SortingCell(namespace='empty_cell', server_timeout=0.5, context=ros.context)
+
+
+def test_client_wraps_the_action(ros, tmp_path):
+    from sorting_cell.client import SortingCell
+    scene = make_scene(n_objects=4, n_kinds=2, seed=19)
+    Cell(ros, tmp_path, scene)
+    seen = []
+    with SortingCell(context=ros.context, server_timeout=30.0) as cell:
+        out = cell.sort(num_boxes=2, sort_id='via-client', on_feedback=seen.append,
+                        timeout=60)
+        again = cell.sort(num_boxes=0, sort_id='via-client', timeout=60)
+    assert out.status == 'succeeded' and out.success and out.sort_id == 'via-client'
+    assert seen and len(out.objects) == 4 and set(out.boxes().values()) == {0, 1}
+    assert all(o.bbox[2] > o.bbox[0] and o.reason == 'placed' for o in out.objects)
+    assert again.resumed and again.boxes() == out.boxes()
+    assert all(o.from_previous_run for o in again.objects)

@@ -14,6 +14,7 @@ from geometry_msgs.msg import PointStamped
 from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from std_msgs.msg import Header
 
+from sorting_cell.images import ImageLoadError, load_image
 from sorting_cell.regions import Region
 from sorting_cell_interfaces.msg import ClusterAssignments, Detection, Detections
 
@@ -149,13 +150,21 @@ def region_to_detection(region: Region, object_id: str, header: Header | None = 
 
 
 def detection_to_region(det: Detection) -> Region:
-    """A Detection message as a Region (crop required inline)."""
+    """A Detection message as a Region (crop inline, or a 'file://' crop_ref)."""
     box = (det.box.x_offset, det.box.y_offset, det.box.x_offset + det.box.width,
            det.box.y_offset + det.box.height)
     if det.box.width == 0 or det.box.height == 0:
         raise MessageError(f'detection {det.id!r} has an empty box')
-    if det.crop.width == 0 or det.crop.height == 0:
-        why = f' (crop_ref {det.crop_ref!r} is not resolved here)' if det.crop_ref else ''
+    if det.crop.width and det.crop.height:
+        crop = rgb_from_image(det.crop)
+    elif det.crop_ref.startswith('file://'):
+        try:
+            crop = load_image(det.crop_ref[len('file://'):])
+        except ImageLoadError as exc:
+            raise MessageError(f'detection {det.id!r}: crop_ref unusable: {exc}') from exc
+    else:
+        why = (f" (crop_ref {det.crop_ref!r}: only 'file://' references are resolved)"
+               if det.crop_ref else '')
         raise MessageError(f'detection {det.id!r} carries no crop{why}')
     if det.mask.width and det.mask.height:
         mask = image_to_numpy(det.mask) > 0
@@ -169,8 +178,7 @@ def detection_to_region(det: Detection) -> Region:
         p = det.position.point
         extra['position'] = (p.x, p.y, p.z)
         extra['position_frame'] = det.position.header.frame_id
-    return Region(box=box, mask=mask, crop=rgb_from_image(det.crop), score=float(det.score),
-                  extra=extra)
+    return Region(box=box, mask=mask, crop=crop, score=float(det.score), extra=extra)
 
 
 def regions_to_detections(regions: list[Region], header: Header, image_shape: tuple,
