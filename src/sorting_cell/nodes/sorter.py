@@ -45,7 +45,7 @@ from sorting_cell_interfaces.srv import ClusterDetections, DetectObjects
 from .conversions import MessageError, detections_to_regions, rgb_from_image
 from .diagnostics import ERROR, OK, Diagnostics
 from .params import check_choices, declare
-from .proposals import Perception3D
+from .camera_geometry import Perception3D
 from .qos import latched_qos, sensor_qos
 
 __all__ = ['SorterNode', 'GoalError', 'load_manipulator', 'default_log_dir', 'main']
