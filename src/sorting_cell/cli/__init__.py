@@ -10,6 +10,7 @@ import sys
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
+    'demo': ('demo', 'sort one tray of the tool dataset with the embedded default (the main job)'),
     'cluster': ('cluster', 'cluster a set of images into k groups (assignments, contact sheet, report)'),
     'bench': ('bench', 'run the published benchmarks on the tool dataset'),
     'fetch': ('fetch', 'download and verify models and datasets'),

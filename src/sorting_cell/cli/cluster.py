@@ -89,7 +89,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    metavar='N', help='number of groups (boxes)')
     p.add_argument('--out', required=True, metavar='DIR', type=Path,
                    help='output directory (created if needed)')
-    p.add_argument('--features', default='mobilenet_v2', metavar='NAME',
+    from ..pipeline import DEFAULT_FEATURES
+    p.add_argument('--features', default=DEFAULT_FEATURES, metavar='NAME',
                    help="feature extractor registry name (default: %(default)s; e.g. 'hog', "
                         "'mobilenet_v1+mobilenet_v2')")
     p.add_argument('--method', default='agglomerative', metavar='NAME',
@@ -99,6 +100,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f'how the object is found in each image: {", ".join(PROPOSERS)} '
                         "('background': fixed camera, learns the empty table from the "
                         "images; 'none': the whole image) (default: %(default)s)")
+    p.add_argument('--crop', default='upright', choices=['upright', 'box'],
+                   help="what the CNN sees: the object turned upright in a tight strip, or its "
+                        "box (default: %(default)s)")
+    p.add_argument('--size-weight', default='auto', metavar='W',
+                   help="weight of object size next to appearance; 'auto' = 0.3 when all "
+                        "images share one size (one camera), else 0 (default: %(default)s)")
     p.add_argument('--cache', type=Path, metavar='DIR', help='on-disk feature cache')
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     p.add_argument('--truth-from-parent-dir', action='store_true',
@@ -216,7 +223,8 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
         raise UsageError(f'--thumbs-per-row must be >= 2, got {args.thumbs_per_row}')
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     pipe = SortingPipeline(n_clusters=args.n_clusters, features=args.features,
-                           method=args.method, proposer=args.proposer,
+                           method=args.method, proposer=args.proposer, crop=args.crop,
+                           size_weight=_size_weight(args.size_weight),
                            cache_dir=args.cache, random_state=args.seed, progress=progress)
     clusterer = pipe.clusterer_()
     if isinstance(clusterer, ImageClusterer) and clusterer.method not in METHODS:
@@ -419,3 +427,15 @@ def _print_summary(summary: dict, out: Path) -> None:
         print(f'  {c["failed"]} input(s) could not be used; reasons in '
               f'{out / "assignments.csv"}', file=sys.stderr)
     print(f'  outputs: {", ".join(str(out / n) for n in OUTPUTS)}')
+
+
+def _size_weight(text: str):
+    if text == 'auto':
+        return 'auto'
+    try:
+        value = float(text)
+    except ValueError:
+        raise SystemExit(f"--size-weight must be 'auto' or a number >= 0, got {text!r}")
+    if value < 0:
+        raise SystemExit(f'--size-weight must be >= 0, got {value}')
+    return value
