@@ -15,9 +15,10 @@ reported as success whose object is not in the intended box, or a failure whose 
 vanished from the table, would be a silent loss and is counted as such.
 
 With ``--perception pipeline`` the run is end to end instead: the project's
-:class:`~sorting_cell.pipeline.SortingPipeline` (background proposer against an
-empty-table frame of the same camera, MobileNetV2 features, agglomerative clustering into
-``--boxes`` groups) finds the objects and chooses each one's box; its region masks are the
+:class:`~sorting_cell.pipeline.SortingPipeline` with its defaults (background proposer
+against an empty-table frame of the same camera -- what the sim node latches on
+``camera/background`` -- and the embedded feature/clustering defaults, into ``--boxes``
+groups) finds the objects and chooses each one's box; its region masks are the
 perceived masks. The intended box is then the cluster label, and ground truth only
 matches regions to objects (largest overlap) for checking.
 
@@ -139,6 +140,16 @@ def run_tray_pipeline(world: SimWorld, man, background: np.ndarray) -> list[dict
     return rows
 
 
+def pipeline_description() -> str:
+    """The SortingPipeline configuration the end-to-end run uses (its defaults)."""
+    from sorting_cell.pipeline import SortingPipeline
+    p = SortingPipeline().get_params()
+    return (f"the project's SortingPipeline (proposer {p['proposer']!r} + empty-table frame, "
+            f"features {p['features']!r}, crop {p['crop']!r}, normalize {p['normalize']!r}, "
+            f"size_weight {p['size_weight']!r}, method {p['method']!r}) -- end to end; "
+            'intended box = cluster label')
+
+
 def purity(rows: list[dict], num_boxes: int) -> float:
     """Per box, the share of its majority family; weighted by box size (from final positions)."""
     total, majority = 0, 0
@@ -165,6 +176,7 @@ def summarise(rows: list[dict], args, wall: float) -> dict:
         'reported_success': sum(r['success'] for r in rows),
         'silent_losses': sum(r['silent_loss'] for r in rows),
         'purity_by_family_mean_over_trays': round(float(np.mean(per_tray)), 4),
+        'purity_by_family_min_tray': round(float(np.min(per_tray)), 4),
         'retries_used': sum(max(0, r['attempts'] - 1) for r in rows),
         'reasons': dict(reasons),
         'failures': [{k: r[k] for k in ('seed', 'object', 'family', 'box', 'reason', 'final')}
@@ -181,10 +193,7 @@ def summarise(rows: list[dict], args, wall: float) -> dict:
                    '(contended; rerun on an idle machine for reference wall times)',
         'perceived_mask': ('ground-truth segmentation of the camera snapshot (pick-only '
                            'benchmark); depth, K and camera pose from the camera'
-                           if args.perception == 'gt' else
-                           "the project's SortingPipeline (background proposer, "
-                           'mobilenet_v2, agglomerative) -- end to end; intended box = '
-                           'cluster label'),
+                           if args.perception == 'gt' else pipeline_description()),
         'command': ' '.join([Path(sys.executable).name, *sys.argv]),
     }
 
@@ -200,7 +209,8 @@ def markdown(s: dict) -> str:
         f'| reported success | {s["reported_success"]} |',
         f'| silent losses (success but elsewhere, or failure and gone) | {s["silent_losses"]} |',
         f'| sorting purity by family (mean over trays) | '
-        f'{s["purity_by_family_mean_over_trays"]:.3f} |',
+        f'{s["purity_by_family_mean_over_trays"]:.3f} (worst tray '
+        f'{s["purity_by_family_min_tray"]:.3f}) |',
         f'| retries used | {s["retries_used"]} |',
     ]
     if s['cycle_sim_s']:

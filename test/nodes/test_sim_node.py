@@ -35,6 +35,7 @@ class Probe:
                                 ('camera/depth', Image, sensor_qos()),
                                 ('camera/camera_info', CameraInfo, sensor_qos()),
                                 ('camera/pose', PoseStamped, latched_qos()),
+                                ('camera/background', Image, latched_qos()),
                                 ('joint_states', JointState, 10),
                                 ('sim/ground_truth', String, latched_qos())]:
             self.node.create_subscription(typ, topic, self._store(topic), qos)
@@ -117,6 +118,52 @@ def test_publishes_calibrated_rgbd_and_joint_states(cell):
     np.testing.assert_allclose(js.position[:6], HOME_QPOS, atol=0.02)
     truth = json.loads(probe.last['sim/ground_truth'].data)
     assert truth['seed'] == 5 and len(truth['objects']) == 6
+
+
+def test_latched_background_is_the_empty_cell(cell):
+    sim, probe = cell
+    assert probe.wait(lambda: 'camera/background' in probe.last
+                      and 'camera/image_raw' in probe.last), 'no camera/background'
+    # Latched: a subscriber that joins now still gets it, once.
+    late, got = rclpy.create_node('late_probe', context=sim.context), []
+    late.create_subscription(Image, 'camera/background', got.append, latched_qos())
+    sim.executor.add_node(late)
+    try:
+        assert probe.wait(lambda: got, 10), 'latched background not replayed to a late joiner'
+    finally:
+        sim.executor.remove_node(late)
+        late.destroy_node()
+    with probe.lock:
+        bg_msg, frame = probe.last['camera/background'], probe.last['camera/image_raw']
+    assert bg_msg.encoding == 'rgb8' and bg_msg.header.frame_id == frame.header.frame_id
+    bg, rgb = rgb_from_image(bg_msg), rgb_from_image(frame)
+    assert bg.shape == rgb.shape == (480, 640, 3)
+    # Same cell, same camera, no objects: frame and background differ only where objects
+    # lie, i.e. inside the tray, over a few percent of the image.
+    changed = np.abs(bg.astype(int) - rgb.astype(int)).max(axis=2) > 25
+    assert 0.005 < changed.mean() < 0.2, changed.mean()
+    ys, xs = np.nonzero(changed)
+    uv = np.stack([xs, ys], 1)
+    tray = _tray_pixels(sim)
+    inside = ((uv >= tray[0]) & (uv <= tray[1])).all(axis=1)
+    assert inside.mean() > 0.99, f'{(~inside).sum()} changed pixels outside the tray'
+
+
+def _tray_pixels(sim):
+    from sorting_cell.sim.camera import project
+    x0, y0, x1, y1 = sim._world.info.tray
+    corners = np.array([[x, y, 0.0] for x in (x0, x1) for y in (y0, y1)])
+    uv = project(corners, sim._world.info.camera)
+    return uv.min(0) - 5, uv.max(0) + 5
+
+
+def test_reset_republishes_background(cell):
+    sim, probe = cell
+    assert probe.wait(lambda: probe.count.get('camera/background', 0) >= 1, 10)
+    n = probe.count['camera/background']
+    probe.reset.publish(Int64(data=-1))
+    assert probe.wait(lambda: probe.count['camera/background'] > n, 20), \
+        'no camera/background after sim/reset'
 
 
 def test_follows_trajectory_and_gripper(cell):

@@ -22,7 +22,7 @@ class Cell:
     """A sorter node + a 10 Hz test camera + an action client, in one Context."""
 
     def __init__(self, ros, tmp_path, scene=None, arm=True, pick_seconds=0.02, fail=(),
-                 **params):
+                 background=True, **params):
         self.ros, self.journal = ros, str(tmp_path / 'arm.jsonl')
         self.log_dir = tmp_path / 'sortlog'
         overrides = {'sort_log_dir': str(self.log_dir), 'snapshot_timeout': 3.0, **params}
@@ -34,7 +34,7 @@ class Cell:
         self.node = ros.add(SorterNode(context=ros.context, parameter_overrides=[
             Parameter(k, value=v) for k, v in overrides.items()]))
         self.image = None if scene is None else numpy_to_image(scene.frame)
-        if scene is not None:
+        if scene is not None and background:
             bg = ros.probe.create_publisher(Image, 'camera/background', latched_qos())
             bg.publish(numpy_to_image(scene.background))
             ros.wait_for(lambda: self.node.background is not None, 10, 'background')
@@ -91,6 +91,27 @@ def test_perception_only_goal_runs_to_result_with_feedback(ros, tmp_path):
     assert 0 < result.perception_seconds < 30
     rec = SortLog(cell.log_dir).get(result.sort_id)
     assert rec.state == 'succeeded' and len(rec.objects) == 9
+    assert rec.options['background'] == 'camera/background'   # the latched empty table
+
+
+def test_without_background_sorts_single_frames_and_says_so(ros, tmp_path):
+    scene = make_scene(n_objects=6, n_kinds=2, seed=4)
+    cell = Cell(ros, tmp_path, scene, arm=False, background=False)
+    status, result, _ = cell.run(num_boxes=2)
+    assert status == GoalStatus.STATUS_SUCCEEDED, result.message
+    assert cell.node.background is None
+    rec = SortLog(cell.log_dir).get(result.sort_id)
+    assert rec.options['background'] == ''
+    # The topic's frame is used as soon as it arrives.
+    bg = ros.probe.create_publisher(Image, 'camera/background', latched_qos())
+    bg.publish(numpy_to_image(scene.background))
+    ros.wait_for(lambda: cell.node.background is not None, 10, 'background')
+    status, result, _ = cell.run(num_boxes=2)
+    assert status == GoalStatus.STATUS_SUCCEEDED, result.message
+    assert SortLog(cell.log_dir).get(result.sort_id).options['background'] == \
+        'camera/background'
+    assert normalized_mutual_info_score(_truth(scene, result),
+                                        [o.box for o in result.objects]) == 1.0
 
 
 def test_arm_places_each_object_once_and_finished_sort_is_not_redone(ros, tmp_path):

@@ -5,10 +5,15 @@ Publishes (relative names)
   ``camera/camera_info`` sensor_msgs/CameraInfo -- every ``1 / camera_rate`` s of sim time;
 - ``camera/pose`` geometry_msgs/PoseStamped (frame ``world``, the optical frame of
   ``camera/camera_info``: x right, y down, z forward), latched;
+- ``camera/background`` sensor_msgs/Image rgb8, latched: the camera's view of the same cell
+  without objects -- the empty-table frame a real cell grabs at start-up for the background
+  proposer. Published at start-up and again after every ``sim/reset``;
 - ``joint_states`` sensor_msgs/JointState (arm + two finger joints) at ``joint_state_rate``;
 - ``/clock`` rosgraph_msgs/Clock with the simulation time (``publish_clock``);
-- ``sim/ground_truth`` std_msgs/String (JSON: body -> family, position, yaw), latched, only
-  when ``publish_ground_truth`` is true. For tests; the pipeline never subscribes to it.
+- ``sim/ground_truth`` std_msgs/String (JSON: body -> family, current position, spawn yaw,
+  box it lies in or -1), latched and refreshed every second of sim time, only when
+  ``publish_ground_truth`` is true. For tests (where did each object end up?); the pipeline
+  never subscribes to it.
 
 Subscribes
 - ``arm/joint_trajectory`` trajectory_msgs/JointTrajectory: replaces the running trajectory
@@ -45,6 +50,7 @@ from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from sorting_cell.sim import FAMILY_NAMES, JointTrajectory, SimWorld, TrajectoryError
 from sorting_cell.sim.camera import CameraRenderer
+from sorting_cell.sim.cell import build_cell
 
 from . import _rosio
 from ._rosio import ERROR, OK, WARN
@@ -165,6 +171,7 @@ class SimNode(Node):
         self._pub_depth = self.create_publisher(Image, 'camera/depth', img_qos)
         self._pub_info = self.create_publisher(CameraInfo, 'camera/camera_info', img_qos)
         self._pub_pose = self.create_publisher(PoseStamped, 'camera/pose', latched_qos())
+        self._pub_background = self.create_publisher(Image, 'camera/background', latched_qos())
         self._pub_js = self.create_publisher(JointState, 'joint_states', result_qos())
         self._pub_clock = self.create_publisher(Clock, '/clock', 10)
         self._pub_gt = (self.create_publisher(String, 'sim/ground_truth', latched_qos())
@@ -185,6 +192,9 @@ class SimNode(Node):
         self._frame_ready = threading.Event()   # a state copy waits to be rendered
         self._render_data = mujoco.MjData(self._world.model)
         self._render_stamp = None
+        self._background_due = threading.Event()   # the (new) tray's empty frame is owed
+        self._background_due.set()
+        self.backgrounds_published = 0
         self._publish_static()
         self._thread = threading.Thread(target=self._run, name='sim-physics', daemon=True)
         self._render_thread = threading.Thread(target=self._render_loop, name='sim-camera',
@@ -236,6 +246,7 @@ class SimNode(Node):
                 world.reset(seed=seed)
                 self._render_data = mujoco.MjData(world.model)
                 self._frame_ready.clear()
+                self._background_due.set()
             self._publish_static()
             self.get_logger().info(f'tray reset with seed {seed}')
 
@@ -243,7 +254,7 @@ class SimNode(Node):
         world = self._world
         try:
             chunk = max(1, int(round(0.01 / world.timestep)))   # 100 Hz command/publish tick
-            next_js = next_cam = world.time
+            next_js = next_cam = next_gt = world.time
             wall0, sim0 = time.monotonic(), world.time
             last_report = wall0
             while not self._stop.is_set():
@@ -258,7 +269,7 @@ class SimNode(Node):
                     if self._stop.is_set():
                         return
                 if rebuilt:   # the world restarted at t = 0
-                    next_js = next_cam = sim0 = world.time
+                    next_js = next_cam = next_gt = sim0 = world.time
                     wall0 = time.monotonic()
                 world.step(chunk)
                 now_sim = world.time
@@ -266,6 +277,9 @@ class SimNode(Node):
                     self._publish_joint_state()
                     next_js += self._js_period * max(1, math.floor((now_sim - next_js)
                                                                    / self._js_period) + 1)
+                if self._pub_gt is not None and now_sim >= next_gt:
+                    self._publish_ground_truth()
+                    next_gt = now_sim + 1.0
                 if now_sim >= next_cam:
                     self._request_frame()
                     next_cam += self._cam_period * max(1, math.floor((now_sim - next_cam)
@@ -301,6 +315,8 @@ class SimNode(Node):
         renderer, model = None, None
         try:
             while not self._stop.is_set():
+                if self._background_due.is_set():
+                    self._publish_background()
                 if not self._frame_ready.wait(timeout=0.1):
                     continue
                 with self._model_lock:
@@ -323,6 +339,28 @@ class SimNode(Node):
         finally:
             if renderer is not None:
                 renderer.close()   # the GL context belongs to this thread
+
+    def _publish_background(self) -> None:
+        """Render and latch the empty cell (camera thread: it owns the GL contexts).
+
+        The same cell built without objects -- same boxes, camera and image size -- stands in
+        for the frame a real cell takes of its empty table before objects are put down.
+        """
+        with self._model_lock:
+            self._background_due.clear()
+            args = dict(self._build_args, n_objects=0)
+        model, data, info = build_cell(**args)
+        renderer = CameraRenderer(model, info.camera)
+        try:
+            rgb = renderer.render(data, depth=False).rgb
+        finally:
+            renderer.close()
+        msg = numpy_to_image(rgb, 'rgb8')
+        msg.header.stamp, msg.header.frame_id = self._stamp(), self._frame_id
+        self._pub_background.publish(msg)
+        self.backgrounds_published += 1
+        self.get_logger().info(f'published camera/background (empty cell, seed '
+                               f'{args["seed"]})')
 
     def _stamp(self):
         return self.get_clock().now().to_msg()
@@ -364,13 +402,20 @@ class SimNode(Node):
         o.x, o.y, o.z, o.w = _quat_from_matrix(T[:3, :3])
         self._pub_pose.publish(pose)
         if self._pub_gt is not None:
-            truth = {}
-            for t in self._world.info.ground_truth:
-                truth[t.body] = {'family': t.family,
-                                 'position': [t.placement.x, t.placement.y, 0.0],
-                                 'yaw': t.placement.yaw}
-            self._pub_gt.publish(String(data=json.dumps(
-                {'seed': self._build_args['seed'], 'objects': truth})))
+            self._publish_ground_truth()
+
+    def _publish_ground_truth(self) -> None:
+        world = self._world
+        poses = world.object_poses()
+        box_of = {name: b for b in range(world.info.num_boxes)
+                  for name in world.objects_in_box(b)}
+        truth = {t.body: {'family': t.family,
+                          'position': [float(v) for v in poses[t.body][0]],
+                          'yaw': t.placement.yaw, 'box': box_of.get(t.body, -1)}
+                 for t in world.info.ground_truth}
+        self._pub_gt.publish(String(data=json.dumps(
+            {'seed': self._build_args['seed'], 'sim_time': round(world.time, 3),
+             'objects': truth})))
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

@@ -35,7 +35,7 @@ from sorting_cell.clustering import METHODS
 from sorting_cell.features import make_extractor
 from sorting_cell.images import ImageLoadError, load_image
 from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
-from sorting_cell.pipeline import SortingPipeline
+from sorting_cell.pipeline import DEFAULT_FEATURES, SortingPipeline
 from sorting_cell.regions import PROPOSERS
 from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError, SortRecord
 from sorting_cell_interfaces.action import SortObjects
@@ -93,7 +93,7 @@ class SorterNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('sorter', **kwargs)
-        self.features = declare(self, 'features', 'mobilenet_v2', 'Feature extractor '
+        self.features = declare(self, 'features', DEFAULT_FEATURES, 'Feature extractor '
                                 '(sorting_cell.features registry name)', read_only=True)
         self.method = declare(self, 'method', 'agglomerative', 'Clustering method',
                               choices=METHODS)
@@ -136,9 +136,14 @@ class SorterNode(Node):
         self.extractor = make_extractor(self.features) if self.perception == 'local' else None
         self.manipulator = load_manipulator(self, manipulator)
         self.manipulator_name = manipulator
+        # The empty-table frame for the background proposer: a file, else the latched
+        # camera/background topic (the sim publishes one; a real cell grabs it at start-up).
         self.background: np.ndarray | None = None
+        self.background_source = ''
+        self._used_background = ''   # what the current plan's proposer used (sort log)
         if self.background_path:
             self.background = load_image(self.background_path)
+            self.background_source = self.background_path
 
         self._image_cv = threading.Condition()
         self._image: tuple[Image, float] | None = None   # (msg, monotonic arrival)
@@ -190,10 +195,16 @@ class SorterNode(Node):
             self._image_cv.notify_all()
 
     def _on_background(self, msg: Image) -> None:
+        if self.background_path:   # a configured file wins over the topic
+            return
         try:
             self.background = rgb_from_image(msg)
         except MessageError as exc:
             self.diag.report('background', ERROR, f'unusable background frame: {exc}')
+            return
+        self.background_source = 'camera/background'
+        self.diag.report('background', OK, 'empty-table frame from camera/background '
+                         f'({msg.width}x{msg.height})')
 
     def wait_for_image(self, after: float, timeout: float) -> tuple[Image, float]:
         """The first image that arrived after monotonic time ``after``."""
@@ -368,6 +379,7 @@ class SorterNode(Node):
             depth, cam = self.geometry.snapshot(frame.shape)
 
         self._feedback(goal_handle, goal.sort_id, 'detect')
+        self._used_background = ''
         if self.perception == 'nodes':
             regions, labels = self._perceive_with_nodes(goal, msg)
         else:
@@ -402,7 +414,8 @@ class SorterNode(Node):
             sort_id = self.sort_log.begin(goal.num_boxes, objects, goal.sort_id or None,
                                           {'dry_run': bool(goal.dry_run),
                                            'manipulator': self.manipulator_name,
-                                           'features': self.features, 'method': self.method},
+                                           'features': self.features, 'method': self.method,
+                                           'background': self._used_background},
                                           snapshot)
         except SortLogError as exc:
             raise GoalError(str(exc)) from exc
@@ -417,6 +430,10 @@ class SorterNode(Node):
             self.get_logger().warning(f'background {background.shape} does not match the '
                                       f'camera image {frame.shape}; ignoring it')
             background = None
+        if background is None and self.proposer_name == 'background':
+            self.get_logger().info('no empty-table frame (camera/background or '
+                                   'background_path): finding objects in the single frame')
+        self._used_background = self.background_source if background is not None else ''
         pipeline = SortingPipeline(n_clusters=goal.num_boxes, features=self.extractor,
                                    method=self.method, proposer=self.proposer_name,
                                    random_state=self.random_state)
