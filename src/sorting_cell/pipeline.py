@@ -177,7 +177,7 @@ class SortingPipeline(BaseEstimator):
                 frames.append(None)
         good = [i for i, f in enumerate(frames) if f is not None]
         t1 = time.perf_counter()
-        proposer = self.proposer_().fit(_same_size([frames[i] for i in good]))
+        proposer = self.proposer_().fit(_fit_frames([frames[i] for i in good]))
         crops = {}
         for i in _progress(good, self.progress, 'find objects'):
             items[i].region = proposer.propose_main(frames[i])
@@ -231,11 +231,13 @@ def _name(x, i: int) -> str:
     return str(x) if isinstance(x, (str, os.PathLike)) else f'image{i}'
 
 
-def _same_size(frames: list[np.ndarray]) -> list[np.ndarray] | None:
-    """Frames usable for a background model: only if they share one size (one camera)."""
-    if len(frames) < 3 or len({f.shape for f in frames}) != 1:
-        return None
-    return frames
+def _fit_frames(frames: list[np.ndarray]) -> list[np.ndarray] | None:
+    """Frames to learn backgrounds from (the proposer groups them by camera itself).
+
+    With fewer than 3, a proposer would take each as an empty table -- wrong for photos
+    that each show an object -- so it gets none and works frame by frame.
+    """
+    return frames if len(frames) >= 3 else None
 
 
 def _progress(seq, enabled: bool, desc: str):

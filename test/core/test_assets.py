@@ -1,5 +1,6 @@
 """Asset resolution: local copies, cache, verified download, clear offline error."""
 import hashlib
+import os
 import http.server
 import threading
 from pathlib import Path
@@ -11,7 +12,8 @@ from sorting_cell.assets import Asset, AssetUnavailableError, resolve
 
 
 def test_local_copy_is_found(monkeypatch, tmp_path):
-    shared = Path(__file__).resolve().parents[2].parent / 'shared'
+    # conftest points SORTING_CELL_ASSETS at ../shared unless the environment already did.
+    shared = Path(os.environ[assets.ENV_LOCAL])
     monkeypatch.setenv(assets.ENV_LOCAL, str(shared))
     monkeypatch.setenv(assets.ENV_CACHE, str(tmp_path))
     path = resolve('mobilenet_v2', download=False)
