@@ -47,7 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         'screwdriver,pen,wrench,usb_stick,bolt,battery)')
     r.add_argument('--sort', choices=('pipeline', 'truth'), default='pipeline',
                    help='how boxes are chosen: perception + clustering, or ground truth')
-    r.add_argument('--features', default='mobilenet_v2', help='feature extractor (pipeline)')
+    r.add_argument('--features', default=None,
+                   help="feature extractor (pipeline; default: the pipeline's, "
+                        "'mobilenet_v2_tf2')")
     r.add_argument('--method', default='agglomerative', help='clusterer (pipeline)')
     r.add_argument('--max-picks', type=int, default=None, help='stop after this many picks')
     r.add_argument('--animation', choices=ANIMATION_FORMATS, default='gif')
@@ -119,19 +121,25 @@ def _write_animation(frames: list[np.ndarray], path: Path, fps: float) -> None:
 def _plan_pipeline(world, args, frame, background):
     """(object id, box, mask) per perceived object, from the project's sorting pipeline."""
     from ..pipeline import SortingPipeline
-    pipe = SortingPipeline(n_clusters=args.boxes, features=args.features, method=args.method,
-                           proposer='background')
+    # The pipeline's own defaults (features, upright crops, centring, size weight) unless
+    # --features overrides: the pictures show what the cell does.
+    extra = {} if args.features is None else {'features': args.features}
+    pipe = SortingPipeline(n_clusters=args.boxes, method=args.method, proposer='background',
+                           **extra)
     result = pipe.sort_scene(frame.rgb, background=background)
     shape = frame.rgb.shape[:2]
     plan = [(it.source, it.label, it.region.full_mask(shape)) for it in result.ok]
-    return plan, {k: round(v, 3) for k, v in result.timings.items()}
+    timings = {k: round(v, 3) for k, v in result.timings.items()}
+    params = {k: v for k, v in pipe.get_params().items()
+              if isinstance(v, (str, int, float)) and k != 'progress'}
+    return plan, timings, params
 
 
 def _plan_truth(world, families, frame):
     fam = world.object_families()
     masks = world.ground_truth_masks()
     return [(name, families.index(fam[name]) % world.info.num_boxes, masks[name])
-            for name in world.info.object_bodies if masks[name].sum() >= 20], {}
+            for name in world.info.object_bodies if masks[name].sum() >= 20], {}, None
 
 
 def run_render(args) -> int:
@@ -174,9 +182,9 @@ def run_render(args) -> int:
             iio.imwrite(out / 'cell_before.png', view.rgb(world.data))
         iio.imwrite(out / 'tray_before.png', before.rgb)
         if args.sort == 'pipeline':
-            plan, timings = _plan_pipeline(world, args, before, background)
+            plan, timings, pipeline = _plan_pipeline(world, args, before, background)
         else:
-            plan, timings = _plan_truth(world, families, before)
+            plan, timings, pipeline = _plan_truth(world, families, before)
         if args.max_picks is not None:
             plan = plan[:max(0, args.max_picks)]
         manipulator = make_sim_manipulator(world)
@@ -222,7 +230,7 @@ def run_render(args) -> int:
         summary = {
             'seed': args.seed, 'boxes': args.boxes, 'families': list(families),
             'objects': len(world.info.object_bodies), 'sort': args.sort,
-            'perceived_objects': len(plan), 'picks': picks,
+            'pipeline': pipeline, 'perceived_objects': len(plan), 'picks': picks,
             'picked_ok': sum(p['success'] for p in picks), 'box_contents': boxes,
             'box_purity_by_family': None if purity is None else round(purity, 4),
             'left_on_table': len(world.info.object_bodies)
