@@ -369,14 +369,8 @@ class SorterNode(Node):
             frame = rgb_from_image(msg)
         except MessageError as exc:
             raise GoalError(f'unusable camera image: {exc}') from exc
-        depth, cam = self.geometry.snapshot(frame.shape)
-        if cam is not None and depth is not None and 'T_world_camera' not in cam:
-            # An RGB-D camera whose latched pose has not arrived yet (it comes once, right
-            # after discovery): give it a moment, the arm needs world positions.
-            deadline = time.monotonic() + 2.0
-            while self.geometry.t_world_camera is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            depth, cam = self.geometry.snapshot(frame.shape)
+        depth, cam = self._geometry_for(frame.shape, goal.snapshot_timeout
+                                        or self.snapshot_timeout)
 
         self._feedback(goal_handle, goal.sort_id, 'detect')
         self._used_background = ''
@@ -422,6 +416,30 @@ class SorterNode(Node):
         self.get_logger().info(f'sort {sort_id!r}: {len(objects)} objects into '
                                f'{goal.num_boxes} boxes (perception {perception:.2f} s)')
         return self.sort_log.get(sort_id), perception
+
+    def _geometry_for(self, shape: tuple, timeout: float) -> tuple[np.ndarray | None,
+                                                                    dict | None]:
+        """Depth and intrinsics (+ pose) for a snapshot of ``shape``.
+
+        Right after start-up the colour image can come before the first depth, camera_info
+        or the latched pose (each arrives on its own topic): when someone publishes them,
+        wait for them -- without depth and pose the arm gets no object positions.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            depth, cam = self.geometry.snapshot(shape)
+            missing = [topic for topic, absent in (
+                ('camera/camera_info', cam is None), ('camera/depth', depth is None),
+                ('camera/pose', cam is not None and depth is not None
+                 and 'T_world_camera' not in cam)) if absent and self.count_publishers(topic)]
+            if not missing:
+                return depth, cam
+            if time.monotonic() > deadline or not self.context.ok():
+                self.get_logger().warning(f'no {", ".join(missing)} within {timeout:.1f} s of '
+                                          'the snapshot although published: objects get no '
+                                          '3-D positions')
+                return depth, cam
+            time.sleep(0.05)
 
     def _perceive_locally(self, goal: SortObjects.Goal, frame: np.ndarray) -> tuple[list, list]:
         """Regions and boxes of the snapshot from the core pipeline, in this process."""
