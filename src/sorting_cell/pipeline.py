@@ -134,12 +134,22 @@ class SortingPipeline(BaseEstimator):
             return AUTO_SIZE_WEIGHT if same_camera else 0.0
         return float(self.size_weight)
 
-    def cluster_features(self, X: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
+    def cluster_features(self, X, sizes: np.ndarray | None = None) -> np.ndarray:
         """Labels for appearance features ``X`` (and region sizes) of one set of objects.
 
-        Normalisation is per set (centring removes what this set's objects share), so it
-        happens here, not once for a whole dataset.
+        ``X`` is one matrix, or a list of per-view matrices for a multi-view ``method``
+        (``'cc'``, ``'mvec'``, ``'idec'``, ``'dmvc'``, ``'bootstrap'``). Normalisation is per
+        set (centring removes what this set's objects share), so it happens here, not once
+        for a whole dataset.
         """
+        from .multiview import is_multiview, make_multiview
+
+        if is_multiview(self.method):
+            views = X if isinstance(X, list) else [X]
+            views = [normalize_features(np.asarray(v, dtype=np.float64), self.normalize)
+                     for v in views]
+            return make_multiview(self.method, self.n_clusters,
+                                  random_state=self.random_state).fit_predict(views)
         Z = normalize_features(X, self.normalize)
         weight = self._size_weight(sizes is not None)
         if sizes is not None and weight > 0:
@@ -147,6 +157,15 @@ class SortingPipeline(BaseEstimator):
             S = (S - S.mean(0)) / np.maximum(S.std(0), 1e-6)
             Z = np.hstack([Z, weight * S])
         return self.clusterer_().fit_predict(Z)
+
+    def describe(self, crops: list[np.ndarray]):
+        """Features of ``crops``: one matrix, or per-view matrices for multi-view methods."""
+        from .multiview import is_multiview
+
+        extractor = self.extractor_()
+        if is_multiview(self.method) and hasattr(extractor, 'transform_views'):
+            return extractor.transform_views(crops)
+        return extractor.transform(crops)
 
     def feature_crop(self, frame: np.ndarray, region: Region) -> np.ndarray:
         """The image the extractor describes for ``region`` of ``frame``."""
@@ -214,7 +233,7 @@ class SortingPipeline(BaseEstimator):
                              + (f' ({len(items) - len(usable)} input(s) failed to load)'
                                 if len(items) > len(usable) else ''))
         t0 = time.perf_counter()
-        X = self.extractor_().transform(crops)
+        X = self.describe(crops)
         t1 = time.perf_counter()
         sizes = (np.array([region_size(it.region) for it in usable]) if same_camera
                  else None)
@@ -224,7 +243,9 @@ class SortingPipeline(BaseEstimator):
             it.label = int(lab)
         timings.update(features=t1 - t0, clustering=t2 - t1)
         timings['total'] = sum(timings.values())
-        return SortResult(items=items, n_clusters=self.n_clusters, features=X, timings=timings)
+        features = np.hstack(X) if isinstance(X, list) else X
+        return SortResult(items=items, n_clusters=self.n_clusters, features=features,
+                          timings=timings)
 
 
 def _name(x, i: int) -> str:

@@ -12,6 +12,7 @@ import pytest
 from sorting_cell.cli import main
 from sorting_cell.cli.cluster import OUTPUTS, collect_inputs
 from sorting_cell.clustering.metrics import score_all
+from sorting_cell.pipeline import DEFAULT_FEATURES
 from sorting_cell.report import ClusterView, Member, SheetRow, contact_sheet, render_html
 
 CLASSES = ('clamp', 'flat', 'usb')
@@ -111,14 +112,14 @@ def test_html_report_is_self_contained(run_subset):
 
 
 def test_default_settings_find_the_objects(tool_subset, tmp_path):
-    # Defaults: MobileNetV2 features of the object found against the learned background
-    # (one camera, so the frames share a size), agglomerative clustering.
+    # Defaults: the embedded MobileNetV2 (TF2 int8) on the upright object found against the
+    # learned background (one camera, so the frames share a size), agglomerative clustering.
     out = tmp_path / 'out'
     assert main(['cluster', str(tool_subset), '-k', '3', '--out', str(out),
                  '--truth-from-parent-dir', '--no-progress']) == 0
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['parameters']['proposer'] == 'background'
-    assert summary['parameters']['features'] == 'mobilenet_v2'
+    assert summary['parameters']['features'] == DEFAULT_FEATURES == 'mobilenet_v2_tf2'
     assert summary['metrics']['nmi'] > 0.9  # measured 1.0 on conditions 1-5
     assert summary['counts']['whole-frame fallbacks'] <= 2
 

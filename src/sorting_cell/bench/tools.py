@@ -44,8 +44,7 @@ class Described:
         return self.X[idx]
 
 
-def describe(images, pipeline: SortingPipeline, progress: bool = True,
-             views: bool = False) -> Described:
+def describe(images, pipeline: SortingPipeline, progress: bool = True) -> Described:
     """Load, propose and describe every image of ``images`` (ToolImage list).
 
     The proposer is fitted once on all frames: the cell's camera is fixed, so the empty
@@ -61,23 +60,21 @@ def describe(images, pipeline: SortingPipeline, progress: bool = True,
     crops = [pipeline.feature_crop(f, r) for f, r in zip(frames, regions)]
     sizes = np.array([region_size(r) for r in regions])
     t1 = time.perf_counter()
-    extractor = pipeline.extractor_()
-    if views and hasattr(extractor, 'views'):
-        X = [v.transform(crops) for v in extractor.views]
-    else:
-        X = _batched(extractor, crops, progress)
+    X = _batched(pipeline, crops, progress)
     t2 = time.perf_counter()
     n = max(1, len(images))
     return Described(list(images), X, crops,
                      {'proposals': (t1 - t0) / n, 'features': (t2 - t1) / n}, sizes)
 
 
-def _batched(extractor, crops, progress: bool, size: int = 28) -> np.ndarray:
+def _batched(pipeline: SortingPipeline, crops, progress: bool, size: int = 28):
     from tqdm import tqdm
 
-    parts = [extractor.transform(crops[i:i + size])
+    parts = [pipeline.describe(crops[i:i + size])
              for i in tqdm(range(0, len(crops), size), desc='features', unit='batch',
                            disable=not progress)]
+    if isinstance(parts[0], list):  # per-view matrices (multi-view methods)
+        return [np.concatenate([p[v] for p in parts]) for v in range(len(parts[0]))]
     return np.concatenate(parts)
 
 

@@ -214,7 +214,7 @@ def _suffixes() -> frozenset[str]:
 
 def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     """The pipeline, with every name checked before any image is read."""
-    from ..clustering import METHODS, ImageClusterer
+    from ..clustering import METHODS
     from ..pipeline import SortingPipeline
 
     if args.n_clusters < 1:
@@ -226,10 +226,10 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
                            method=args.method, proposer=args.proposer, crop=args.crop,
                            size_weight=_size_weight(args.size_weight),
                            cache_dir=args.cache, random_state=args.seed, progress=progress)
-    clusterer = pipe.clusterer_()
-    if isinstance(clusterer, ImageClusterer) and clusterer.method not in METHODS:
+    from ..multiview import MULTIVIEW_METHODS, is_multiview
+    if args.method not in METHODS and not is_multiview(args.method):
         raise UsageError(f'unknown --method {args.method!r}; choose one of '
-                         f'{", ".join(METHODS)}')
+                         f'{", ".join([*METHODS, *MULTIVIEW_METHODS])}')
     for what, make in (('--proposer', pipe.proposer_), ('--features', pipe.extractor_)):
         try:
             make()
