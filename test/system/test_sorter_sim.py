@@ -123,9 +123,8 @@ def test_up_sim_sorts_tray_into_boxes_by_family(tmp_path):
         where = {n: v['box'] for n, v in final['objects'].items()}
         assert where == intended, f'final boxes {where}, intended {intended}'
         purity = _purity(final)
-        assert purity >= MIN_PURITY, (
-            f'purity {purity:.2f}: ' + str({n: (v['family'], v['box'])
-                                             for n, v in final['objects'].items()}))
+        contents = {n: (v['family'], v['box']) for n, v in final['objects'].items()}
+        assert purity >= MIN_PURITY, f'purity {purity:.2f}: {contents}'
     finally:
         rclpy.try_shutdown(context=ctx)
         if up.poll() is None:

@@ -417,8 +417,8 @@ class SorterNode(Node):
                                f'{goal.num_boxes} boxes (perception {perception:.2f} s)')
         return self.sort_log.get(sort_id), perception
 
-    def _geometry_for(self, shape: tuple, timeout: float) -> tuple[np.ndarray | None,
-                                                                    dict | None]:
+    def _geometry_for(self, shape: tuple,
+                      timeout: float) -> tuple[np.ndarray | None, dict | None]:
         """Depth and intrinsics (+ pose) for a snapshot of ``shape``.
 
         Right after start-up the colour image can come before the first depth, camera_info
