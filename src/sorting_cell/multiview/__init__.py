@@ -6,8 +6,11 @@ Every method is a scikit-learn clusterer (``n_clusters``, ``random_state``, ``fi
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .deep import DMVC, IDEC
-from .ensemble import ConcatClustering, MultiViewEnsembleClustering, co_association
+from .ensemble import (ConcatClustering, MultiViewEnsembleClustering, co_association,
+                       normalize_view)
 from .views import Views, check_n_clusters, check_views
 
 __all__ = ['Views', 'check_views', 'check_n_clusters', 'ConcatClustering',
@@ -53,7 +56,7 @@ def make_multiview(method: str, n_clusters: int, random_state=None, **kw):
     --------
     >>> import numpy as np
     >>> rng = np.random.RandomState(0)
-    >>> a = np.r_[rng.normal(0, .1, (5, 3)), rng.normal(3, .1, (5, 3))]
+    >>> a = np.r_[rng.normal([1, 0, 0], .1, (5, 3)), rng.normal([0, 1, 0], .1, (5, 3))]
     >>> make_multiview('mvec', 2, random_state=0).fit_predict([a, a ** 2]).tolist()
     [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
     """
@@ -79,6 +82,5 @@ class _ConcatIDEC(IDEC):
     def _prepare(self, X, fitting: bool):
         views = check_views(X, n_clusters=self.n_clusters if fitting else None)
         if len(views) > 1:
-            from .ensemble import normalize_view
-            X = [__import__('numpy').hstack([normalize_view(V, 'l2') for V in views])]
+            X = [np.hstack([normalize_view(V, 'l2') for V in views])]
         return super()._prepare(X, fitting)
