@@ -137,3 +137,19 @@ def test_cc_and_mvec_beat_the_worst_view_on_digits(digits):
                .fit_predict(views))
     assert cc > max(single) - 0.02 and cc > 0.75
     assert mvec > min(single) + 0.05 and mvec > 0.65
+
+
+def test_weighted_co_association_and_agreement_weights():
+    from sorting_cell.multiview.ensemble import agreement_weights
+
+    cam = co_association([[0, 0, 1], [0, 1, 1]], weights=[3, 1])
+    assert np.allclose(cam[0, 1], 0.75) and np.allclose(cam[1, 2], 0.25)
+    w = agreement_weights([[0, 0, 1, 1], [0, 0, 1, 1], [0, 1, 0, 1]])
+    assert w[0] == w[1] > w[2]
+    with pytest.raises(ValueError, match='non-negative weight'):
+        co_association([[0, 1]], weights=[-1])
+    a, _ = blobs()
+    est = MultiViewEnsembleClustering(2, weights='agreement').fit([a, a ** 2, a[:, :2]])
+    assert est.weights_.shape == (3,)
+    with pytest.raises(ValueError, match='weights must be'):
+        MultiViewEnsembleClustering(2, weights='quality').fit([a, a])

@@ -19,7 +19,7 @@ from ..clustering.estimator import ImageClusterer, _relabel_by_first_seen
 from .views import check_views
 
 __all__ = ['ConcatClustering', 'MultiViewEnsembleClustering', 'normalize_view',
-           'co_association']
+           'co_association', 'agreement_weights']
 
 
 def normalize_view(V: np.ndarray, how: str | None) -> np.ndarray:
@@ -38,15 +38,33 @@ def normalize_view(V: np.ndarray, how: str | None) -> np.ndarray:
     raise ValueError(f"normalize must be 'l2', 'standard' or None, got {how!r}")
 
 
-def co_association(partitions: Sequence[np.ndarray]) -> np.ndarray:
-    """Co-association matrix: fraction of partitions that put samples i and j together."""
+def co_association(partitions: Sequence[np.ndarray], weights=None) -> np.ndarray:
+    """Co-association matrix: (weighted) fraction of partitions putting i and j together."""
     parts = np.asarray(partitions)
     if parts.ndim != 2 or parts.shape[0] == 0:
         raise ValueError(f'expected a (n_partitions, n_samples) array, got shape {parts.shape}')
+    w = np.ones(len(parts)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(parts),) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f'need one non-negative weight per partition, got {weights!r}')
     cam = np.zeros((parts.shape[1], parts.shape[1]))
-    for p in parts:
-        cam += p[:, None] == p[None, :]
-    return cam / parts.shape[0]
+    for p, wp in zip(parts, w):
+        cam += wp * (p[:, None] == p[None, :])
+    return cam / w.sum()
+
+
+def agreement_weights(partitions: Sequence[np.ndarray]) -> np.ndarray:
+    """Weight of each partition: its mean NMI with the others (0..1; no labels used).
+
+    A view that disagrees with the rest of the ensemble is more likely noise than signal,
+    so it counts less in the co-association (cluster-ensemble selection by agreement).
+    """
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    parts = np.asarray(partitions)
+    if len(parts) < 2:
+        return np.ones(len(parts))
+    m = np.array([[nmi(a, b) for b in parts] for a in parts])
+    return (m.sum(1) - 1.0) / (len(parts) - 1)
 
 
 def _base_clusterer(base, n_clusters: int, normalize, seed: int):
@@ -130,6 +148,9 @@ class MultiViewEnsembleClustering(ClusterMixin, BaseEstimator):
         Normalisation of each view before its base clusterer.
     linkage : {'average', 'complete', 'single'}
         Linkage of the consensus step (Ward needs Euclidean features, not a CAM).
+    weights : {None, 'agreement'}
+        ``None``: every partition counts the same; ``'agreement'``: weighted by its mean
+        NMI with the other partitions (:func:`agreement_weights`).
     random_state : int, RandomState or None
         Seed of the base clusterers.
 
@@ -144,11 +165,12 @@ class MultiViewEnsembleClustering(ClusterMixin, BaseEstimator):
     """
 
     def __init__(self, n_clusters: int = 2, base='agglomerative', normalize: str | None = 'l2',
-                 linkage: str = 'average', random_state=None):
+                 linkage: str = 'average', weights: str | None = None, random_state=None):
         self.n_clusters = n_clusters
         self.base = base
         self.normalize = normalize
         self.linkage = linkage
+        self.weights = weights
         self.random_state = random_state
 
     def fit(self, X, y=None):
@@ -168,7 +190,11 @@ class MultiViewEnsembleClustering(ClusterMixin, BaseEstimator):
                 Z = V if isinstance(base, (str, dict)) else normalize_view(V, self.normalize)
                 parts.append(np.asarray(est.fit_predict(Z)))
         self.partitions_ = np.stack(parts)
-        self.cam_ = co_association(self.partitions_)
+        if self.weights not in (None, 'agreement'):
+            raise ValueError(f"weights must be None or 'agreement', got {self.weights!r}")
+        self.weights_ = (agreement_weights(self.partitions_) if self.weights == 'agreement'
+                         else np.ones(len(parts)))
+        self.cam_ = co_association(self.partitions_, self.weights_)
         if self.n_clusters == 1:
             self.labels_ = np.zeros(len(self.cam_), dtype=int)
         else:
