@@ -99,7 +99,8 @@ def test_up_replay_runs_the_cell_reports_health_and_stops_on_sigint(tool_bag, tm
                     and topics.get('detections', {}).get('count', 0) > 0)
 
         status = up.wait_status(healthy, timeout=120)
-        assert status['topics']['camera/image_raw']['hz'] == pytest.approx(10.0, rel=0.3)
+        # The bag is 10 Hz; the monitor's 1 s window jitters under CPU load.
+        assert 5.0 < status['topics']['camera/image_raw']['hz'] < 20.0, status['topics']
         assert 'clustering/ready' in status['latched']
         children = _children(up.proc.pid)
         assert len(children) == 5  # four nodes and the monitor
