@@ -44,7 +44,7 @@ def subscriber(args) -> int:
     from rclpy.node import Node
     from sensor_msgs.msg import Image
 
-    from sorting_cell.nodes._rosio import sensor_qos
+    from sorting_cell.nodes.qos import sensor_qos
 
     rclpy.init()
     node = Node('latency_probe')
@@ -58,7 +58,7 @@ def subscriber(args) -> int:
         last[0] = time.monotonic()
 
     node.create_subscription(Image, 'camera/image_raw', on_image,
-                             sensor_qos(reliable=args.reliable, depth=5))
+                             sensor_qos(best_effort=not args.reliable, depth=5))
     deadline = time.monotonic() + args.timeout
     try:
         while time.monotonic() < deadline and len(lat) < args.frames:

@@ -10,7 +10,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from sorting_cell.bags import Intrinsics, list_images
 from sorting_cell.images import load_image
-from sorting_cell.nodes._rosio import sensor_qos
+from sorting_cell.nodes.qos import sensor_qos
 from sorting_cell.nodes.camera import Backoff, CameraNode
 
 

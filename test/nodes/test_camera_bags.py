@@ -7,8 +7,9 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 
 from sorting_cell import bags
-from sorting_cell.nodes._rosio import image_msg, latched_qos
+from sorting_cell.nodes._rosio import image_msg
 from sorting_cell.nodes.camera import CameraNode
+from sorting_cell.nodes.qos import latched_qos
 from sorting_cell.nodes.recorder import RecorderNode
 
 

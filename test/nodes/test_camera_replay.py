@@ -6,7 +6,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
 from sorting_cell import bags
-from sorting_cell.nodes._rosio import sensor_qos
+from sorting_cell.nodes.qos import sensor_qos
 from sorting_cell.nodes.replay import ReplayNode
 
 T0 = 1_700_000_000_000_000_000

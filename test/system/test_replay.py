@@ -31,7 +31,7 @@ def listener():
     from rclpy.node import Node
     from sensor_msgs.msg import Image
 
-    from sorting_cell.nodes._rosio import sensor_qos
+    from sorting_cell.nodes.qos import sensor_qos
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=DOMAIN)

@@ -1,4 +1,4 @@
-"""Plumbing shared by the camera, replay and recorder nodes (QoS, messages, diagnostics)."""
+"""Plumbing shared by the camera, replay and recorder nodes (messages, discovery, main)."""
 from __future__ import annotations
 
 import array
@@ -9,16 +9,14 @@ from typing import Callable
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..bags import Intrinsics
-
-OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+from .qos import sensor_qos
 
 # What a node start-up can fail on because of its configuration (bad or mistyped parameter,
 # missing file): reported in one line, exit code 2, no traceback.
@@ -30,22 +28,6 @@ def config_error_message(exc: BaseException) -> str:
     if isinstance(exc, ParameterException) and "expecting type 'DOUBLE'" in str(exc):
         text += ' (write a floating-point value, e.g. 30.0 rather than 30)'
     return text
-
-
-def sensor_qos(reliable: bool = True, depth: int = 5) -> QoSProfile:
-    """Image stream QoS: keep-last ``depth``; reliable unless asked (best effort loses
-    frames over UDP, see docs)."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
-                      reliability=ReliabilityPolicy.RELIABLE if reliable
-                      else ReliabilityPolicy.BEST_EFFORT,
-                      durability=DurabilityPolicy.VOLATILE)
-
-
-def latched_qos() -> QoSProfile:
-    """State topics ('ready', poses): the last value reaches late subscribers."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                      reliability=ReliabilityPolicy.RELIABLE,
-                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def stamp_from_ns(msg_stamp, ns: int) -> None:
@@ -92,38 +74,6 @@ def message_class(msgtype: str):
                           'interface package built into this environment?') from exc
 
 
-class Diagnostics:
-    """Publish one ``DiagnosticStatus`` for a node on ``/diagnostics`` (the ROS convention),
-    re-sent periodically and immediately on every change of level or message."""
-
-    def __init__(self, node: Node, name: str, hardware_id: str = '', period_s: float = 1.0):
-        self._node = node
-        self._pub = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.name = f'{node.get_name()}: {name}'
-        self.hardware_id = hardware_id
-        self.level, self.message, self.values = OK, 'starting', {}
-        self._timer = node.create_timer(period_s, self.publish)
-
-    def update(self, level: int, message: str, **values) -> None:
-        changed = (level, message) != (self.level, self.message)
-        self.level, self.message = level, message
-        self.values.update({k: str(v) for k, v in values.items()})
-        if changed:
-            self.publish()
-
-    def publish(self) -> None:
-        status = DiagnosticStatus(level=self.level, name=self.name, message=self.message,
-                                  hardware_id=self.hardware_id,
-                                  values=[KeyValue(key=k, value=v)
-                                          for k, v in sorted(self.values.items())])
-        arr = DiagnosticArray(status=[status])
-        arr.header.stamp = self._node.get_clock().now().to_msg()
-        try:
-            self._pub.publish(arr)
-        except Exception:  # noqa: BLE001 -- context already shut down at exit
-            pass
-
-
 # Subscribers that watch a stream but do not consume it: they must not release a replay.
 OBSERVERS = ('cell_monitor',)
 
@@ -159,7 +109,7 @@ def qos_matching_publishers(node: Node, topic: str, depth: int = 10) -> QoSProfi
     """A subscription QoS that receives from every current publisher of ``topic``: latched
     if they all are (to get their last value), best effort if any of them is."""
     infos = node.get_publishers_info_by_topic(topic)
-    qos = sensor_qos(reliable=True, depth=depth)
+    qos = sensor_qos(depth=depth)
     if infos and all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
                      for i in infos):
         qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
@@ -168,12 +118,22 @@ def qos_matching_publishers(node: Node, topic: str, depth: int = 10) -> QoSProfi
     return qos
 
 
-def run(node_factory: Callable[[], Node], args=None, executor=None) -> int:
-    """``main()`` body: init, spin until Ctrl-C / external shutdown, always clean up."""
+def run(node_factory: Callable[[], Node], args=None, executor=None,
+        threads: int | None = None) -> int:
+    """``main()`` body: init, spin until Ctrl-C / external shutdown, always clean up.
+
+    ``threads`` spins on a ``MultiThreadedExecutor`` of that many threads (built here, after
+    ``rclpy.init``, so it binds to the initialised context); ``executor`` passes one in.
+    A configuration error (:data:`CONFIG_ERRORS`) is printed in one line and returns 2.
+    """
+    if executor is not None and threads is not None:
+        raise TypeError('run() takes executor or threads, not both')
     rclpy.init(args=args)
     node = None
     code = 0
     try:
+        if threads is not None:
+            executor = MultiThreadedExecutor(num_threads=threads)
         node = node_factory()
         if executor is None:
             rclpy.spin(node)

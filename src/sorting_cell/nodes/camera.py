@@ -23,8 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                SetParametersResult)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
@@ -32,7 +31,9 @@ from sensor_msgs.msg import CameraInfo, Image
 from ..bags import Intrinsics, list_images
 from ..images import ImageLoadError, load_image
 from . import _rosio
-from ._rosio import ERROR, OK
+from .diagnostics import ERROR, OK, Diagnostics
+from .params import descriptor
+from .qos import sensor_qos
 
 SOURCES = ('opencv', 'folder')
 
@@ -142,62 +143,51 @@ class OpenCVSource:
             self.cap = None
 
 
-def _descriptor(description: str, read_only: bool = False, **ranges) -> ParameterDescriptor:
-    d = ParameterDescriptor(description=description, read_only=read_only)
-    if 'float_range' in ranges:
-        lo, hi = ranges['float_range']
-        d.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi)]
-    if 'int_range' in ranges:
-        lo, hi = ranges['int_range']
-        d.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=1)]
-    return d
-
-
 class CameraNode(Node):
     """Publish frames from one source; never dies on a camera fault."""
 
     PARAMETERS = {
-        'source': ('folder', _descriptor(f'frame source: one of {SOURCES}', read_only=True)),
-        'device': ('0', _descriptor('opencv source: device index, /dev/videoN, stream URL or '
-                                    'video file', read_only=True)),
-        'folder': ('', _descriptor('folder source: directory of images (searched recursively)',
-                                   read_only=True)),
-        'recursive': (True, _descriptor('folder source: include sub-folders', read_only=True)),
-        'loop': (True, _descriptor('folder source: start again after the last image')),
-        'rate_hz': (10.0, _descriptor('publish rate for folders; upper limit for cameras '
-                                      '(0 = as fast as the camera delivers)',
-                                      float_range=(0.0, 1000.0))),
-        'frame_id': ('camera', _descriptor('header.frame_id of published messages')),
-        'width': (0, _descriptor('requested capture width (0 = driver default)',
+        'source': ('folder', descriptor(f'frame source: one of {SOURCES}', read_only=True)),
+        'device': ('0', descriptor('opencv source: device index, /dev/videoN, stream URL or '
+                                   'video file', read_only=True)),
+        'folder': ('', descriptor('folder source: directory of images (searched recursively)',
+                                  read_only=True)),
+        'recursive': (True, descriptor('folder source: include sub-folders', read_only=True)),
+        'loop': (True, descriptor('folder source: start again after the last image')),
+        'rate_hz': (10.0, descriptor('publish rate for folders; upper limit for cameras '
+                                     '(0 = as fast as the camera delivers)',
+                                     float_range=(0.0, 1000.0))),
+        'frame_id': ('camera', descriptor('header.frame_id of published messages')),
+        'width': (0, descriptor('requested capture width (0 = driver default)',
+                                read_only=True, int_range=(0, 16384))),
+        'height': (0, descriptor('requested capture height (0 = driver default)',
                                  read_only=True, int_range=(0, 16384))),
-        'height': (0, _descriptor('requested capture height (0 = driver default)',
-                                  read_only=True, int_range=(0, 16384))),
-        'hfov_deg': (60.0, _descriptor('horizontal field of view for the ideal pinhole '
-                                       'CameraInfo when no calibration file is given',
-                                       float_range=(1.0, 179.0))),
-        'calibration_file': ('', _descriptor('ROS camera calibration YAML (camera_info)',
-                                             read_only=True)),
-        'reconnect_initial_s': (0.5, _descriptor('first retry delay after a failure',
-                                                 float_range=(0.01, 60.0))),
-        'reconnect_max_s': (10.0, _descriptor('longest retry delay (backoff doubles up to '
-                                              'this)', float_range=(0.01, 600.0))),
-        'open_timeout_s': (5.0, _descriptor('opencv: open/read timeout for streams',
-                                            read_only=True, float_range=(0.1, 120.0))),
-        'reliable': (True, _descriptor('RELIABLE image QoS (best effort loses frames '
-                                       'without shared memory)', read_only=True)),
-        'queue_depth': (5, _descriptor('image publisher history depth', read_only=True,
-                                       int_range=(1, 100))),
-        'wait_for_subscribers': (0, _descriptor('hold the first frame until this many '
-                                                'image subscribers matched', read_only=True,
-                                                int_range=(0, 100))),
-        'wait_timeout_s': (10.0, _descriptor('longest wait for those subscribers',
-                                             read_only=True, float_range=(0.0, 600.0))),
+        'hfov_deg': (60.0, descriptor('horizontal field of view for the ideal pinhole '
+                                      'CameraInfo when no calibration file is given',
+                                      float_range=(1.0, 179.0))),
+        'calibration_file': ('', descriptor('ROS camera calibration YAML (camera_info)',
+                                            read_only=True)),
+        'reconnect_initial_s': (0.5, descriptor('first retry delay after a failure',
+                                                float_range=(0.01, 60.0))),
+        'reconnect_max_s': (10.0, descriptor('longest retry delay (backoff doubles up to '
+                                             'this)', float_range=(0.01, 600.0))),
+        'open_timeout_s': (5.0, descriptor('opencv: open/read timeout for streams',
+                                           read_only=True, float_range=(0.1, 120.0))),
+        'reliable': (True, descriptor('RELIABLE image QoS (best effort loses frames '
+                                      'without shared memory)', read_only=True)),
+        'queue_depth': (5, descriptor('image publisher history depth', read_only=True,
+                                      int_range=(1, 100))),
+        'wait_for_subscribers': (0, descriptor('hold the first frame until this many '
+                                               'image subscribers matched', read_only=True,
+                                               int_range=(0, 100))),
+        'wait_timeout_s': (10.0, descriptor('longest wait for those subscribers',
+                                            read_only=True, float_range=(0.0, 600.0))),
     }
 
     def __init__(self, **kwargs):
         super().__init__('camera', **kwargs)
-        for name, (default, descriptor) in self.PARAMETERS.items():
-            self.declare_parameter(name, default, descriptor)
+        for name, (default, desc) in self.PARAMETERS.items():
+            self.declare_parameter(name, default, desc)
         self.add_on_set_parameters_callback(self._validate)
         p = {name: self.get_parameter(name).value for name in self.PARAMETERS}
         if p['source'] not in SOURCES:
@@ -212,10 +202,10 @@ class CameraNode(Node):
         else:
             self.source = OpenCVSource(p['device'], p['width'], p['height'],
                                        p['open_timeout_s'])
-        qos = _rosio.sensor_qos(p['reliable'], p['queue_depth'])
+        qos = sensor_qos(best_effort=not p['reliable'], depth=p['queue_depth'])
         self.image_pub = self.create_publisher(Image, 'camera/image_raw', qos)
         self.info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', qos)
-        self.diagnostics = _rosio.Diagnostics(self, 'camera', hardware_id=self.source.describe)
+        self.diagnostics = Diagnostics(self, 'camera', hardware_id=self.source.describe)
         self.backoff = Backoff(p['reconnect_initial_s'], p['reconnect_max_s'])
         self.published = 0
         self.skipped = 0

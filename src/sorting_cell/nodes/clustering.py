@@ -23,9 +23,7 @@ import time
 from collections import OrderedDict
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
@@ -35,6 +33,7 @@ from sorting_cell.images import ImageLoadError
 from sorting_cell_interfaces.msg import ClusterAssignments, Detections
 from sorting_cell_interfaces.srv import ClusterDetections
 
+from . import _rosio
 from .conversions import MessageError, detection_to_region, make_assignments
 from .diagnostics import ERROR, OK, WARN, Diagnostics
 from .params import check_choices, declare
@@ -173,19 +172,8 @@ class ClusteringNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ClusteringNode()
-        # Two threads: the clustering/cluster service is answered while the stream runs.
-        rclpy.spin(node, MultiThreadedExecutor(num_threads=2))
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    # Two threads: the clustering/cluster service is answered while the stream runs.
+    return _rosio.run(ClusteringNode, args, threads=2)
 
 
 if __name__ == '__main__':

@@ -19,6 +19,7 @@ from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
 
 from . import _rosio
+from .qos import latched_qos
 
 WINDOW_S = 3.0
 
@@ -63,7 +64,7 @@ class MonitorNode(Node):
             else:
                 self.subs[topic] = self.create_subscription(
                     cls, topic, lambda msg, t=topic: self._on_latched(t, msg),
-                    _rosio.latched_qos())
+                    latched_qos())
 
     def _on_stream(self, topic: str) -> None:
         self.counts[topic] += 1

@@ -8,7 +8,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-__all__ = ['declare', 'check_choices']
+__all__ = ['declare', 'descriptor', 'check_choices']
 
 
 def declare(node: Node, name: str, default: Any, description: str, *,
@@ -33,6 +33,24 @@ def declare(node: Node, name: str, default: Any, description: str, *,
             desc.floating_point_range = [FloatingPointRange(from_value=float(lo),
                                                             to_value=float(hi), step=0.0)]
     return node.declare_parameter(name, default, desc).value
+
+
+def descriptor(description: str, *, read_only: bool = False,
+               float_range: tuple[float, float] | None = None,
+               int_range: tuple[int, int] | None = None) -> ParameterDescriptor:
+    """A ``ParameterDescriptor`` for nodes that declare parameters from a table.
+
+    ``float_range``/``int_range`` are inclusive ``(low, high)`` bounds that rclpy enforces
+    (integers in steps of 1).
+    """
+    d = ParameterDescriptor(description=description, read_only=read_only)
+    if float_range is not None:
+        lo, hi = float_range
+        d.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi)]
+    if int_range is not None:
+        lo, hi = int_range
+        d.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=1)]
+    return d
 
 
 def check_choices(params: list[Parameter], choices: dict[str, Sequence[str]]

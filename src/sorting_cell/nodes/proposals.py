@@ -16,9 +16,7 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -27,6 +25,7 @@ from sorting_cell.regions import PROPOSERS, make_proposer
 from sorting_cell_interfaces.msg import Detections
 from sorting_cell_interfaces.srv import DetectObjects
 
+from . import _rosio
 from .camera_geometry import Perception3D
 from .conversions import MessageError, regions_to_detections, rgb_from_image
 from .diagnostics import ERROR, OK, WARN, Diagnostics
@@ -189,18 +188,7 @@ class ProposalsNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ProposalsNode()
-        rclpy.spin(node, MultiThreadedExecutor(num_threads=2))
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return _rosio.run(ProposalsNode, args, threads=2)
 
 
 if __name__ == '__main__':

@@ -23,7 +23,8 @@ from rclpy.task import Future
 
 from .. import bags
 from . import _rosio
-from ._rosio import ERROR, OK, WARN
+from .diagnostics import ERROR, OK, WARN, Diagnostics
+from .qos import sensor_qos
 
 DEFAULT_TOPICS = ['camera/image_raw', 'camera/camera_info']
 
@@ -73,7 +74,7 @@ class ReplayNode(Node):
         for topic in missing:
             self.get_logger().warning(f'{topic} is not in the bag; not published')
         self.store = bags.typestore()
-        qos = _rosio.sensor_qos(p['reliable'], p['queue_depth'])
+        qos = sensor_qos(best_effort=not p['reliable'], depth=p['queue_depth'])
         self.publishers_: dict[str, object] = {}
         for topic, msgtype in self.summary.types.items():
             if wanted and topic not in wanted:
@@ -87,7 +88,7 @@ class ReplayNode(Node):
         if not self.publishers_:
             raise ValueError(f"{p['bag']}: no publishable topic among "
                              f'{sorted(self.summary.types)}')
-        self.diagnostics = _rosio.Diagnostics(self, 'replay', hardware_id=str(p['bag']))
+        self.diagnostics = Diagnostics(self, 'replay', hardware_id=str(p['bag']))
         self.published = 0
         self.skipped = 0
         self.errors: dict[str, int] = {}

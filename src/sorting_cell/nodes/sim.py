@@ -31,6 +31,7 @@ Run: ``python -m sorting_cell.nodes.sim --ros-args --params-file config/sim.yaml
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -41,7 +42,6 @@ import time
 import mujoco
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -53,22 +53,12 @@ from sorting_cell.sim.camera import CameraRenderer
 from sorting_cell.sim.cell import build_cell
 
 from . import _rosio
-from ._rosio import ERROR, OK, WARN
 from .conversions import numpy_to_image
+from .diagnostics import ERROR, OK, WARN, Diagnostics
+from .params import descriptor
 from .qos import latched_qos, result_qos, sensor_qos
 
 __all__ = ['SimNode', 'main', 'trajectory_from_msg', 'camera_info_from_spec']
-
-
-def _descriptor(description: str, read_only: bool = True, **ranges) -> ParameterDescriptor:
-    d = ParameterDescriptor(description=description, read_only=read_only)
-    if 'float_range' in ranges:
-        lo, hi = ranges['float_range']
-        d.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi)]
-    if 'int_range' in ranges:
-        lo, hi = ranges['int_range']
-        d.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=1)]
-    return d
 
 
 def trajectory_from_msg(msg: JointTrajectoryMsg) -> JointTrajectory:
@@ -125,28 +115,30 @@ class SimNode(Node):
     def __init__(self, **kwargs):
         super().__init__('sim', **kwargs)
         p = self.declare_parameter
-        p('seed', 0, _descriptor('tray layout and object draw seed'))
-        p('num_boxes', 4, _descriptor('open boxes around the arm', int_range=(1, 8)))
-        p('n_objects', -1, _descriptor('objects in the tray; -1 = three per family',
+        # Every sim parameter is read-only: the world is built once, at start-up.
+        fixed_param = functools.partial(descriptor, read_only=True)
+        p('seed', 0, fixed_param('tray layout and object draw seed'))
+        p('num_boxes', 4, fixed_param('open boxes around the arm', int_range=(1, 8)))
+        p('n_objects', -1, fixed_param('objects in the tray; -1 = three per family',
                                        int_range=(-1, 60)))
-        p('families', '', _descriptor('comma-separated object families; empty = first '
+        p('families', '', fixed_param('comma-separated object families; empty = first '
                                       f'num_boxes of {", ".join(FAMILY_NAMES)}'))
-        p('width', 640, _descriptor('camera image width (px)', int_range=(16, 4096)))
-        p('height', 480, _descriptor('camera image height (px)', int_range=(16, 4096)))
-        p('camera_rate', 10.0, _descriptor('camera frames per second of sim time; 0 = off',
+        p('width', 640, fixed_param('camera image width (px)', int_range=(16, 4096)))
+        p('height', 480, fixed_param('camera image height (px)', int_range=(16, 4096)))
+        p('camera_rate', 10.0, fixed_param('camera frames per second of sim time; 0 = off',
                                            float_range=(0.0, 60.0)))
-        p('publish_depth', True, _descriptor('publish camera/depth (32FC1, m)'))
-        p('joint_state_rate', 50.0, _descriptor('joint_states per second of sim time',
+        p('publish_depth', True, fixed_param('publish camera/depth (32FC1, m)'))
+        p('joint_state_rate', 50.0, fixed_param('joint_states per second of sim time',
                                                 float_range=(1.0, 500.0)))
-        p('real_time_factor', 1.0, _descriptor('sim seconds per wall second; 0 = as fast as '
+        p('real_time_factor', 1.0, fixed_param('sim seconds per wall second; 0 = as fast as '
                                                'possible', float_range=(0.0, 100.0)))
-        p('publish_clock', True, _descriptor('publish the simulation time on /clock'))
-        p('publish_ground_truth', False, _descriptor('latched sim/ground_truth JSON for tests; '
+        p('publish_clock', True, fixed_param('publish the simulation time on /clock'))
+        p('publish_ground_truth', False, fixed_param('latched sim/ground_truth JSON for tests; '
                                                      'never used by the pipeline'))
-        p('frame_id', 'camera', _descriptor('frame of the images and camera_info'))
-        p('world_frame', 'world', _descriptor('frame of camera/pose'))
-        p('reliable', True, _descriptor('RELIABLE image QoS (best effort only with SHM)'))
-        p('queue_depth', 5, _descriptor('image QoS depth', int_range=(1, 100)))
+        p('frame_id', 'camera', fixed_param('frame of the images and camera_info'))
+        p('world_frame', 'world', fixed_param('frame of camera/pose'))
+        p('reliable', True, fixed_param('RELIABLE image QoS (best effort only with SHM)'))
+        p('queue_depth', 5, fixed_param('image QoS depth', int_range=(1, 100)))
         g = lambda name: self.get_parameter(name).value  # noqa: E731
         self._rtf = float(g('real_time_factor'))
         self._cam_period = 1.0 / g('camera_rate') if g('camera_rate') > 0 else math.inf
@@ -164,7 +156,7 @@ class SimNode(Node):
         os.environ.setdefault('MUJOCO_GL', 'egl')
         # Build here so that a bad parameter fails at start-up with its reason.
         self._world = SimWorld(**self._build_args)
-        self._diag = _rosio.Diagnostics(self, 'simulation', hardware_id='mujoco')
+        self._diag = Diagnostics(self, 'simulation', hardware_id='mujoco')
 
         img_qos = sensor_qos(best_effort=not g('reliable'), depth=int(g('queue_depth')))
         self._pub_rgb = self.create_publisher(Image, 'camera/image_raw', img_qos)

@@ -24,10 +24,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, RegionOfInterest
 
@@ -42,6 +40,7 @@ from sorting_cell_interfaces.action import SortObjects
 from sorting_cell_interfaces.msg import ObjectOutcome
 from sorting_cell_interfaces.srv import ClusterDetections, DetectObjects
 
+from . import _rosio
 from .conversions import MessageError, detections_to_regions, rgb_from_image
 from .diagnostics import ERROR, OK, Diagnostics
 from .params import check_choices, declare
@@ -607,21 +606,7 @@ class SorterNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SorterNode()
-        executor = MultiThreadedExecutor(num_threads=4)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return _rosio.run(SorterNode, args, threads=4)
 
 
 if __name__ == '__main__':
