@@ -148,8 +148,11 @@ class SortingPipeline(BaseEstimator):
             views = X if isinstance(X, list) else [X]
             views = [normalize_features(np.asarray(v, dtype=np.float64), self.normalize)
                      for v in views]
-            return make_multiview(self.method, self.n_clusters,
-                                  random_state=self.random_state).fit_predict(views)
+            # The trained methods show their epochs when the run shows progress.
+            extra = ({'progress': self.progress}
+                     if self.method in ('idec', 'dmvc', 'bootstrap') else {})
+            return make_multiview(self.method, self.n_clusters, random_state=self.random_state,
+                                  **extra).fit_predict(views)
         Z = normalize_features(X, self.normalize)
         weight = self._size_weight(sizes is not None)
         if sizes is not None and weight > 0:
