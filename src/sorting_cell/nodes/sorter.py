@@ -440,8 +440,22 @@ class SorterNode(Node):
                 return depth, cam
             time.sleep(0.05)
 
+    def _wait_for_background(self, timeout: float) -> None:
+        """When camera/background is published but not here yet, wait for it (start-up).
+
+        The latched empty-table frame can arrive after the first colour image; planning
+        without it finds objects in the single frame, which is worse.
+        """
+        if self.background is not None or self.proposer_name != 'background':
+            return
+        deadline = time.monotonic() + timeout
+        while (self.background is None and self.count_publishers('camera/background')
+               and time.monotonic() < deadline and self.context.ok()):
+            time.sleep(0.05)
+
     def _perceive_locally(self, goal: SortObjects.Goal, frame: np.ndarray) -> tuple[list, list]:
         """Regions and boxes of the snapshot from the core pipeline, in this process."""
+        self._wait_for_background(float(goal.snapshot_timeout or self.snapshot_timeout))
         background = self.background
         if background is not None and background.shape != frame.shape:
             self.get_logger().warning(f'background {background.shape} does not match the '
