@@ -22,7 +22,10 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='sorting-cell', description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog='sorting-cell',
+        description='Sort unknown objects into N boxes by what they look like: cluster image '
+                    'sets, run the benchmarks, and bring up the ROS 2 cell (real or simulated).')
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
