@@ -172,11 +172,11 @@ class SortingPipeline(BaseEstimator):
 
     def feature_crop(self, frame: np.ndarray, region: Region) -> np.ndarray:
         """The image the extractor describes for ``region`` of ``frame``."""
-        if self.crop == 'upright' and region.extra.get('fallback') is None:
+        if self.crop == 'upright':
             return upright_crop(frame, region)
-        if self.crop not in ('upright', 'box'):
-            raise ValueError(f"crop must be 'upright' or 'box', got {self.crop!r}")
-        return region.crop
+        if self.crop == 'box':
+            return region.crop
+        raise ValueError(f"crop must be 'upright' or 'box', got {self.crop!r}")
 
     # -- entry points ----------------------------------------------------------------
     def sort_images(self, images: Sequence, sources: Sequence[str] | None = None) -> SortResult:
