@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,9 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mv_data import tool_views  # noqa: E402
 
-from sorting_cell.clustering import ImageClusterer  # noqa: E402
 from sorting_cell.clustering.metrics import acc, ari, nmi, purity  # noqa: E402
+from sorting_cell.clustering.estimator import normalize_features  # noqa: E402
 from sorting_cell.multiview import make_multiview  # noqa: E402
+from sorting_cell.pipeline import AUTO_SIZE_WEIGHT  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 COLUMNS = ('c1', 'c2', 'c3', 'c4', 'c5', 'mixed')
@@ -48,29 +50,72 @@ def draws_a(meta, condition, n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def make_methods(view_names, deep_kw: dict, seed: int) -> dict:
-    """name -> (callable(list of views, k) -> (labels, embedding or None), deep?)."""
-    def single(i):
-        return lambda vs, k: (ImageClusterer(k, random_state=seed).fit_predict(vs[i]), None)
+def size_view(sizes: np.ndarray) -> np.ndarray:
+    """Log length and width of each region, standardised over the set (the pipeline's term)."""
+    S = np.log(np.maximum(np.asarray(sizes, dtype=float), 1.0))
+    return (S - S.mean(0)) / np.maximum(S.std(0), 1e-6)
 
-    def shallow(name, **kw):
-        return lambda vs, k: (make_multiview(name, k, random_state=seed, **kw)
-                              .fit_predict(vs), None)
+
+def make_methods(view_names, deep_kw: dict, seed: int, size_weight: float) -> dict:
+    """name -> (callable(centred views, sizes, k) -> (labels, embedding or None), deep?).
+
+    Every method gets the same per-set 'centered' normalisation of every view (done by the
+    caller, as ``SortingPipeline.cluster_features`` does); '+size' methods add the
+    pipeline's object-size term (weight ``size_weight``) -- to the matrix for single views
+    and CC, to every view's matrix for MVEC (so each base partition is the pipeline's own
+    ``cluster_features`` partition of that view).
+    """
+    from sorting_cell.pipeline import SortingPipeline
+
+    def single(i, w):
+        def run(vs, sz, k):
+            pipe = SortingPipeline(k, method='agglomerative', normalize=None, size_weight=w,
+                                   random_state=seed)
+            return pipe.cluster_features(vs[i], sz), None
+        return run
+
+    def shallow(name, with_size=False, **kw):
+        def run(vs, sz, k):
+            if with_size:
+                S = size_weight * size_view(sz)
+                if name == 'cc':  # one size block next to the concatenation
+                    vs = [np.hstack(vs) / np.sqrt(len(vs)), S]
+                    kw2 = {**kw, 'normalize': None}
+                    return (make_multiview('cc', k, random_state=seed, **kw2)
+                            .fit_predict(vs), None)
+                vs = [np.hstack([V, S]) for V in vs]
+                kw2 = {**kw, 'normalize': None}
+            else:
+                kw2 = kw
+            return make_multiview(name, k, random_state=seed, **kw2).fit_predict(vs), None
+        return run
 
     def deep(name):
-        def run(vs, k):
+        def run(vs, sz, k):
             est = make_multiview(name, k, random_state=seed, **deep_kw).fit(vs)
             return est.labels_, est.transform(vs)
         return run
 
-    methods = {f'single:{n}': (single(i), False) for i, n in enumerate(view_names)}
+    methods = {f'single:{n}': (single(i, 0.0), False) for i, n in enumerate(view_names)}
+    methods.update({f'single:{n}+size': (single(i, size_weight), False)
+                    for i, n in enumerate(view_names)})
+    spectral = {'base': ['agglomerative', 'kmeans', 'spectral']}
     methods.update({'CC': (shallow('cc'), False),
+                    'CC+size': (shallow('cc', True), False),
                     'MVEC': (shallow('mvec'), False),
-                    'MVEC(ward+kmeans+spectral)': (
-                        shallow('mvec', base=['agglomerative', 'kmeans', 'spectral']), False),
+                    'MVEC+size': (shallow('mvec', True), False),
+                    'MVEC(ward+kmeans+spectral)': (shallow('mvec', **spectral), False),
+                    'MVEC(ward+kmeans+spectral)+size': (shallow('mvec', True, **spectral),
+                                                         False),
                     'IDEC(concat)': (deep('idec'), True),
                     'DMVC': (deep('dmvc'), True)})
     return methods
+
+
+def centred(views, idx) -> list[np.ndarray]:
+    """The rows ``idx`` of every view, 'centered' over this set (the pipeline's rule)."""
+    return [normalize_features(np.asarray(V[idx], dtype=np.float64), 'centered')
+            for V in views]
 
 
 def score(y, labels, Z, seed: int) -> dict:
@@ -91,8 +136,10 @@ def main(argv=None) -> int:
     ap.add_argument('--methods', default='', help='comma-separated subset of method names')
     ap.add_argument('--protocols', default='A,C')
     ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--columns', default=','.join(COLUMNS), help='Protocol A/C columns to run')
+    ap.add_argument('--size-weight', type=float, default=AUTO_SIZE_WEIGHT,
+                    help="weight of the object-size term of the '+size' methods")
     ap.add_argument('--out', default='multiview', help='results/<out>.{json,md}')
     ap.add_argument('--deep-params', default='{}',
                     help='JSON overriding IDEC/DMVC parameters (default: the paper\'s)')
@@ -102,11 +149,12 @@ def main(argv=None) -> int:
     views = all_views.select(names)
     y_all = meta['label']
     deep_kw = {'progress': False, 'n_threads': args.threads, **json.loads(args.deep_params)}
-    methods = make_methods(names, deep_kw, args.seed)
+    methods = make_methods(names, deep_kw, args.seed, args.size_weight)
     if args.methods:
         keep = args.methods.split(',')
         methods = {m: v for m, v in methods.items() if m in keep or m.startswith('single:')}
-    out = {'views': names, 'deep_params': deep_kw, 'seed': args.seed, 'draws': args.draws,
+    out = {'views': names, 'deep_params': deep_kw, 'seed': args.seed,
+           'size_weight': args.size_weight, 'loadavg_start': os.getloadavg()[0], 'draws': args.draws,
            'deep_draws': args.deep_draws, 'A': {}, 'C': {},
            'seconds_per_image': meta['seconds_per_image']}
     if 'A' in args.protocols:
@@ -118,7 +166,7 @@ def main(argv=None) -> int:
                 for idx in draws[:args.deep_draws] if is_deep else draws:
                     y = y_all[idx]
                     t0 = time.perf_counter()
-                    labels, Z = fn([V[idx] for V in views], 7)
+                    labels, Z = fn(centred(views, idx), meta['sizes'][idx], 7)
                     secs.append(time.perf_counter() - t0)
                     rows.append(score(y, labels, Z, args.seed))
                 out['A'].setdefault(m, {})[col] = {
@@ -132,7 +180,7 @@ def main(argv=None) -> int:
             idx = np.nonzero(meta['condition'] == c)[0]
             for m, (fn, _) in methods.items():
                 t0 = time.perf_counter()
-                labels, Z = fn([V[idx] for V in views], 7)
+                labels, Z = fn(centred(views, idx), meta['sizes'][idx], 7)
                 secs = time.perf_counter() - t0
                 out['C'].setdefault(m, {})[f'c{c}'] = {**score(y_all[idx], labels, Z, args.seed),
                                                        'seconds': secs}
@@ -151,11 +199,21 @@ def _mean(d: dict, key='nmi') -> float:
 
 
 def render(out: dict) -> str:
-    md = ['# Multi-view clustering on the tool dataset (this machine, under load)', '',
-          f'Views: {", ".join(out["views"])} (background-proposer crops). Single views: '
-          'L2 + Ward agglomerative. CC: per-view L2, concatenation, Ward. MVEC: one Ward '
-          'partition per view (or Ward + k-means), co-association, average linkage on 1 - CAM. '
-          f'IDEC on the concatenated views and DMVC: paper defaults unless '
+    md = ['# Multi-view clustering on the tool dataset', '',
+          f'2 shared cores, 1-min load average {out.get("loadavg_start", float("nan")):.1f} '
+          'at the start (other helpers running: timings are contended).', '',
+          f'Views: {", ".join(out["views"])} on the pipeline\'s crops (upright strips, LiteRT '
+          'at the strip\'s aspect + flip TTA, `bench.tools.describe`). Every view is '
+          '\'centered\' per set (per draw), as in `SortingPipeline.cluster_features`. '
+          'Single views: Ward; \'+size\': with the pipeline\'s object-size term (weight '
+          f'{out.get("size_weight", 0.3)}; `single:mobilenet_v2_tf2+size` is the product '
+          'default). CC: concatenation, Ward. MVEC: one Ward partition per view (or Ward + '
+          'k-means + spectral), co-association, average linkage on 1 - CAM; MVEC+size: the '
+          'size term appended to every view. '
+          'IDEC on the concatenated views and DMVC: the paper\'s hyper-parameters (d-500-500-'
+          '2000-k, 200 pretraining epochs, batch 256, lr 1e-3, gamma 0.1, tol 1e-3) with '
+          '`update_interval=\'auto\'` (half an epoch, clipped to 10..140: 10 here) and fused '
+          'Adam; parameters '
           f'`{json.dumps({k: v for k, v in out["deep_params"].items() if k != "progress"})}`'
           f'. Seed {out["seed"]}.', '']
     if out['A']:
@@ -190,7 +248,8 @@ def render(out: dict) -> str:
 
 
 def _gain(table: dict, proto: str) -> list[str]:
-    singles = {m: _mean(v) for m, v in table.items() if m.startswith('single:')}
+    singles = {m: _mean(v) for m, v in table.items() if m.startswith('single:')
+               and 'nmi' in next(iter(v.values()))}
     if not singles:
         return []
     best = max(singles, key=singles.get)

@@ -1,6 +1,6 @@
 """Shared data for benchmarks/multiview.py and benchmarks/bootstrap.py.
 
-The per-view features of all 560 tool images (background-proposer crops) and of the
+The per-view features of all 560 tool images (the pipeline's upright crops) and of the
 1797 scikit-learn 8x8 digits are computed once with the project's extractors and cached
 in a ``.npz`` under ``$SORTING_CELL_MV_CACHE`` (default ``/tmp/sorting_cell_mv``), never
 in the repository.
@@ -40,33 +40,38 @@ def _extract(names, images) -> tuple[Views, dict]:
 
 
 def tool_views(progress: bool = True):
-    """(views, meta) of the 560 tool images; meta has label/condition/object/shot arrays."""
-    path = cache_dir() / 'tools_views.npz'
-    if not path.exists():
-        from tqdm import tqdm
+    """(views, meta) of the 560 tool images; meta has label/condition/object/shot/sizes.
 
+    The crops are the product's: :meth:`SortingPipeline.feature_crop` (upright strips) of
+    the background proposer's main region, described by ``bench.tools.describe`` -- the
+    LiteRT nets at the strip's aspect ratio with flip TTA, exactly as ``sorting-cell bench
+    tools`` sees them. Each view is L2-normalised (``ConcatFeatures.transform_views``);
+    the per-set 'centered' normalisation is left to the benchmarks.
+    """
+    path = cache_dir() / 'tools_views_upright.npz'
+    if not path.exists():
+        from sorting_cell.bench.tools import describe
         from sorting_cell.datasets.tools import load_tools
-        from sorting_cell.images import load_image
-        from sorting_cell.regions import make_proposer
+        from sorting_cell.pipeline import SortingPipeline
 
         images = load_tools()
-        frames = [load_image(im.path) for im in tqdm(images, desc='load', disable=not progress)]
-        t0 = time.perf_counter()
-        proposer = make_proposer('background').fit(frames)
-        crops = [proposer.propose_main(f).crop
-                 for f in tqdm(frames, desc='find objects', disable=not progress)]
-        t_prop = (time.perf_counter() - t0) / len(frames)
-        views, secs = _extract(TOOL_VIEWS, crops)
+        pipe = SortingPipeline(features='+'.join(TOOL_VIEWS), method='mvec')
+        d = describe(images, pipe, progress=progress)
+        views = Views(list(d.X), list(TOOL_VIEWS))
         classes = sorted({im.label for im in images})
         views.save(path, label=np.array([classes.index(im.label) for im in images]),
                    condition=np.array([im.condition for im in images]),
                    object_id=np.array([im.object_id for im in images]),
                    shot=np.array([im.shot for im in images]),
-                   seconds=np.array([secs[n] for n in TOOL_VIEWS] + [t_prop]))
+                   sizes=np.asarray(d.sizes, dtype=float),
+                   seconds=np.array([d.seconds_per_image['features'],
+                                     d.seconds_per_image['proposals']]))
     views = Views.load(path)
     with np.load(path) as z:
-        meta = {k: z[k] for k in ('label', 'condition', 'object_id', 'shot', 'seconds')}
-    meta['seconds_per_image'] = dict(zip([*TOOL_VIEWS, 'proposals'], meta.pop('seconds')))
+        meta = {k: z[k] for k in ('label', 'condition', 'object_id', 'shot', 'sizes',
+                                  'seconds')}
+    meta['seconds_per_image'] = dict(zip(['features(all views)', 'proposals'],
+                                         meta.pop('seconds').tolist()))
     return views, meta
 
 

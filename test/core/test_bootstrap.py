@@ -81,7 +81,7 @@ def test_gmm_and_pca_boot(digits):
 @pytest.mark.parametrize('kw, match', [
     (dict(delta=0), r'delta \(initial'), (dict(delta_step=2), 'delta_step'),
     (dict(clusterer='dbscan'), 'clusterer'), (dict(max_rounds=0), 'max_rounds'),
-    (dict(boot_normalize='minmax'), 'boot_normalize'),
+    (dict(boot_normalize='minmax'), 'boot_normalize'), (dict(head_input='boot'), 'head_input'),
 ])
 def test_bad_parameters(kw, match, digits):
     H, X, _ = digits
@@ -101,3 +101,12 @@ def test_bad_input(digits):
         TransferBootstrap(3, **FAST).fit([np.zeros_like(H), X])
     with pytest.raises(ValueError, match='larger than the number of samples'):
         TransferBootstrap(500, **FAST).fit([H, X])
+
+
+def test_head_on_boot_and_pretrained_keeps_a_strong_boot_feature(digits):
+    # A strong boot feature (HOG) over a weaker "pretrained" view (the pixels, coarsened to
+    # 2x2 blocks): a head that also sees the boot feature keeps what the boot clustering had.
+    H, X, y = digits
+    weak = X.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(len(X), -1)
+    both = TransferBootstrap(10, random_state=0, **FAST).fit([H, weak])
+    assert nmi(y, both.labels_) >= nmi(y, both.boot_labels_) - 0.02

@@ -124,3 +124,25 @@ def test_torch_global_state_restored(digits):
     before = torch.get_num_threads()
     IDEC(3, random_state=0, **{**SMALL, 'pretrain_epochs': 2, 'max_iter': 2}).fit(X[:30])
     assert torch.get_num_threads() == before
+
+
+def test_auto_update_interval_is_half_an_epoch_clipped():
+    est = IDEC(3, batch_size=256)
+    assert est.update_interval == 'auto'
+    assert est._update_interval(112) == 10           # tiny set: floor of 10 iterations
+    assert est._update_interval(70000) == 137        # MNIST: about the paper's 140
+    assert est._update_interval(10 ** 6) == 140      # never above the paper's value
+    assert IDEC(3, update_interval=7)._update_interval(112) == 7
+    with pytest.raises(ValueError, match='update_interval'):
+        IDEC(3, **{**SMALL, 'update_interval': 'often'}).fit(np.random.rand(30, 4))
+
+
+def test_auto_interval_stops_early_on_easy_data():
+    # Well-separated blobs: labels stop moving at once, so training ends at the first
+    # check after 10 iterations instead of running to max_iter.
+    rng = np.random.RandomState(0)
+    X = np.repeat(np.eye(3) * 10, 20, axis=0) + rng.normal(0, 0.1, (60, 3))
+    est = IDEC(3, random_state=0, **{**SMALL, 'update_interval': 'auto',
+                                     'pretrain_epochs': 20, 'max_iter': 1000}).fit(X)
+    assert est.n_iter_ <= 20
+    assert est.history_[-1]['delta_label'] < est.tol

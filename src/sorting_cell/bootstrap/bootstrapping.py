@@ -108,6 +108,13 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
         Training epochs of the head per round (full batch, Adam).
     lr, weight_decay : float
         Adam parameters of the head.
+    head_input : {'boot+pretrained', 'pretrained'}
+        What the trained network sees: the frozen pretrained features alone, or next to
+        the (standardised) boot feature. The paper fine-tunes the whole CNN, so the network
+        can learn what the reliable samples share even where ImageNet features are weak
+        (8x8 digits); a head on *frozen* features cannot, and then loses to a good boot
+        feature (HOG on digits). Giving the head the boot feature too lets it learn, from
+        the reliable samples, how much of either to use.
     random_state : int, RandomState or None
         Seed; two fits with the same integer seed are identical.
     progress : bool or None
@@ -137,9 +144,10 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
                  delta: float = 0.2, delta_step: float = 0.2, max_rounds: int = 5,
                  hidden: int = 256, epochs: int = 100, lr: float = 1e-3,
                  weight_decay: float = 1e-4, boot_normalize: str | None = None,
-                 warm_start: bool = False, random_state=None, progress=None,
-                 n_threads: int = 2):
+                 warm_start: bool = False, head_input: str = 'boot+pretrained',
+                 random_state=None, progress=None, n_threads: int = 2):
         self.n_clusters = n_clusters
+        self.head_input = head_input
         self.boot_normalize = boot_normalize
         self.warm_start = warm_start
         self.clusterer = clusterer
@@ -156,6 +164,9 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
         self.n_threads = n_threads
 
     def _check_params(self):
+        if self.head_input not in ('boot+pretrained', 'pretrained'):
+            raise ValueError(f"head_input must be 'boot+pretrained' or 'pretrained', got "
+                             f'{self.head_input!r}')
         if self.clusterer not in ('kmeans', 'gmm'):
             raise ValueError(f"clusterer must be 'kmeans' or 'gmm', got {self.clusterer!r}")
         if not 0 < self.delta <= 1:
@@ -205,6 +216,8 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
                                                                           *F.shape)
             F = PCA(n, random_state=seed).fit_transform(F)
         deep = StandardScaler().fit_transform(np.hstack([l2_normalize(V) for V in views[1:]]))
+        if self.head_input == 'boot+pretrained':
+            deep = np.hstack([deep, StandardScaler().fit_transform(F)])
         labels = self._cluster(F, seed, None)
         self.boot_labels_ = labels.copy()
         confirmed = np.zeros(len(F), dtype=bool)

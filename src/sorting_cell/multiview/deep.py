@@ -118,11 +118,27 @@ def _bar(total: int, desc: str, unit: str, progress):
                 disable=None if progress is None else not progress)
 
 
+def _adam(params, lr: float):
+    """Adam; the fused CPU kernel when this torch has it (same update rule, one kernel).
+
+    Profiled on 112 x 3584 inputs with the paper's d-500-500-2000-k autoencoder: the
+    per-parameter Python loop of the default Adam took a third of every step (22 of 70 ms);
+    the fused kernel takes 4 ms.
+    """
+    import torch
+
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # older torch or an unsupported dtype/device
+        return torch.optim.Adam(params, lr=lr)
+
+
 def _train_ae(ae, X, epochs: int, batch_size: int, lr: float, gen, progress, desc: str):
     """Pretrain one autoencoder on reconstruction (Adam, MSE), one bar tick per epoch."""
     import torch
 
-    opt = torch.optim.Adam(ae.parameters(), lr=lr)
+    opt = _adam(ae.parameters(), lr)
     loss = torch.tensor(math.nan)
     with _bar(epochs, desc, 'epoch', progress) as bar:
         for _ in range(epochs):
@@ -172,8 +188,25 @@ class _DeepClusterer(ClusterMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------
+    def _update_interval(self, n: int) -> int:
+        """Iterations between target updates; 'auto' scales the paper's to the data size.
+
+        The reference code's 140 iterations for MNIST (70000 samples, batches of 256) are
+        half an epoch. On a 112-image set one epoch is one full-batch step, so 140 steps
+        are 140 epochs between two looks at the labels: training cannot stop before
+        them even when no label moves. 'auto' keeps half an epoch, between 10 (the target
+        must not chase every step) and 140 (the paper's value, reached at MNIST size).
+        """
+        if self.update_interval == 'auto':
+            half_epoch = math.ceil(0.5 * n / self.batch_size)
+            return int(min(140, max(10, half_epoch)))
+        return int(self.update_interval)
+
     def _check_params(self):
-        for name in ('pretrain_epochs', 'batch_size', 'update_interval', 'max_iter'):
+        names = ['pretrain_epochs', 'batch_size', 'max_iter']
+        if self.update_interval != 'auto':
+            names.append('update_interval')
+        for name in names:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f'{name} must be an integer >= 1, got {v!r}')
@@ -211,6 +244,7 @@ class _DeepClusterer(ClusterMixin, BaseEstimator):
             xs = [torch.from_numpy(V) for V in views]
             net = self._build(self.n_features_, k)
             self.pretrain_loss_ = self._pretrain(net, xs, gen)
+            t_pre = time.perf_counter()
             with torch.no_grad():
                 z0 = self._embed(net, xs).numpy()
             km = KMeans(n_clusters=k, n_init=20, random_state=seed % (2**31 - 1)).fit(z0)
@@ -222,6 +256,7 @@ class _DeepClusterer(ClusterMixin, BaseEstimator):
             self.cluster_centers_ = centers.detach().numpy().copy()
         self.labels_ = labels
         self.fit_time_ = time.perf_counter() - t0
+        self.pretrain_time_ = t_pre - t0
         return self
 
     def _cluster(self, net, centers, xs, labels0: np.ndarray, gen):
@@ -229,13 +264,14 @@ class _DeepClusterer(ClusterMixin, BaseEstimator):
         from torch.nn import functional as F
 
         params = list(net.parameters()) + [centers]
-        opt = torch.optim.Adam(params, lr=self.lr)
+        opt = _adam(params, self.lr)
         n = xs[0].shape[0]
+        interval = self._update_interval(n)
         labels_prev = labels0.copy()
         history, p, it, order, pos = [], None, 0, None, n
         with _bar(self.max_iter, 'cluster', 'it', self.progress) as bar:
             while it < self.max_iter:
-                if it % self.update_interval == 0:
+                if it % interval == 0:
                     with torch.no_grad():
                         q = _soft_assign(self._embed(net, xs), centers)
                     p = _target(q)
@@ -309,8 +345,10 @@ class IDEC(_DeepClusterer):
         Mini-batch size (256).
     lr : float
         Adam learning rate of both phases (1e-3, the paper's MNIST setting).
-    update_interval : int
-        Iterations between target-distribution updates (140 for MNIST).
+    update_interval : int or 'auto'
+        Iterations between target-distribution updates (and stop tests). The paper's 140
+        for MNIST is half an epoch; ``'auto'`` keeps half an epoch, clipped to 10..140
+        (140 at MNIST size, 10 on a 112-image set).
     tol : float
         Stop when fewer than this fraction of labels change between two updates (0.001).
     max_iter : int
@@ -337,12 +375,14 @@ class IDEC(_DeepClusterer):
         ``delta_label`` at every target update.
     fit_time_ : float
         Seconds spent in ``fit``.
+    pretrain_time_ : float
+        Of which autoencoder pretraining.
     """
 
     def __init__(self, n_clusters: int = 2, hidden: Sequence[int] = PAPER_HIDDEN,
                  embedding_dim: int | None = None, gamma: float = 0.1,
                  pretrain_epochs: int = 200, batch_size: int = 256, lr: float = 1e-3,
-                 update_interval: int = 140, tol: float = 1e-3, max_iter: int = 20000,
+                 update_interval='auto', tol: float = 1e-3, max_iter: int = 20000,
                  normalize: str | None = 'standard', random_state=None, progress=None,
                  n_threads: int = 2):
         self.n_clusters = n_clusters
@@ -421,7 +461,7 @@ class DMVC(_DeepClusterer):
                  view_dim: int | None = None, output_hidden: Sequence[int] = (500,),
                  embedding_dim: int | None = None, gamma: float = 0.1,
                  pretrain_epochs: int = 200, batch_size: int = 256, lr: float = 1e-3,
-                 update_interval: int = 140, tol: float = 1e-3, max_iter: int = 20000,
+                 update_interval='auto', tol: float = 1e-3, max_iter: int = 20000,
                  normalize: str | None = 'standard', random_state=None, progress=None,
                  n_threads: int = 2):
         self.n_clusters = n_clusters
