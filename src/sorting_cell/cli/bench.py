@@ -18,6 +18,8 @@ def add_arguments(p) -> None:
                    help="feature normalisation: centered, l2, standard, none")
     p.add_argument('--proposer', default='background',
                    help="object proposals ('background', 'none' = segmentation off, ...)")
+    p.add_argument('--size-weight', default='auto',
+                   help="weight of object size next to appearance ('auto' = 0.3 for one camera)")
     p.add_argument('--draws', type=int, default=100, help='Protocol A draws')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default='benchmarks/results', help='output directory')
@@ -33,13 +35,15 @@ def run(args) -> int:
     pipe = SortingPipeline(n_clusters=7, features=args.features, method=args.method,
                            proposer=args.proposer, crop=args.crop,
                            normalize=None if args.normalize == 'none' else args.normalize,
+                           size_weight=(args.size_weight if args.size_weight == 'auto'
+                                        else float(args.size_weight)),
                            random_state=args.seed)
     images = load_tools()
     t0 = time.perf_counter()
     described = describe(images, pipe)
     t1 = time.perf_counter()
     label = (f'{args.features} + {args.method}, proposals {args.proposer}, crop {args.crop}, '
-             f'normalize {args.normalize}')
+             f'normalize {args.normalize}, size weight {args.size_weight}')
     if args.protocol == 'A':
         result = run_protocol_a(described, pipe, n_draws=args.draws, seed=args.seed)
         md = table_a(result, label)
@@ -56,7 +60,8 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {'protocol': args.protocol, 'features': args.features, 'method': args.method,
-            'proposer': args.proposer, 'crop': args.crop, 'normalize': args.normalize, 'draws': args.draws, 'seed': args.seed,
+            'proposer': args.proposer, 'crop': args.crop, 'normalize': args.normalize,
+            'size_weight': args.size_weight, 'draws': args.draws, 'seed': args.seed,
             'seconds_per_image': described.seconds_per_image,
             'describe_seconds': t1 - t0, 'protocol_seconds': t2 - t1,
             'machine': f'{platform.machine()}, {platform.python_version()}',

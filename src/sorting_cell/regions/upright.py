@@ -3,8 +3,8 @@
 Tools lie at any angle; a CNN sees a diagonal screwdriver in a square crop as a thin
 line in a field of table. Rotating the object so its principal axis is horizontal and
 cutting a strip just around it lets an aspect-preserving extractor spend its whole
-input on the object (measured on the tool dataset, Protocol A: +0.02 to +0.07 NMI in
-conditions 3 and 'mixed' over square box crops).
+input on the object (tool dataset, Protocol A, 100 draws: mean NMI 0.805 -> 0.868 over
+square box crops, +0.16 on the perforated-metal condition; benchmarks/results/ablation_*).
 """
 from __future__ import annotations
 
