@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,11 @@ def run_one(boot: np.ndarray, pretrained: list, y, k: int, pca, seed: int, param
             'bootstrap': _scores(y, est.labels_, est.embedding_),
             'rounds': est.n_rounds_, 'confirmed': int(est.confirmed_.sum()),
             'per_round_nmi': [score_all(y, r['labels'])['nmi'] for r in est.rounds_],
+            'per_round_confirmed': [r['n_confirmed'] for r in est.rounds_],
+            'head_labels': {i: v for i, v in score_all(y, est.head_labels_).items()
+                            if i in ('nmi', 'acc')},
+            'recluster': {i: v for i, v in score_all(y, est.cluster_labels_).items()
+                          if i in ('nmi', 'acc')},
             'seconds': secs}
 
 
@@ -92,56 +98,151 @@ def _table(res: dict) -> list[str]:
     return out
 
 
+def met_bar(res: dict) -> dict:
+    """Which boot features improved both NMI and ACC, and whether eta(NMI/ACC) shrank."""
+    rows = res['rows']
+    better = {b: all(r['bootstrap'][i] > r['boot'][i] for i in ('nmi', 'acc'))
+              for b, r in rows.items()}
+    shrank = {i: res['eta_bootstrap'][i] < res['eta_boot'][i] for i in ('nmi', 'acc')}
+    return {'improved': better, 'eta_shrank': shrank,
+            'all': all(better.values()) and all(shrank.values())}
+
+
+def _summary(out: dict) -> list[str]:
+    lines, hit, miss = [], [], []
+    cells = [('digits', out['results']['digits'])] if 'digits' in out['results'] else []
+    cells += [(f'tools {c}', r) for c, r in out['results'].get('tools', {}).items()]
+    for name, res in cells:
+        bar = res['bar']
+        for b, ok in bar['improved'].items():
+            (hit if ok else miss).append(f'{name}/{b}')
+        eta_txt = ', '.join(f'eta({LABEL[i]}) {res["eta_boot"][i]:.3f} -> '
+                            f'{res["eta_bootstrap"][i]:.3f}'
+                            + ('' if bar['eta_shrank'][i] else ' (grew)') for i in ('nmi', 'acc'))
+        lines.append(f'- {name}: {"bar met" if bar["all"] else "bar missed"}; {eta_txt}; '
+                     'NMI and ACC both improved for '
+                     f'{sum(bar["improved"].values())}/{len(bar["improved"])} boot features'
+                     + ('' if all(bar['improved'].values()) else ' (missed: ' + ', '.join(
+                         b for b, ok in bar['improved'].items() if not ok) + ')'))
+    head = (f'Bar ("bootstrapping improves NMI and ACC over every boot feature, and shrinks '
+            f'eta"): {len(hit)} of {len(hit) + len(miss)} (dataset, boot feature) cells improve '
+            'both NMI and ACC.')
+    return ['## Summary (generated from the figures above)', '', head, '', *lines, '']
+
+
+def render(out: dict) -> list[str]:
+    """The markdown report of a (possibly partial or combined) run."""
+    params = out['params']
+    md = ['# Transfer-learning bootstrapping (seed 003) on this machine', '',
+          f'Pretrained network: frozen `{"+".join(out["pretrained"])}` (LiteRT int8) + trained '
+          f'head; parameters '
+          f'`{json.dumps({k: v for k, v in params.items() if k != "progress"})}`'
+          f', seed {out["seed"]}. Each cell: k-means on the boot feature -> bootstrapping '
+          'started from it. nDBI = 1 / (1 + DBI) on the clustered features (boot feature, '
+          'resp. the re-extracted features). eta = (max - min) / max over boot features '
+          '(lower = less dependent on the boot feature). Timings under load (2 shared cores).',
+          '']
+    res = out['results']
+    if 'digits' in res:
+        md += ['## Digits (scikit-learn 8x8, 1797 images, k = 10)', '', *_table(res['digits']),
+               '']
+    for c, r in res.get('tools', {}).items():
+        md += [f'## Tool dataset, condition {c[1:]} (112 images, k = 7)', '', *_table(r), '']
+    if res.get('tools'):
+        mean = {w: {i: float(np.mean([r['rows'][b][w][i] for r in res['tools'].values()
+                                      for b in r['rows']]))
+                    for i in INDICES} for w in ('boot', 'bootstrap')}
+        res['tools_mean'] = mean
+        md += [f'Tool dataset, mean over {len(res["tools"])} condition(s) and the boot '
+               'features: ' + ', '.join(f'{LABEL[i]} {mean["boot"][i]:.3f} -> '
+                                        f'{mean["bootstrap"][i]:.3f}' for i in INDICES), '']
+    for part in out.get('runs', [out]):
+        if 'seconds' in part:
+            ls, le = part['loadavg_start_end']
+            md += [f'Run over {"+".join(part["datasets"])}: {part["seconds"] / 60:.1f} min on '
+                   f'{os.cpu_count()} cores; 1/5/15-min load average '
+                   f'{", ".join(f"{v:.1f}" for v in ls)} at the start and '
+                   f'{", ".join(f"{v:.1f}" for v in le)} at the end (other jobs shared the '
+                   'cores, so the seconds columns are contended).', '']
+    return md + _summary(out)
+
+
+def save(out: dict, stem: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    md = render(out)
+    (RESULTS / f'{stem}.json').write_text(json.dumps(out, indent=1))
+    (RESULTS / f'{stem}.md').write_text('\n'.join(md))
+
+
+def combine(stems: list[str], stem: str) -> dict:
+    """Merge runs over different datasets (e.g. run in parallel) into one report."""
+    parts = [json.loads((RESULTS / f'{s}.json').read_text()) for s in stems]
+    out = {k: parts[0][k] for k in ('pretrained', 'params', 'seed')}
+    for p in parts[1:]:
+        if any(p[k] != out[k] for k in out):
+            raise ValueError(f'cannot combine runs with different settings: {stems}')
+    out['results'] = {}
+    for p in parts:
+        out['results'].update({k: v for k, v in p['results'].items() if k != 'tools_mean'})
+    out['runs'] = [{k: p[k] for k in ('datasets', 'seconds', 'loadavg_start_end')}
+                   for p in parts]
+    save(out, stem)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--pretrained', default='mobilenet_v1',
+    ap.add_argument('--pretrained', default='mobilenet_v1+mobilenet_v2_tf2',
                     help="frozen pretrained views under the head, '+'-separated")
     ap.add_argument('--datasets', default='digits,tools')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--params', default='{}', help='JSON of TransferBootstrap parameters')
+    ap.add_argument('--out', default='bootstrap', help='results file stem')
+    ap.add_argument('--combine', default=None,
+                    help="comma-separated result stems to merge into --out (no new runs)")
     args = ap.parse_args(argv)
+    if args.combine:
+        print('\n'.join(render(combine(args.combine.split(','), args.out))))
+        return 0
     params = {'progress': False, 'n_threads': args.threads, **json.loads(args.params)}
     pre = args.pretrained.split('+')
-    out = {'pretrained': pre, 'params': params, 'seed': args.seed, 'results': {}}
-    md = ['# Transfer-learning bootstrapping (seed 003) on this machine', '',
-          f'Pretrained network: frozen `{args.pretrained}` (LiteRT int8) + trained head; '
-          f'parameters `{json.dumps({k: v for k, v in params.items() if k != "progress"})}`'
-          f', seed {args.seed}. Each cell: k-means on the boot feature -> bootstrapping '
-          'started from it. nDBI = 1 / (1 + DBI) on the clustered features (boot feature, '
-          'resp. the re-extracted features). eta = (max - min) / max over boot features '
-          '(lower = less dependent on the boot feature). Timings under load (2 shared cores).',
-          '']
+    datasets = args.datasets.split(',')
+    unknown = set(datasets) - {'digits', 'tools'}
+    if unknown:
+        raise SystemExit(f'unknown dataset(s) {sorted(unknown)}; choose from digits, tools')
+    out = {'pretrained': pre, 'params': params, 'seed': args.seed, 'results': {},
+           'datasets': datasets}
     t0 = time.perf_counter()
-    if 'digits' in args.datasets:
+    load_start = os.getloadavg()
+
+    def checkpoint():
+        # Written after every table so that a stopped run keeps what it finished.
+        out['seconds'] = time.perf_counter() - t0
+        out['loadavg_start_end'] = [list(load_start), list(os.getloadavg())]
+        save(out, args.out)
+
+    if 'digits' in datasets:
         views, y = digit_views()
         views = views.subset(slice(None))
         # 'raw' for digits is the original 8x8 = 64 pixel values (the paper's raw pixels).
         views.data[views.names.index('raw')] = views['pixels']
         res = bench(views, y, 10, pre, args.seed, params, 'digits')
+        res['bar'] = met_bar(res)
         out['results']['digits'] = res
-        md += ['## Digits (scikit-learn 8x8, 1797 images, k = 10)', '', *_table(res), '']
-    if 'tools' in args.datasets:
+        checkpoint()
+    if 'tools' in datasets:
         views, meta = tool_views()
         out['results']['tools'] = {}
         for c in sorted(set(meta['condition'].tolist())):
             idx = np.nonzero(meta['condition'] == c)[0]
             res = bench(views.subset(idx), meta['label'][idx], 7, pre, args.seed, params,
                         f'tools c{c}')
+            res['bar'] = met_bar(res)
             out['results']['tools'][f'c{c}'] = res
-            md += [f'## Tool dataset, condition {c} (112 images, k = 7)', '', *_table(res), '']
-        mean = {w: {i: float(np.mean([out['results']['tools'][c]['rows'][b][w][i]
-                                      for c in out['results']['tools'] for b in BOOTS]))
-                    for i in INDICES} for w in ('boot', 'bootstrap')}
-        out['results']['tools_mean'] = mean
-        md += ['Tool dataset, mean over conditions and boot features: ' + ', '.join(
-            f'{LABEL[i]} {mean["boot"][i]:.3f} -> {mean["bootstrap"][i]:.3f}'
-            for i in INDICES), '']
-    out['seconds'] = time.perf_counter() - t0
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / 'bootstrap.json').write_text(json.dumps(out, indent=1))
-    (RESULTS / 'bootstrap.md').write_text('\n'.join(md))
-    print('\n'.join(md))
+            checkpoint()
+    checkpoint()
+    print((RESULTS / f'{args.out}.md').read_text())
     return 0
 
 
