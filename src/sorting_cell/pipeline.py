@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator
 from .clustering.estimator import ImageClusterer, normalize_features
 from .images import ImageLoadError, load_image, to_rgb8
 from .regions import Region, make_proposer
+from .regions.shape import width_profile
 from .regions.upright import region_size, upright_crop
 from .features import make_extractor
 
@@ -22,6 +23,8 @@ from .features import make_extractor
 DEFAULT_FEATURES = 'mobilenet_v2_tf2'
 #: Weight of object size when all frames come from one camera (size_weight='auto').
 AUTO_SIZE_WEIGHT = 0.3
+#: Weight of the outline's width profile when all frames come from one camera.
+AUTO_SHAPE_WEIGHT = 0.5
 
 __all__ = ['SortingPipeline', 'SortResult', 'Item']
 
@@ -95,6 +98,13 @@ class SortingPipeline(BaseEstimator):
         uses 0.3 (measured best on the tool dataset) when every image has the same size
         -- one camera, one scale, as in the cell -- and 0 for mixed-size photo folders,
         where pixel size says nothing.
+    shape_weight : float or 'auto'
+        Weight of the objects' outline: the mask's width along its long axis, relative to
+        its length (:func:`~sorting_cell.regions.shape.width_profile`). CNN features
+        confuse a thin screwdriver with a screw; the silhouettes differ (handle block vs
+        head and shank). ``'auto'`` uses 0.5 (the middle of the 0.4-0.6 plateau measured
+        on the tool dataset) under the same one-camera rule as ``size_weight``: there the
+        background model gives clean masks; photo folders get 0.
     cache_dir : path or None
         On-disk feature cache keyed by crop content + extractor config.
     random_state : int or None
@@ -105,7 +115,7 @@ class SortingPipeline(BaseEstimator):
 
     def __init__(self, n_clusters: int = 2, features=DEFAULT_FEATURES, method='agglomerative',
                  proposer='background', crop: str = 'upright', normalize: str = 'centered',
-                 size_weight='auto', cache_dir: str | os.PathLike | None = None, random_state=0,
+                 size_weight='auto', shape_weight='auto', cache_dir: str | os.PathLike | None = None, random_state=0,
                  progress: bool = False):
         self.n_clusters = n_clusters
         self.features = features
@@ -114,6 +124,7 @@ class SortingPipeline(BaseEstimator):
         self.crop = crop
         self.normalize = normalize
         self.size_weight = size_weight
+        self.shape_weight = shape_weight
         self.cache_dir = cache_dir
         self.random_state = random_state
         self.progress = progress
@@ -129,13 +140,38 @@ class SortingPipeline(BaseEstimator):
         return ImageClusterer(n_clusters=self.n_clusters, method=self.method,
                               normalize=None, random_state=self.random_state)
 
-    def _size_weight(self, same_camera: bool) -> float:
-        if self.size_weight == 'auto':
-            return AUTO_SIZE_WEIGHT if same_camera else 0.0
-        return float(self.size_weight)
+    def _weight(self, value, auto: float, available: bool) -> float:
+        if isinstance(value, str):
+            if value != 'auto':
+                raise ValueError(f"weights must be a number or 'auto', got {value!r}")
+            return auto if available else 0.0
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f'weights must be finite and >= 0, got {value!r}')
+        return float(value)
 
-    def cluster_features(self, X, sizes: np.ndarray | None = None) -> np.ndarray:
-        """Labels for appearance features ``X`` (and region sizes) of one set of objects.
+    def geometry(self, X, sizes: np.ndarray | None = None,
+                 shapes: np.ndarray | None = None) -> np.ndarray:
+        """The matrix that is clustered: normalised ``X`` next to weighted size and shape.
+
+        ``sizes`` are (length, width) per object (:func:`~sorting_cell.regions.upright.
+        region_size`), ``shapes`` width profiles (:func:`~sorting_cell.regions.shape.
+        width_profile`); either may be None (unknown: not used).
+        """
+        Z = normalize_features(X, self.normalize)
+        parts = [Z]
+        w = self._weight(self.size_weight, AUTO_SIZE_WEIGHT, sizes is not None)
+        if sizes is not None and w > 0:
+            S = np.log(np.maximum(np.asarray(sizes, dtype=float), 1.0))
+            parts.append(w * (S - S.mean(0)) / np.maximum(S.std(0), 1e-6))
+        w = self._weight(self.shape_weight, AUTO_SHAPE_WEIGHT, shapes is not None)
+        if shapes is not None and w > 0:
+            # Same recipe as appearance features: what all outlines share is removed.
+            parts.append(w * normalize_features(np.asarray(shapes, dtype=float), 'centered'))
+        return np.hstack(parts) if len(parts) > 1 else Z
+
+    def cluster_features(self, X, sizes: np.ndarray | None = None,
+                         shapes: np.ndarray | None = None) -> np.ndarray:
+        """Labels for appearance features ``X`` (and region sizes/outlines) of one set.
 
         ``X`` is one matrix, or a list of per-view matrices for a multi-view ``method``
         (``'cc'``, ``'mvec'``, ``'idec'``, ``'dmvc'``, ``'bootstrap'``). Normalisation is per
@@ -153,13 +189,7 @@ class SortingPipeline(BaseEstimator):
                      if self.method in ('idec', 'dmvc', 'bootstrap') else {})
             return make_multiview(self.method, self.n_clusters, random_state=self.random_state,
                                   **extra).fit_predict(views)
-        Z = normalize_features(X, self.normalize)
-        weight = self._size_weight(sizes is not None)
-        if sizes is not None and weight > 0:
-            S = np.log(np.maximum(np.asarray(sizes, dtype=float), 1.0))
-            S = (S - S.mean(0)) / np.maximum(S.std(0), 1e-6)
-            Z = np.hstack([Z, weight * S])
-        return self.clusterer_().fit_predict(Z)
+        return self.clusterer_().fit_predict(self.geometry(X, sizes, shapes))
 
     def describe(self, crops: list[np.ndarray]):
         """Features of ``crops``: one matrix, or per-view matrices for multi-view methods."""
@@ -238,9 +268,11 @@ class SortingPipeline(BaseEstimator):
         t0 = time.perf_counter()
         X = self.describe(crops)
         t1 = time.perf_counter()
-        sizes = (np.array([region_size(it.region) for it in usable]) if same_camera
-                 else None)
-        labels = self.cluster_features(X, sizes)
+        sizes = shapes = None
+        if same_camera:
+            sizes = np.array([region_size(it.region) for it in usable])
+            shapes = np.array([width_profile(it.region) for it in usable])
+        labels = self.cluster_features(X, sizes, shapes)
         t2 = time.perf_counter()
         for it, lab in zip(usable, labels):
             it.label = int(lab)

@@ -12,6 +12,7 @@ import numpy as np
 
 from sklearn.base import clone
 
+from ..regions.shape import width_profile
 from ..regions.upright import region_size
 from ..clustering.metrics import acc, ari, nmi, purity
 from ..images import load_image
@@ -36,6 +37,7 @@ class Described:
     crops: list             # the crop each row was computed from
     seconds_per_image: dict  # {'proposals': s, 'features': s}
     sizes: np.ndarray | None = None  # (length, width) of each region, pixels
+    shapes: np.ndarray | None = None  # width profile of each region (regions.shape)
 
     def select(self, idx):
         idx = np.asarray(idx)
@@ -59,12 +61,13 @@ def describe(images, pipeline: SortingPipeline, progress: bool = True) -> Descri
                for f in tqdm(frames, desc='find objects', disable=not progress)]
     crops = [pipeline.feature_crop(f, r) for f, r in zip(frames, regions)]
     sizes = np.array([region_size(r) for r in regions])
+    shapes = np.array([width_profile(r) for r in regions])
     t1 = time.perf_counter()
     X = _batched(pipeline, crops, progress)
     t2 = time.perf_counter()
     n = max(1, len(images))
     return Described(list(images), X, crops,
-                     {'proposals': (t1 - t0) / n, 'features': (t2 - t1) / n}, sizes)
+                     {'proposals': (t1 - t0) / n, 'features': (t2 - t1) / n}, sizes, shapes)
 
 
 def _batched(pipeline: SortingPipeline, crops, progress: bool, size: int = 28):
@@ -108,8 +111,10 @@ def _labels(images, idx, key='label') -> np.ndarray:
 def _cluster(d: Described, idx, k: int, pipeline: SortingPipeline) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
     pipe = clone(pipeline).set_params(n_clusters=k)
-    sizes = None if d.sizes is None else d.sizes[np.asarray(idx)]
-    pred = pipe.cluster_features(d.select(idx), sizes)
+    idx = np.asarray(idx)
+    sizes = None if d.sizes is None else d.sizes[idx]
+    shapes = None if d.shapes is None else d.shapes[idx]
+    pred = pipe.cluster_features(d.select(idx), sizes, shapes)
     return pred, time.perf_counter() - t0
 
 

@@ -20,6 +20,8 @@ def add_arguments(p) -> None:
                    help="object proposals ('background', 'none' = segmentation off, ...)")
     p.add_argument('--size-weight', default='auto',
                    help="weight of object size next to appearance ('auto' = 0.3 for one camera)")
+    p.add_argument('--shape-weight', default='auto',
+                   help="weight of the outline's width profile ('auto' = 0.5 for one camera)")
     p.add_argument('--draws', type=int, default=100, help='Protocol A draws')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default='benchmarks/results', help='output directory')
@@ -35,15 +37,16 @@ def run(args) -> int:
     pipe = SortingPipeline(n_clusters=7, features=args.features, method=args.method,
                            proposer=args.proposer, crop=args.crop,
                            normalize=None if args.normalize == 'none' else args.normalize,
-                           size_weight=(args.size_weight if args.size_weight == 'auto'
-                                        else float(args.size_weight)),
+                           size_weight=_weight(args.size_weight),
+                           shape_weight=_weight(args.shape_weight),
                            random_state=args.seed)
     images = load_tools()
     t0 = time.perf_counter()
     described = describe(images, pipe)
     t1 = time.perf_counter()
     label = (f'{args.features} + {args.method}, proposals {args.proposer}, crop {args.crop}, '
-             f'normalize {args.normalize}, size weight {args.size_weight}')
+             f'normalize {args.normalize}, size weight {args.size_weight}, '
+             f'shape weight {args.shape_weight}')
     if args.protocol == 'A':
         result = run_protocol_a(described, pipe, n_draws=args.draws, seed=args.seed)
         md = table_a(result, label)
@@ -61,7 +64,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     meta = {'protocol': args.protocol, 'features': args.features, 'method': args.method,
             'proposer': args.proposer, 'crop': args.crop, 'normalize': args.normalize,
-            'size_weight': args.size_weight, 'draws': args.draws, 'seed': args.seed,
+            'size_weight': args.size_weight, 'shape_weight': args.shape_weight, 'draws': args.draws, 'seed': args.seed,
             'seconds_per_image': described.seconds_per_image,
             'describe_seconds': t1 - t0, 'protocol_seconds': t2 - t1,
             'machine': f'{platform.machine()}, {platform.python_version()}',
@@ -74,3 +77,7 @@ def run(args) -> int:
     print(md + timing)
     print(f'wrote {out / name}.json and .md')
     return 0
+
+
+def _weight(text: str):
+    return text if text == 'auto' else float(text)

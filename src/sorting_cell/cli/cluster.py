@@ -106,6 +106,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--size-weight', default='auto', metavar='W',
                    help="weight of object size next to appearance; 'auto' = 0.3 when all "
                         "images share one size (one camera), else 0 (default: %(default)s)")
+    p.add_argument('--shape-weight', default='auto', metavar='W',
+                   help="weight of the object's outline (width along its length); 'auto' = "
+                        "0.5 when all images share one size (one camera), else 0 "
+                        "(default: %(default)s)")
     p.add_argument('--cache', type=Path, metavar='DIR', help='on-disk feature cache')
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     p.add_argument('--truth-from-parent-dir', action='store_true',
@@ -224,7 +228,8 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     pipe = SortingPipeline(n_clusters=args.n_clusters, features=args.features,
                            method=args.method, proposer=args.proposer, crop=args.crop,
-                           size_weight=_size_weight(args.size_weight),
+                           size_weight=_weight_arg('--size-weight', args.size_weight),
+                           shape_weight=_weight_arg('--shape-weight', args.shape_weight),
                            cache_dir=args.cache, random_state=args.seed, progress=progress)
     from ..multiview import MULTIVIEW_METHODS, is_multiview
     if args.method not in METHODS and not is_multiview(args.method):
@@ -429,13 +434,13 @@ def _print_summary(summary: dict, out: Path) -> None:
     print(f'  outputs: {", ".join(str(out / n) for n in OUTPUTS)}')
 
 
-def _size_weight(text: str):
+def _weight_arg(flag: str, text: str):
     if text == 'auto':
         return 'auto'
     try:
         value = float(text)
     except ValueError:
-        raise SystemExit(f"--size-weight must be 'auto' or a number >= 0, got {text!r}")
-    if value < 0:
-        raise SystemExit(f'--size-weight must be >= 0, got {value}')
+        raise SystemExit(f"{flag} must be 'auto' or a number >= 0, got {text!r}")
+    if not value >= 0 or value == float('inf'):
+        raise SystemExit(f'{flag} must be a finite number >= 0, got {value}')
     return value
