@@ -115,7 +115,8 @@ class SortingPipeline(BaseEstimator):
 
     def __init__(self, n_clusters: int = 2, features=DEFAULT_FEATURES, method='agglomerative',
                  proposer='background', crop: str = 'upright', normalize: str = 'centered',
-                 size_weight='auto', shape_weight='auto', cache_dir: str | os.PathLike | None = None, random_state=0,
+                 size_weight='auto', shape_weight='auto',
+                 cache_dir: str | os.PathLike | None = None, random_state=0,
                  progress: bool = False):
         self.n_clusters = n_clusters
         self.features = features

@@ -64,7 +64,8 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     meta = {'protocol': args.protocol, 'features': args.features, 'method': args.method,
             'proposer': args.proposer, 'crop': args.crop, 'normalize': args.normalize,
-            'size_weight': args.size_weight, 'shape_weight': args.shape_weight, 'draws': args.draws, 'seed': args.seed,
+            'size_weight': args.size_weight, 'shape_weight': args.shape_weight,
+            'draws': args.draws, 'seed': args.seed,
             'seconds_per_image': described.seconds_per_image,
             'describe_seconds': t1 - t0, 'protocol_seconds': t2 - t1,
             'machine': f'{platform.machine()}, {platform.python_version()}',
