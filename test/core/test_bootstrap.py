@@ -136,7 +136,7 @@ def test_gmm_and_pca_boot(digits):
     (dict(delta=0), r'delta \(initial'), (dict(delta_step=2), 'delta_step'),
     (dict(clusterer='dbscan'), 'clusterer'), (dict(max_rounds=0), 'max_rounds'),
     (dict(boot_normalize='minmax'), 'boot_normalize'), (dict(head_input='boot'), 'head_input'),
-    (dict(final_labels='confirmed'), 'final_labels'),
+    (dict(final_labels='confirmed'), 'final_labels'), (dict(head_boot_dims=0), 'head_boot_dims'),
 ])
 def test_bad_parameters(kw, match, digits):
     H, X, _ = digits

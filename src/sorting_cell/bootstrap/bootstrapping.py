@@ -132,6 +132,10 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
         (8x8 digits); a head on *frozen* features cannot, and then loses to a good boot
         feature (HOG on digits). Giving the head the boot feature too lets it learn, from
         the reliable samples, how much of either to use.
+    head_boot_dims : int or None
+        With ``head_input='boot+pretrained'``, the head sees at most this many principal
+        components of the (standardised) boot feature; ``None`` gives it the whole boot
+        feature. The clustering of the boot feature itself is not affected.
     agreement : bool
         Confirm a sample (after round 0) only when its re-clustered label and the trained
         network's prediction agree (see the module docstring).
@@ -174,11 +178,13 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
                  weight_decay: float = 1e-4, boot_normalize: str | None = None,
                  warm_start: bool = False, head_input: str = 'boot+pretrained',
                  agreement: bool = True, final_labels: str = 'recluster',
+                 head_boot_dims: int | None = None,
                  random_state=None, progress=None, n_threads: int = 2):
         self.n_clusters = n_clusters
         self.head_input = head_input
         self.agreement = agreement
         self.final_labels = final_labels
+        self.head_boot_dims = head_boot_dims
         self.boot_normalize = boot_normalize
         self.warm_start = warm_start
         self.clusterer = clusterer
@@ -198,6 +204,10 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
         if self.head_input not in ('boot+pretrained', 'pretrained'):
             raise ValueError(f"head_input must be 'boot+pretrained' or 'pretrained', got "
                              f'{self.head_input!r}')
+        hb = self.head_boot_dims
+        if hb is not None and (isinstance(hb, bool) or not isinstance(hb, (int, np.integer))
+                               or hb < 1):
+            raise ValueError(f'head_boot_dims must be an integer >= 1 or None, got {hb!r}')
         if self.final_labels not in ('recluster', 'head'):
             raise ValueError(f"final_labels must be 'recluster' or 'head', got "
                              f'{self.final_labels!r}')
@@ -251,7 +261,13 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
             F = PCA(n, random_state=seed).fit_transform(F)
         deep = StandardScaler().fit_transform(np.hstack([l2_normalize(V) for V in views[1:]]))
         if self.head_input == 'boot+pretrained':
-            deep = np.hstack([deep, StandardScaler().fit_transform(F)])
+            boot = StandardScaler().fit_transform(F)
+            n_head = boot.shape[1] if self.head_boot_dims is None else min(
+                self.head_boot_dims, len(boot))
+            if boot.shape[1] > n_head:
+                boot = StandardScaler().fit_transform(
+                    PCA(n_head, random_state=seed).fit_transform(boot))
+            deep = np.hstack([deep, boot])
         labels = self._cluster(F, seed, None)
         self.boot_labels_ = labels.copy()
         confirmed = np.zeros(len(F), dtype=bool)
