@@ -28,7 +28,7 @@ from mv_data import tool_views  # noqa: E402
 from sorting_cell.clustering.metrics import acc, ari, nmi, purity  # noqa: E402
 from sorting_cell.clustering.estimator import normalize_features  # noqa: E402
 from sorting_cell.multiview import make_multiview  # noqa: E402
-from sorting_cell.pipeline import AUTO_SIZE_WEIGHT  # noqa: E402
+from sorting_cell.pipeline import AUTO_SHAPE_WEIGHT, AUTO_SIZE_WEIGHT  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 COLUMNS = ('c1', 'c2', 'c3', 'c4', 'c5', 'mixed')
@@ -50,14 +50,12 @@ def draws_a(meta, condition, n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def size_view(sizes: np.ndarray) -> np.ndarray:
-    """Log length and width of each region, standardised over the set (the pipeline's term)."""
-    S = np.log(np.maximum(np.asarray(sizes, dtype=float), 1.0))
-    return (S - S.mean(0)) / np.maximum(S.std(0), 1e-6)
+def make_methods(view_names, deep_kw: dict, seed: int, size_weight: float,
+                 shape_weight: float = AUTO_SHAPE_WEIGHT) -> dict:
+    """name -> (callable(centred views, geometry, k) -> (labels, embedding or None), deep?).
 
-
-def make_methods(view_names, deep_kw: dict, seed: int, size_weight: float) -> dict:
-    """name -> (callable(centred views, sizes, k) -> (labels, embedding or None), deep?).
+    ``geometry`` is ``(sizes, shapes)`` of the set's regions. '+shape' methods add the
+    outline term too (weight ``shape_weight``), exactly as the pipeline does.
 
     Every method gets the same per-set 'centered' normalisation of every view (done by the
     caller, as ``SortingPipeline.cluster_features`` does); '+size' methods add the
@@ -67,17 +65,21 @@ def make_methods(view_names, deep_kw: dict, seed: int, size_weight: float) -> di
     """
     from sorting_cell.pipeline import SortingPipeline
 
-    def single(i, w):
-        def run(vs, sz, k):
-            pipe = SortingPipeline(k, method='agglomerative', normalize=None, size_weight=w,
-                                   random_state=seed)
-            return pipe.cluster_features(vs[i], sz), None
+    def pipe(k, w, ws):
+        return SortingPipeline(k, method='agglomerative', normalize=None, size_weight=w,
+                               shape_weight=ws, random_state=seed)
+
+    def single(i, w, ws=0.0):
+        def run(vs, geo, k):
+            return pipe(k, w, ws).cluster_features(vs[i], *geo), None
         return run
 
-    def shallow(name, with_size=False, **kw):
-        def run(vs, sz, k):
+    def shallow(name, with_size=False, with_shape=False, **kw):
+        def run(vs, geo, k):
             if with_size:
-                S = size_weight * size_view(sz)
+                # The pipeline's geometry block (size, and outline for '+shape'), alone.
+                p = pipe(k, size_weight, shape_weight if with_shape else 0.0)
+                S = p.geometry(np.zeros((len(vs[0]), 0)), *geo)
                 if name == 'cc':  # one size block next to the concatenation
                     vs = [np.hstack(vs) / np.sqrt(len(vs)), S]
                     kw2 = {**kw, 'normalize': None}
@@ -91,7 +93,7 @@ def make_methods(view_names, deep_kw: dict, seed: int, size_weight: float) -> di
         return run
 
     def deep(name):
-        def run(vs, sz, k):
+        def run(vs, geo, k):
             est = make_multiview(name, k, random_state=seed, **deep_kw).fit(vs)
             return est.labels_, est.transform(vs)
         return run
@@ -99,11 +101,15 @@ def make_methods(view_names, deep_kw: dict, seed: int, size_weight: float) -> di
     methods = {f'single:{n}': (single(i, 0.0), False) for i, n in enumerate(view_names)}
     methods.update({f'single:{n}+size': (single(i, size_weight), False)
                     for i, n in enumerate(view_names)})
+    methods.update({f'single:{n}+size+shape': (single(i, size_weight, shape_weight), False)
+                    for i, n in enumerate(view_names)})
     spectral = {'base': ['agglomerative', 'kmeans', 'spectral']}
     methods.update({'CC': (shallow('cc'), False),
                     'CC+size': (shallow('cc', True), False),
                     'MVEC': (shallow('mvec'), False),
                     'MVEC+size': (shallow('mvec', True), False),
+                    'CC+size+shape': (shallow('cc', True, True), False),
+                    'MVEC+size+shape': (shallow('mvec', True, True), False),
                     'MVEC(ward+kmeans+spectral)': (shallow('mvec', **spectral), False),
                     'MVEC(ward+kmeans+spectral)+size': (shallow('mvec', True, **spectral),
                                                          False),
@@ -140,6 +146,8 @@ def main(argv=None) -> int:
     ap.add_argument('--columns', default=','.join(COLUMNS), help='Protocol A/C columns to run')
     ap.add_argument('--size-weight', type=float, default=AUTO_SIZE_WEIGHT,
                     help="weight of the object-size term of the '+size' methods")
+    ap.add_argument('--shape-weight', type=float, default=AUTO_SHAPE_WEIGHT,
+                    help="weight of the outline term of the '+shape' methods")
     ap.add_argument('--out', default='multiview', help='results/<out>.{json,md}')
     ap.add_argument('--deep-params', default='{}',
                     help='JSON overriding IDEC/DMVC parameters (default: the paper\'s)')
@@ -149,12 +157,13 @@ def main(argv=None) -> int:
     views = all_views.select(names)
     y_all = meta['label']
     deep_kw = {'progress': False, 'n_threads': args.threads, **json.loads(args.deep_params)}
-    methods = make_methods(names, deep_kw, args.seed, args.size_weight)
+    methods = make_methods(names, deep_kw, args.seed, args.size_weight, args.shape_weight)
     if args.methods:
         keep = args.methods.split(',')
         methods = {m: v for m, v in methods.items() if m in keep or m.startswith('single:')}
     out = {'views': names, 'deep_params': deep_kw, 'seed': args.seed,
-           'size_weight': args.size_weight, 'loadavg_start': os.getloadavg()[0], 'draws': args.draws,
+           'size_weight': args.size_weight, 'shape_weight': args.shape_weight,
+           'loadavg_start': os.getloadavg()[0], 'draws': args.draws,
            'deep_draws': args.deep_draws, 'A': {}, 'C': {},
            'seconds_per_image': meta['seconds_per_image']}
     if 'A' in args.protocols:
@@ -166,7 +175,8 @@ def main(argv=None) -> int:
                 for idx in draws[:args.deep_draws] if is_deep else draws:
                     y = y_all[idx]
                     t0 = time.perf_counter()
-                    labels, Z = fn(centred(views, idx), meta['sizes'][idx], 7)
+                    geo = (meta['sizes'][idx], meta['shapes'][idx])
+                    labels, Z = fn(centred(views, idx), geo, 7)
                     secs.append(time.perf_counter() - t0)
                     rows.append(score(y, labels, Z, args.seed))
                 out['A'].setdefault(m, {})[col] = {
@@ -180,7 +190,8 @@ def main(argv=None) -> int:
             idx = np.nonzero(meta['condition'] == c)[0]
             for m, (fn, _) in methods.items():
                 t0 = time.perf_counter()
-                labels, Z = fn(centred(views, idx), meta['sizes'][idx], 7)
+                geo = (meta['sizes'][idx], meta['shapes'][idx])
+                labels, Z = fn(centred(views, idx), geo, 7)
                 secs = time.perf_counter() - t0
                 out['C'].setdefault(m, {})[f'c{c}'] = {**score(y_all[idx], labels, Z, args.seed),
                                                        'seconds': secs}
@@ -207,9 +218,11 @@ def render(out: dict) -> str:
           '\'centered\' per set (per draw), as in `SortingPipeline.cluster_features`. '
           'Single views: Ward; \'+size\': with the pipeline\'s object-size term (weight '
           f'{out.get("size_weight", 0.3)}; `single:mobilenet_v2_tf2+size` is the product '
-          'default). CC: concatenation, Ward. MVEC: one Ward partition per view (or Ward + '
+          'default before outlines). CC: concatenation, Ward. MVEC: one Ward partition per view (or Ward + '
           'k-means + spectral), co-association, average linkage on 1 - CAM; MVEC+size: the '
-          'size term appended to every view. '
+          'size term appended to every view; \'+shape\': the outline term too (width '
+          f'profile along the long axis, weight {out.get("shape_weight", 0.5)}; '
+          '`single:mobilenet_v2_tf2+size+shape` is the product default since this run). '
           'IDEC on the concatenated views and DMVC: the paper\'s hyper-parameters (d-500-500-'
           '2000-k, 200 pretraining epochs, batch 256, lr 1e-3, gamma 0.1, tol 1e-3) with '
           '`update_interval=\'auto\'` (half an epoch, clipped to 10..140: 10 here) and fused '

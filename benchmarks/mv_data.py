@@ -64,15 +64,41 @@ def tool_views(progress: bool = True):
                    object_id=np.array([im.object_id for im in images]),
                    shot=np.array([im.shot for im in images]),
                    sizes=np.asarray(d.sizes, dtype=float),
+                   shapes=np.asarray(d.shapes, dtype=float),
                    seconds=np.array([d.seconds_per_image['features'],
                                      d.seconds_per_image['proposals']]))
     views = Views.load(path)
     with np.load(path) as z:
         meta = {k: z[k] for k in ('label', 'condition', 'object_id', 'shot', 'sizes',
                                   'seconds')}
+        shapes = z['shapes'] if 'shapes' in z.files else None
+    if shapes is None:  # a cache written before outlines were a feature: add them
+        shapes = _tool_shapes(progress)
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        tmp = path.with_name(path.stem + '.tmp.npz')  # others may be reading the cache
+        np.savez_compressed(tmp, **arrays, shapes=shapes)
+        os.replace(tmp, path)
+    meta['shapes'] = shapes
     meta['seconds_per_image'] = dict(zip(['features(all views)', 'proposals'],
                                          meta.pop('seconds').tolist()))
     return views, meta
+
+
+def _tool_shapes(progress: bool) -> np.ndarray:
+    """Width profiles of the main region of every tool image, in ``load_tools`` order."""
+    from tqdm import tqdm
+
+    from sorting_cell.datasets.tools import load_tools
+    from sorting_cell.images import load_image
+    from sorting_cell.pipeline import SortingPipeline
+    from sorting_cell.regions.shape import width_profile
+
+    images = load_tools()
+    frames = [load_image(im.path) for im in tqdm(images, desc='load', disable=not progress)]
+    proposer = SortingPipeline().proposer_().fit(frames)
+    return np.array([width_profile(proposer.propose_main(f))
+                     for f in tqdm(frames, desc='outlines', disable=not progress)])
 
 
 def digit_images() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
