@@ -22,8 +22,9 @@ def test_one_tray_of_tools_is_sorted_by_class(tools):
         result = SortingPipeline(n_clusters=7).sort_images([tools[i].path for i in idx])
         assert not result.failed and len(set(result.labels)) == 7
         scores.append(nmi([tools[i].label for i in idx], result.labels))
-    # Published Xception figure for these conditions: 0.94 / 0.82 (mean 0.88).
-    assert np.mean(scores) > 0.8, scores
+    # Published Xception figure for these conditions: 0.94 / 0.82 (mean 0.88); this draw
+    # scores 0.95 / 1.00 here.
+    assert np.mean(scores) > 0.9, scores
 
 
 def test_bad_files_are_reported_and_the_rest_sorted(tools, tmp_path):

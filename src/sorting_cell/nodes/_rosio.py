@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import array
 import importlib
+import signal
 import sys
+import threading
 import time
 from typing import Callable
 
@@ -148,10 +150,18 @@ def run(node_factory: Callable[[], Node], args=None, executor=None,
         print(config_error_message(exc), file=sys.stderr)
         code = 2
     finally:
+        # The Ctrl-C that ended spin() can be delivered again after rclpy's own handler
+        # already stopped the executor; raised here, it would kill the process mid-cleanup
+        # (exit by signal instead of 0). We are shutting down anyway: ignore it.
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             close = getattr(node, 'close', None)
             if close is not None:
                 close()
             node.destroy_node()
         rclpy.try_shutdown()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return code

@@ -27,9 +27,12 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
-from sorting_cell.clustering import METHODS, ImageClusterer
+from sorting_cell.clustering import METHODS
 from sorting_cell.features import make_extractor
 from sorting_cell.images import ImageLoadError
+from sorting_cell.pipeline import AUTO_SHAPE_WEIGHT, AUTO_SIZE_WEIGHT, SortingPipeline
+from sorting_cell.regions.shape import width_profile
+from sorting_cell.regions.upright import region_size
 from sorting_cell_interfaces.msg import ClusterAssignments, Detections
 from sorting_cell_interfaces.srv import ClusterDetections
 
@@ -43,7 +46,11 @@ __all__ = ['ClusteringNode', 'main']
 
 
 class ClusteringNode(Node):
-    """Thin node around a feature extractor and :class:`ImageClusterer`."""
+    """Thin node around a feature extractor and :meth:`SortingPipeline.cluster_features`.
+
+    The detections of one camera share a scale, so each object's size and outline (from
+    its mask) join the CNN features as in the offline pipeline.
+    """
 
     def __init__(self, **kwargs):
         super().__init__('clustering', **kwargs)
@@ -66,6 +73,12 @@ class ClusteringNode(Node):
                               min_value=1, max_value=10000)
         self.random_state = declare(self, 'random_state', 0, 'Seed of stochastic methods',
                                     min_value=0, max_value=2**31 - 1)
+        self.size_weight = declare(self, 'size_weight', AUTO_SIZE_WEIGHT, 'Weight of object '
+                                   'size (from the mask) next to appearance; 0 = off',
+                                   min_value=0.0, max_value=10.0)
+        self.shape_weight = declare(self, 'shape_weight', AUTO_SHAPE_WEIGHT, 'Weight of the '
+                                    "object's outline (width along its length); 0 = off",
+                                    min_value=0.0, max_value=10.0)
         self.add_on_set_parameters_callback(lambda ps: check_choices(ps, {'method': METHODS}))
 
         self.diag = Diagnostics(self)
@@ -73,7 +86,7 @@ class ClusteringNode(Node):
         self.extractor = make_extractor(self.features, cache_dir=self.cache_dir or None)
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()   # one inference at a time (stream vs service)
-        # object id -> (feature row, source stamp, header) for the accumulating mode.
+        # object id -> (feature row, size, outline, source stamp) for the accumulating mode.
         self._window: OrderedDict[str, tuple] = OrderedDict()
         self.pub = self.create_publisher(ClusterAssignments, 'assignments',
                                          result_qos(queue_depth))
@@ -105,22 +118,31 @@ class ClusteringNode(Node):
                          f'{time.perf_counter() - t0:.2f} s')
 
     # -- the work --------------------------------------------------------------------
-    def describe(self, msg: Detections) -> tuple[list[str], np.ndarray, float]:
-        """Ids and feature rows of a message's detections (MessageError when unusable)."""
+    def describe(self, msg: Detections):
+        """Ids, feature rows, (sizes, outlines) and seconds of a message's detections.
+
+        Raises MessageError when a detection is unusable.
+        """
         regions = [detection_to_region(d) for d in msg.detections]
         t0 = time.perf_counter()
         with self._model_lock:
             X = (self.extractor.transform([r.crop for r in regions]) if regions
                  else np.zeros((0, 0)))
-        return [d.id for d in msg.detections], X, time.perf_counter() - t0
+        geometry = (np.array([region_size(r) for r in regions]).reshape(-1, 2),
+                    np.array([width_profile(r) for r in regions]))
+        return [d.id for d in msg.detections], X, geometry, time.perf_counter() - t0
 
-    def cluster(self, X: np.ndarray, num_boxes: int) -> tuple[np.ndarray, float]:
+    def cluster(self, X: np.ndarray, num_boxes: int, geometry=(None, None)
+                ) -> tuple[np.ndarray, float]:
         if len(X) < num_boxes:
             raise ValueError(f'{len(X)} object(s) but {num_boxes} boxes asked for: need at '
                              'least as many objects as boxes')
         t0 = time.perf_counter()
-        labels = ImageClusterer(n_clusters=num_boxes, method=self.method,
-                                random_state=self.random_state).fit_predict(X)
+        pipe = SortingPipeline(n_clusters=num_boxes, features=self.features, method=self.method,
+                               size_weight=self.get_parameter('size_weight').value,
+                               shape_weight=self.get_parameter('shape_weight').value,
+                               random_state=self.random_state)
+        labels = pipe.cluster_features(X, *geometry)
         return labels, time.perf_counter() - t0
 
     def _on_detections(self, msg: Detections) -> None:
@@ -128,24 +150,27 @@ class ClusteringNode(Node):
             best = max(msg.detections, key=lambda d: d.score)
             msg.detections = [best]
         try:
-            ids, X, tf = self.describe(msg)
+            ids, X, geometry, tf = self.describe(msg)
         except (MessageError, ImageLoadError, ValueError) as exc:
             self.diag.report('detections', ERROR, f'message skipped: {exc}')
             return
         num_boxes = self.get_parameter('num_boxes').value
         if self.window:
             with self._lock:
-                for oid, row in zip(ids, X):
-                    self._window[oid] = (row, msg.header.stamp)
+                for oid, row, size, shape in zip(ids, X, *geometry):
+                    self._window[oid] = (row, size, shape, msg.header.stamp)
                 while len(self._window) > self.window:
                     self._window.popitem(last=False)
                 ids = list(self._window)
-                X = np.stack([v[0] for v in self._window.values()]) if ids else X
-                stamps = [v[1] for v in self._window.values()]
+                kept = list(self._window.values())
+                if ids:
+                    X = np.stack([v[0] for v in kept])
+                    geometry = (np.stack([v[1] for v in kept]), np.stack([v[2] for v in kept]))
+                stamps = [v[3] for v in kept]
         else:
             stamps = [msg.header.stamp] * len(ids)
         try:
-            labels, tc = self.cluster(X, num_boxes)
+            labels, tc = self.cluster(X, num_boxes, geometry)
         except ValueError as exc:
             self.diag.report('clustering', WARN, f'no assignments: {exc}', objects=len(ids),
                              num_boxes=num_boxes)
@@ -159,8 +184,8 @@ class ClusteringNode(Node):
         try:
             if request.num_boxes < 1:
                 raise ValueError('num_boxes must be >= 1')
-            ids, X, tf = self.describe(request.detections)
-            labels, tc = self.cluster(X, request.num_boxes)
+            ids, X, geometry, tf = self.describe(request.detections)
+            labels, tc = self.cluster(X, request.num_boxes, geometry)
         except (MessageError, ImageLoadError, ValueError) as exc:
             response.success, response.message = False, str(exc)
             return response
