@@ -65,7 +65,7 @@ def main() -> None:
              '| pipeline | objects found | wall s | CPU s | proposals s | features s | '
              'clustering s |', '| --- | --- | --- | --- | --- | --- | --- |']
     for name, label in [('default', 'embedded default (upright strips, mobilenet_v2_tf2 '
-                                    'aspect + flip TTA, centred + size)'),
+                                    'aspect + flip TTA, centred + size + outline)'),
                         ('baseline', 'plain baseline (box crops, mobilenet_v2 224x224)')]:
         s = summary[name]
         lines.append(f'| {label} | {s["objects"]:.0f} | {s["wall"]:.3f} | {s["cpu"]:.3f} | '
