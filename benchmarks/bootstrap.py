@@ -180,6 +180,7 @@ def render(out: dict) -> list[str]:
                    f'{", ".join(f"{v:.1f}" for v in ls)} at the start and '
                    f'{", ".join(f"{v:.1f}" for v in le)} at the end (other jobs shared the '
                    'cores, so the seconds columns are contended).', '']
+    md += [n + '\n' for n in out.get('notes', [])]
     return md + _summary(out)
 
 
@@ -190,7 +191,7 @@ def save(out: dict, stem: str) -> None:
     (RESULTS / f'{stem}.md').write_text('\n'.join(md))
 
 
-def combine(stems: list[str], stem: str) -> dict:
+def combine(stems: list[str], stem: str, notes=()) -> dict:
     """Merge runs over different datasets (e.g. run in parallel) into one report."""
     parts = [json.loads((RESULTS / f'{s}.json').read_text()) for s in stems]
     out = {k: parts[0][k] for k in ('pretrained', 'params', 'seed')}
@@ -202,6 +203,7 @@ def combine(stems: list[str], stem: str) -> dict:
         out['results'].update({k: v for k, v in p['results'].items() if k != 'tools_mean'})
     out['runs'] = [{k: p[k] for k in ('datasets', 'seconds', 'loadavg_start_end')}
                    for p in parts]
+    out['notes'] = list(notes)
     save(out, stem)
     return out
 
@@ -217,9 +219,11 @@ def main(argv=None) -> int:
     ap.add_argument('--out', default='bootstrap', help='results file stem')
     ap.add_argument('--combine', default=None,
                     help="comma-separated result stems to merge into --out (no new runs)")
+    ap.add_argument('--note', action='append', default=[],
+                    help='paragraph added to a --combine report (repeatable)')
     args = ap.parse_args(argv)
     if args.combine:
-        print('\n'.join(render(combine(args.combine.split(','), args.out))))
+        print('\n'.join(render(combine(args.combine.split(','), args.out, args.note))))
         return 0
     params = {'progress': False, 'n_threads': args.threads, **json.loads(args.params)}
     pre = args.pretrained.split('+')
