@@ -104,6 +104,7 @@ def make_methods(view_names, deep_kw: dict, seed: int, size_weight: float,
     methods.update({f'single:{n}+size+shape': (single(i, size_weight, shape_weight), False)
                     for i, n in enumerate(view_names)})
     spectral = {'base': ['agglomerative', 'kmeans', 'spectral']}
+    wardkm = {'base': ['agglomerative', 'kmeans']}
     methods.update({'CC': (shallow('cc'), False),
                     'CC+size': (shallow('cc', True), False),
                     'MVEC': (shallow('mvec'), False),
@@ -113,6 +114,10 @@ def make_methods(view_names, deep_kw: dict, seed: int, size_weight: float,
                     'MVEC(ward+kmeans+spectral)': (shallow('mvec', **spectral), False),
                     'MVEC(ward+kmeans+spectral)+size': (shallow('mvec', True, **spectral),
                                                          False),
+                    'MVEC(ward+kmeans)+size+shape': (shallow('mvec', True, True, **wardkm),
+                                                     False),
+                    'MVEC(ward+kmeans+spectral)+size+shape': (
+                        shallow('mvec', True, True, **spectral), False),
                     'IDEC(concat)': (deep('idec'), True),
                     'DMVC': (deep('dmvc'), True)})
     return methods
