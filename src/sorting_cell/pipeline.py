@@ -25,6 +25,8 @@ DEFAULT_FEATURES = 'mobilenet_v2_tf2'
 AUTO_SIZE_WEIGHT = 0.3
 #: Weight of the outline's width profile when all frames come from one camera.
 AUTO_SHAPE_WEIGHT = 0.5
+#: Base clusterers run on every view by ``method='mvec'``.
+MVEC_BASES = ('agglomerative', 'kmeans', 'spectral')
 
 __all__ = ['SortingPipeline', 'SortResult', 'Item']
 
@@ -159,7 +161,12 @@ class SortingPipeline(BaseEstimator):
         width_profile`); either may be None (unknown: not used).
         """
         Z = normalize_features(X, self.normalize)
-        parts = [Z]
+        G = self._geometry_block(len(Z), sizes, shapes)
+        return np.hstack([Z, G]) if G.shape[1] else Z
+
+    def _geometry_block(self, n: int, sizes, shapes) -> np.ndarray:
+        """The weighted size and outline columns alone (zero columns when unused)."""
+        parts = [np.zeros((n, 0))]
         w = self._weight(self.size_weight, AUTO_SIZE_WEIGHT, sizes is not None)
         if sizes is not None and w > 0:
             S = np.log(np.maximum(np.asarray(sizes, dtype=float), 1.0))
@@ -168,7 +175,7 @@ class SortingPipeline(BaseEstimator):
         if shapes is not None and w > 0:
             # Same recipe as appearance features: what all outlines share is removed.
             parts.append(w * normalize_features(np.asarray(shapes, dtype=float), 'centered'))
-        return np.hstack(parts) if len(parts) > 1 else Z
+        return np.hstack(parts)
 
     def cluster_features(self, X, sizes: np.ndarray | None = None,
                          shapes: np.ndarray | None = None) -> np.ndarray:
@@ -185,9 +192,20 @@ class SortingPipeline(BaseEstimator):
             views = X if isinstance(X, list) else [X]
             views = [normalize_features(np.asarray(v, dtype=np.float64), self.normalize)
                      for v in views]
+            G = self._geometry_block(len(views[0]), sizes, shapes)
+            if G.shape[1]:
+                # Size and outline belong to the object, not to a view: every view gets
+                # them, so each base partition is the single-view pipeline's own.
+                views = [np.hstack([V, G]) for V in views]
             # The trained methods show their epochs when the run shows progress.
             extra = ({'progress': self.progress}
                      if self.method in ('idec', 'dmvc', 'bootstrap') else {})
+            if self.method in ('cc', 'mvec'):
+                extra['normalize'] = None  # done above; again would re-weight the geometry
+            if self.method == 'mvec':
+                # A partition per (view, clusterer): measured best on the tool benchmark
+                # (benchmarks/results/multiview_shape_ensembles.md).
+                extra['base'] = list(MVEC_BASES)
             return make_multiview(self.method, self.n_clusters, random_state=self.random_state,
                                   **extra).fit_predict(views)
         return self.clusterer_().fit_predict(self.geometry(X, sizes, shapes))
