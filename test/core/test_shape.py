@@ -83,3 +83,20 @@ def test_geometry_weights():
     for bad in (-1.0, float('nan'), 'big'):
         with pytest.raises(ValueError, match='weights'):
             SortingPipeline(n_clusters=2, shape_weight=bad).geometry(X, sizes, shapes)
+
+
+def test_multiview_methods_see_the_outline_too():
+    """Two kinds told apart only by their outline: every multi-view route must use it."""
+    from sorting_cell.clustering.metrics import nmi
+
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 12)
+    views = [rng.normal(size=(24, 16)), rng.normal(size=(24, 8))]  # appearance says nothing
+    ramp = np.linspace(1, 0, 32)
+    shapes = np.where(y[:, None] == 0, ramp, 1 - ramp) + rng.normal(0, 0.02, (24, 32))
+    sizes = np.full((24, 2), 100.0) + rng.normal(0, 1, (24, 2))
+    for method in ('mvec', 'cc'):
+        seen = SortingPipeline(n_clusters=2, method=method, shape_weight=3.0)
+        assert nmi(y, seen.cluster_features(views, sizes, shapes)) == 1.0, method
+        blind = SortingPipeline(n_clusters=2, method=method, shape_weight=0.0, size_weight=0.0)
+        assert nmi(y, blind.cluster_features(views, sizes, shapes)) < 0.5, method
