@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .base import Region
+from .upright import long_axis_extent, long_axis_rotation
 
 __all__ = ['width_profile', 'PROFILE_BINS']
 
@@ -36,14 +37,9 @@ def width_profile(region: Region, bins: int = PROFILE_BINS) -> np.ndarray:
     ys, xs = np.nonzero(mask)
     if xs.size < 3:
         return np.full(bins, 1.0 / bins)
-    (cx, cy), (w, h), angle = cv2.minAreaRect(np.stack([xs, ys], axis=1).astype(np.float32))
-    if w < h:
-        angle += 90.0
-    side = int(np.ceil(np.hypot(w, h))) + 4
-    M = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
-    M[0, 2] += side / 2.0 - cx
-    M[1, 2] += side / 2.0 - cy
-    turned = cv2.warpAffine(mask.astype(np.uint8), M, (side, side),
+    pts = np.stack([xs, ys], axis=1).astype(np.float32)
+    side = int(np.ceil(np.hypot(*long_axis_extent(pts)))) + 4
+    turned = cv2.warpAffine(mask.astype(np.uint8), long_axis_rotation(pts, side), (side, side),
                             flags=cv2.INTER_NEAREST) > 0
     cols = np.nonzero(turned.any(axis=0))[0]
     if cols.size == 0:  # rounding lost every pixel of a tiny mask
