@@ -5,8 +5,6 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 from sklearn.base import clone
-from sklearn.datasets import load_digits
-from skimage.feature import hog
 
 from sorting_cell.bootstrap import TransferBootstrap, difference_rate, reliable_mask
 from sorting_cell.clustering.metrics import acc, nmi
@@ -16,11 +14,8 @@ FAST = dict(epochs=40, hidden=64, progress=False, n_threads=1)
 
 
 @pytest.fixture(scope='module')
-def digits():
-    X, y = load_digits(return_X_y=True)
-    X, y = X[:400], y[:400]
-    H = np.array([hog(x.reshape(8, 8), orientations=4, pixels_per_cell=(4, 4),
-                      cells_per_block=(1, 1)) for x in X])
+def digits(digits_hog):
+    X, H, y = digits_hog(400, orientations=4)
     return H, X, y
 
 

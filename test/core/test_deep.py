@@ -3,8 +3,6 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.cluster import KMeans
-from sklearn.datasets import load_digits
-from skimage.feature import hog
 
 from sorting_cell.clustering.metrics import nmi
 from sorting_cell.multiview import DMVC, IDEC, make_multiview
@@ -15,11 +13,8 @@ SMALL = dict(hidden=(64, 64, 128), pretrain_epochs=50, batch_size=100, update_in
 
 
 @pytest.fixture(scope='module')
-def digits():
-    X, y = load_digits(return_X_y=True)
-    X, y = X[:200], y[:200]
-    H = np.array([hog(x.reshape(8, 8), orientations=9, pixels_per_cell=(4, 4),
-                      cells_per_block=(1, 1)) for x in X])
+def digits(digits_hog):
+    X, H, y = digits_hog(200)
     return [X, H], y
 
 

@@ -3,8 +3,6 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.cluster import KMeans
-from sklearn.datasets import load_digits
-from skimage.feature import hog
 
 from sorting_cell.clustering.metrics import nmi
 from sorting_cell.multiview import (MULTIVIEW_METHODS, ConcatClustering,
@@ -13,11 +11,8 @@ from sorting_cell.multiview import (MULTIVIEW_METHODS, ConcatClustering,
 
 
 @pytest.fixture(scope='module')
-def digits():
-    X, y = load_digits(return_X_y=True)
-    X, y = X[:400], y[:400]
-    H = np.array([hog(x.reshape(8, 8), orientations=9, pixels_per_cell=(4, 4),
-                      cells_per_block=(1, 1)) for x in X])
+def digits(digits_hog):
+    X, H, y = digits_hog(400)
     return [X, H], y
 
 

@@ -33,12 +33,13 @@ def run(args) -> int:
     from ..bench.markdown import table_a, table_b, table_c
     from ..datasets import load_tools
     from ..pipeline import SortingPipeline
+    from .cluster import _weight_arg
 
     pipe = SortingPipeline(n_clusters=7, features=args.features, method=args.method,
                            proposer=args.proposer, crop=args.crop,
                            normalize=None if args.normalize == 'none' else args.normalize,
-                           size_weight=_weight(args.size_weight),
-                           shape_weight=_weight(args.shape_weight),
+                           size_weight=_weight_arg('--size-weight', args.size_weight),
+                           shape_weight=_weight_arg('--shape-weight', args.shape_weight),
                            random_state=args.seed)
     images = load_tools()
     t0 = time.perf_counter()
@@ -78,7 +79,3 @@ def run(args) -> int:
     print(md + timing)
     print(f'wrote {out / name}.json and .md')
     return 0
-
-
-def _weight(text: str):
-    return text if text == 'auto' else float(text)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import FeatureExtractor
-from .preprocess import aspect_size, check_resize_mode, resize_to, to_square
+from .preprocess import aspect_size, check_resize_mode, resize_to, to_square, tta_views
 
 __all__ = ['EfficientNetLiteFeatures', 'EFFICIENTNET_LITE_MODELS', 'VARIANTS']
 
@@ -50,14 +50,6 @@ _CODE_PACKAGE = 'efficientnet-lite-pytorch==0.1.0'
 LAYERS = ('embedding', 'logits', 'probabilities')
 FEATURE_DIM = 1280
 N_CLASSES = 1000
-
-# Test-time augmentations, the same as LiteRTFeatures': the object turned or mirrored.
-_TTA = {
-    'none': (lambda im: im,),
-    'flip': (lambda im: im, lambda im: im[::-1, ::-1]),
-    'flip4': (lambda im: im, lambda im: im[::-1, ::-1], lambda im: im[:, ::-1],
-              lambda im: im[::-1]),
-}
 
 # The TF Lite models were trained on (rgb - 127) / 128.
 _INPUT_LUT = ((np.arange(256, dtype=np.float32) - 127.0) / 128.0).astype(np.float32)
@@ -183,8 +175,7 @@ class EfficientNetLiteFeatures(FeatureExtractor):
         if self.layer is not None and self.layer not in LAYERS:
             raise ValueError(f'unknown layer {self.layer!r} for EfficientNet-Lite; valid: '
                              f'{", ".join(LAYERS)} (or None)')
-        if self.tta not in _TTA:
-            raise ValueError(f"tta must be one of {', '.join(_TTA)}, got {self.tta!r}")
+        tta_views(self.tta)  # validates
         for name in ('num_threads', 'batch_size'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
@@ -227,7 +218,8 @@ class EfficientNetLiteFeatures(FeatureExtractor):
 
         model = self._model()
         torch.set_flush_denormal(True)
-        views = [np.ascontiguousarray(f(im)) for f in _TTA[self.tta] for im in images]
+        transforms = tta_views(self.tta)
+        views = [np.ascontiguousarray(f(im)) for f in transforms for im in images]
         rows = np.empty((len(views), self.output_dim()), dtype=np.float32)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, hw in enumerate(self._sizes(views)):
@@ -239,7 +231,7 @@ class EfficientNetLiteFeatures(FeatureExtractor):
                     x = _INPUT_LUT[np.stack([self._prepare(views[i], hw) for i in part])]
                     rows[part] = self._forward(model, torch.from_numpy(x).permute(0, 3, 1, 2))
         n = len(images)
-        return rows.reshape(len(_TTA[self.tta]), n, -1).mean(axis=0)
+        return rows.reshape(len(transforms), n, -1).mean(axis=0)
 
     def _forward(self, model, x) -> np.ndarray:
         import torch

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .base import FeatureExtractor
-from .preprocess import aspect_size, check_resize_mode, resize_to, to_square
+from .preprocess import aspect_size, check_resize_mode, resize_to, to_square, tta_views
 
 __all__ = ['LiteRTFeatures', 'LITERT_MODELS', 'LAYER_ALIASES']
 
@@ -140,15 +140,6 @@ def _prune(model, want: int) -> bytes:
     builder = flatbuffers.Builder(1 << 22)
     builder.Finish(model.Pack(builder), file_identifier=b'TFL3')
     return bytes(builder.Output())
-
-
-# Test-time augmentations: the same object seen turned or mirrored.
-_TTA = {
-    'none': (lambda im: im,),
-    'flip': (lambda im: im, lambda im: im[::-1, ::-1]),
-    'flip4': (lambda im: im, lambda im: im[::-1, ::-1], lambda im: im[:, ::-1],
-              lambda im: im[::-1]),
-}
 
 
 class _Runtime:
@@ -377,10 +368,8 @@ class LiteRTFeatures(FeatureExtractor):
         return real.astype(dtype)
 
     def _transform(self, images: list[np.ndarray]) -> np.ndarray:
-        if self.tta not in _TTA:
-            raise ValueError(f"tta must be one of {', '.join(_TTA)}, got {self.tta!r}")
         views = [self._transform_once([np.ascontiguousarray(f(im)) for im in images])
-                 for f in _TTA[self.tta]]
+                 for f in tta_views(self.tta)]
         return sum(views) / len(views)
 
     def _transform_once(self, images: list[np.ndarray]) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ['RESIZE_MODES', 'to_square', 'check_resize_mode', 'aspect_size', 'resize_to']
+__all__ = ['RESIZE_MODES', 'to_square', 'check_resize_mode', 'aspect_size',
+           'resize_to', 'tta_views']
 
 #: ``'pad'`` keeps the aspect ratio and pads the short side with the crop's own border
 #: (background-like, so a long screwdriver stays long); ``'pad_gray'`` pads with mid-gray
@@ -97,3 +98,20 @@ def aspect_size(h: int, w: int, long_side: int = 224, multiple: int = 32,
 def resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize to exactly ``height`` x ``width`` (area filter when shrinking)."""
     return _resize(image, width, height)
+
+
+# Test-time augmentations: the object turned by 180 degrees (a tool lies either way round)
+# and, for 'flip4', mirrored too.
+_TTA = {
+    'none': (lambda im: im,),
+    'flip': (lambda im: im, lambda im: im[::-1, ::-1]),
+    'flip4': (lambda im: im, lambda im: im[::-1, ::-1], lambda im: im[:, ::-1],
+              lambda im: im[::-1]),
+}
+
+
+def tta_views(mode: str) -> tuple:
+    """The image transforms whose features are averaged for test-time augmentation ``mode``."""
+    if mode not in _TTA:
+        raise ValueError(f"tta must be one of {', '.join(_TTA)}, got {mode!r}")
+    return _TTA[mode]

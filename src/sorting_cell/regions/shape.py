@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .base import Region
-from .upright import long_axis_extent, long_axis_rotation
+from .upright import LongAxis
 
 __all__ = ['width_profile', 'PROFILE_BINS']
 
@@ -38,8 +38,9 @@ def width_profile(region: Region, bins: int = PROFILE_BINS) -> np.ndarray:
     if xs.size < 3:
         return np.full(bins, 1.0 / bins)
     pts = np.stack([xs, ys], axis=1).astype(np.float32)
-    side = int(np.ceil(np.hypot(*long_axis_extent(pts)))) + 4
-    turned = cv2.warpAffine(mask.astype(np.uint8), long_axis_rotation(pts, side), (side, side),
+    axis = LongAxis.of(pts)
+    side = int(np.ceil(np.hypot(axis.length, axis.width))) + 4
+    turned = cv2.warpAffine(mask.astype(np.uint8), axis.rotation(side), (side, side),
                             flags=cv2.INTER_NEAREST) > 0
     cols = np.nonzero(turned.any(axis=0))[0]
     if cols.size == 0:  # rounding lost every pixel of a tiny mask

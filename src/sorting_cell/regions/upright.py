@@ -8,12 +8,14 @@ square box crops, +0.16 on the perforated-metal condition; benchmarks/results/ab
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from .base import Region
 
-__all__ = ['upright_crop', 'region_size', 'long_axis_rotation', 'long_axis_extent']
+__all__ = ['upright_crop', 'region_size', 'LongAxis']
 
 
 def upright_crop(frame: np.ndarray, region: Region, margin: float = 0.12,
@@ -29,31 +31,39 @@ def upright_crop(frame: np.ndarray, region: Region, margin: float = 0.12,
     if xs.size < 3:
         return region.crop
     pts = np.stack([xs + x0, ys + y0], axis=1).astype(np.float32)
-    w, h = long_axis_extent(pts)
-    side = int(w * (1 + 2 * margin)) + 2 * pad
-    M = long_axis_rotation(pts, side)
-    square = cv2.warpAffine(frame, M, (side, side), flags=cv2.INTER_LINEAR,
+    axis = LongAxis.of(pts)
+    side = int(axis.length * (1 + 2 * margin)) + 2 * pad
+    square = cv2.warpAffine(frame, axis.rotation(side), (side, side), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_REFLECT)
-    strip_h = min(side, int(h * (1 + 2 * margin)) + 2 * pad)
+    strip_h = min(side, int(axis.width * (1 + 2 * margin)) + 2 * pad)
     top = max(0, side // 2 - strip_h // 2)
     return np.ascontiguousarray(square[top:top + strip_h])
 
 
-def long_axis_extent(pts: np.ndarray) -> tuple[float, float]:
-    """``(length, width)`` of the minimum-area rectangle around ``pts`` (N x 2 float32)."""
-    _, (w, h), _ = cv2.minAreaRect(pts)
-    return (float(max(w, h)), float(min(w, h)))
+@dataclass(frozen=True)
+class LongAxis:
+    """The minimum-area rectangle around a set of points, long side first."""
 
+    center: tuple[float, float]
+    length: float
+    width: float
+    angle: float  # degrees that turn the long side horizontal
 
-def long_axis_rotation(pts: np.ndarray, side: int) -> np.ndarray:
-    """2x3 affine that turns ``pts``' long axis horizontal, centred in a ``side`` square."""
-    (cx, cy), (w, h), angle = cv2.minAreaRect(pts)
-    if w < h:
-        angle += 90.0
-    M = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
-    M[0, 2] += side / 2.0 - cx
-    M[1, 2] += side / 2.0 - cy
-    return M
+    @classmethod
+    def of(cls, pts: np.ndarray) -> 'LongAxis':
+        """From ``N x 2`` float32 ``(x, y)`` points."""
+        center, (w, h), angle = cv2.minAreaRect(pts)
+        if w < h:
+            angle += 90.0
+        return cls(center, float(max(w, h)), float(min(w, h)), angle)
+
+    def rotation(self, side: int) -> np.ndarray:
+        """2x3 affine turning the long axis horizontal, centred in a ``side`` square."""
+        cx, cy = self.center
+        M = cv2.getRotationMatrix2D((cx, cy), self.angle, 1.0)
+        M[0, 2] += side / 2.0 - cx
+        M[1, 2] += side / 2.0 - cy
+        return M
 
 
 def region_size(region: Region) -> tuple[float, float]:
@@ -62,4 +72,5 @@ def region_size(region: Region) -> tuple[float, float]:
     if xs.size < 3:
         x0, y0, x1, y1 = region.box
         return (float(max(x1 - x0, y1 - y0)), float(min(x1 - x0, y1 - y0)))
-    return long_axis_extent(np.stack([xs, ys], axis=1).astype(np.float32))
+    axis = LongAxis.of(np.stack([xs, ys], axis=1).astype(np.float32))
+    return (axis.length, axis.width)
