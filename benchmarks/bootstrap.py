@@ -9,8 +9,10 @@ it reports JC, FMI, NMI, ARI, ACC and the normalised DBI of (a) k-means on the b
 feature alone and (b) bootstrapping started from it, plus the index difference rate
 eta = (max - min) / max of every index across boot features, before and after.
 
-The pretrained network is the frozen MobileNet(s) named by ``--pretrained``; the trained
-part is a head on its features (see sorting_cell.bootstrap for why). Run from the repo root:
+The trained network is a head on the frozen MobileNet(s) named by ``--pretrained``, or with
+``--network tail`` the last block(s) of EfficientNet-Lite0, fine-tuned (``--tail`` sets the
+``EfficientNetLiteTail`` parameters; see sorting_cell.bootstrap). Each cell also reports
+k-means on the pretrained features alone (untrained). Run from the repo root:
 
     SORTING_CELL_ASSETS=../shared .venv/bin/python benchmarks/bootstrap.py
 
@@ -19,6 +21,13 @@ or, on two cores, the two datasets side by side and then merged into one report:
     .venv/bin/python benchmarks/bootstrap.py --datasets digits --out bootstrap_digits &
     .venv/bin/python benchmarks/bootstrap.py --datasets tools --out bootstrap_tools
     .venv/bin/python benchmarks/bootstrap.py --combine bootstrap_digits,bootstrap_tools
+
+The fine-tuned runs of the README:
+
+    .venv/bin/python benchmarks/bootstrap.py --datasets tools --network tail \
+        --params '{"head_input": "pretrained"}' --out bootstrap_tail_tools
+    .venv/bin/python benchmarks/bootstrap.py --datasets digits --network tail \
+        --tail '{"input_size": 96}' --out bootstrap_tail_digits
 
 Writes benchmarks/results/<out>.{json,md} (default bootstrap), after every table. Feature
 caches live in /tmp (mv_data.py).
@@ -35,9 +44,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mv_data import digit_views, tool_views  # noqa: E402
+from mv_data import cache_dir, digit_images, digit_views, tool_crops, tool_views  # noqa: E402
 
 from sorting_cell.bootstrap import TransferBootstrap, difference_rate  # noqa: E402
+from sorting_cell.bootstrap.finetune import EfficientNetLiteTail  # noqa: E402
+from sorting_cell.bootstrap.learners import TailLearner  # noqa: E402
 from sorting_cell.clustering.metrics import score_all  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / 'results'
@@ -76,12 +87,43 @@ def run_one(boot: np.ndarray, pretrained: list, y, k: int, pca, seed: int, param
             'seconds': secs}
 
 
+def trunk_rows(dataset: str, tail: EfficientNetLiteTail) -> np.ndarray:
+    """The frozen-layer rows of every image of ``dataset``, cached in /tmp per tail setting."""
+    key = f'{tail.variant}_{tail.trainable_blocks}_{tail.side}_{tail.resize}'
+    path = cache_dir() / f'trunk_{dataset}_{key}.npy'
+    if not path.exists():
+        images = tool_crops() if dataset == 'tools' else digit_images()[0]
+        t0 = time.perf_counter()
+        rows = tail.trunk(images, progress=True)
+        print(f'  trunk rows {rows.shape}: {(time.perf_counter() - t0) / len(images) * 1e3:.1f}'
+              ' ms/image', flush=True)
+        np.save(path, rows.astype(np.float32))
+    return np.load(path)
+
+
+def pretrained_reference(pretrained: list, y, k: int, seed: int, tail) -> dict:
+    """k-means on the pretrained features alone (no boot feature, no training)."""
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import normalize
+
+    if tail is None:
+        F = np.hstack([normalize(V) for V in pretrained])
+    else:
+        import torch
+
+        torch.manual_seed(seed)
+        learner = TailLearner(tail, pretrained[0], k, seed)
+        learner.start()
+        F = learner.embed()[0]
+    return _scores(y, KMeans(k, n_init=10, random_state=seed).fit_predict(F), F)
+
+
 def eta(rows: dict, which: str) -> dict:
     return {i: difference_rate([r[which][i] for r in rows.values()]) for i in INDICES}
 
 
-def bench(views, y, k: int, pretrained_names, seed: int, params: dict, tag: str) -> dict:
-    pretrained = [views[n] for n in pretrained_names]
+def bench(views, y, k: int, pretrained, seed: int, params: dict, tag: str) -> dict:
+    """``pretrained``: the frozen views under the head, or ``[trunk rows]`` with a tail."""
     rows = {}
     for name, (view, pca) in BOOTS.items():
         rows[name] = run_one(views[view], pretrained, y, k, pca, seed, params)
@@ -89,7 +131,12 @@ def bench(views, y, k: int, pretrained_names, seed: int, params: dict, tag: str)
         print(f'[{tag}] {name:8s} boot NMI {r["boot"]["nmi"]:.3f} ACC {r["boot"]["acc"]:.3f}'
               f' -> bootstrap NMI {r["bootstrap"]["nmi"]:.3f} ACC {r["bootstrap"]["acc"]:.3f}'
               f' ({r["rounds"]} rounds, {r["seconds"]:.1f} s)', flush=True)
-    return {'rows': rows, 'eta_boot': eta(rows, 'boot'), 'eta_bootstrap': eta(rows, 'bootstrap')}
+    net = params.get('network')
+    ref = pretrained_reference(pretrained, y, k, seed, None if net == 'head' else net)
+    print(f'[{tag}] pretrained features alone: NMI {ref["nmi"]:.3f} ACC {ref["acc"]:.3f}',
+          flush=True)
+    return {'rows': rows, 'eta_boot': eta(rows, 'boot'), 'eta_bootstrap': eta(rows, 'bootstrap'),
+            'pretrained_only': ref}
 
 
 def _table(res: dict) -> list[str]:
@@ -102,6 +149,10 @@ def _table(res: dict) -> list[str]:
                    f'{r["seconds"]:.1f} |')
     cells = [f'{res["eta_boot"][i]:.3f} -> **{res["eta_bootstrap"][i]:.3f}**' for i in INDICES]
     out.append('| eta (max-min)/max | ' + ' | '.join(cells) + ' | | |')
+    if 'pretrained_only' in res:
+        ref = res['pretrained_only']
+        out += ['', 'k-means on the pretrained features alone (untrained, no boot feature): '
+                + ', '.join(f'{LABEL[i]} {ref[i]:.3f}' for i in INDICES) + '.']
     if all('head_labels' in r for r in res['rows'].values()):
         out += ['', 'NMI / ACC of the confirmed + predicted labels before the final '
                 're-clustering (`head_labels_`): ' + '; '.join(
@@ -149,9 +200,13 @@ def _summary(out: dict) -> list[str]:
 def render(out: dict) -> list[str]:
     """The markdown report of a (possibly partial or combined) run."""
     params = out['params']
+    if out.get('tail'):
+        net = (f'EfficientNet-Lite `{json.dumps(out["tail"])}`, its last block(s) fine-tuned '
+               '(EfficientNetLiteTail)')
+    else:
+        net = f'frozen `{"+".join(out["pretrained"])}` (LiteRT int8) + trained head'
     md = ['# Transfer-learning bootstrapping (seed 003) on this machine', '',
-          f'Pretrained network: frozen `{"+".join(out["pretrained"])}` (LiteRT int8) + trained '
-          f'head; parameters '
+          f'Pretrained network: {net}; parameters '
           f'`{json.dumps({k: v for k, v in params.items() if k != "progress"})}`'
           f', seed {out["seed"]}. Each cell: k-means on the boot feature -> bootstrapping '
           'started from it. nDBI = 1 / (1 + DBI) on the clustered features (boot feature, '
@@ -216,6 +271,9 @@ def main(argv=None) -> int:
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--params', default='{}', help='JSON of TransferBootstrap parameters')
+    ap.add_argument('--network', choices=('head', 'tail'), default='head',
+                    help="train a head on --pretrained, or fine-tune EfficientNet-Lite's tail")
+    ap.add_argument('--tail', default='{}', help='JSON of EfficientNetLiteTail parameters')
     ap.add_argument('--out', default='bootstrap', help='results file stem')
     ap.add_argument('--combine', default=None,
                     help="comma-separated result stems to merge into --out (no new runs)")
@@ -233,6 +291,17 @@ def main(argv=None) -> int:
         raise SystemExit(f'unknown dataset(s) {sorted(unknown)}; choose from digits, tools')
     out = {'pretrained': pre, 'params': params, 'seed': args.seed, 'results': {},
            'datasets': datasets}
+    tail = None
+    if args.network == 'tail':
+        out['tail'] = json.loads(args.tail)
+        out['pretrained'] = ['efficientnet_lite_tail']
+        tail = EfficientNetLiteTail(**out['tail'])
+    run_params = {**params, 'network': tail or 'head'}
+
+    def frozen(dataset, views, idx):
+        if tail is None:
+            return [views[n][idx] for n in pre]
+        return [trunk_rows(dataset, tail)[idx]]
     t0 = time.perf_counter()
     load_start = os.getloadavg()
 
@@ -247,7 +316,8 @@ def main(argv=None) -> int:
         views = views.subset(slice(None))
         # 'raw' for digits is the original 8x8 = 64 pixel values (the paper's raw pixels).
         views.data[views.names.index('raw')] = views['pixels']
-        res = bench(views, y, 10, pre, args.seed, params, 'digits')
+        res = bench(views, y, 10, frozen('digits', views, slice(None)), args.seed, run_params,
+                    'digits')
         res['bar'] = met_bar(res)
         out['results']['digits'] = res
         checkpoint()
@@ -256,8 +326,8 @@ def main(argv=None) -> int:
         out['results']['tools'] = {}
         for c in sorted(set(meta['condition'].tolist())):
             idx = np.nonzero(meta['condition'] == c)[0]
-            res = bench(views.subset(idx), meta['label'][idx], 7, pre, args.seed, params,
-                        f'tools c{c}')
+            res = bench(views.subset(idx), meta['label'][idx], 7, frozen('tools', views, idx),
+                        args.seed, run_params, f'tools c{c}')
             res['bar'] = met_bar(res)
             out['results']['tools'][f'c{c}'] = res
             checkpoint()

@@ -85,6 +85,22 @@ def tool_views(progress: bool = True):
     return views, meta
 
 
+def tool_crops(progress: bool = True) -> list[np.ndarray]:
+    """The product's upright crops of the 560 tool images, in ``load_tools`` order."""
+    from tqdm import tqdm
+
+    from sorting_cell.datasets.tools import load_tools
+    from sorting_cell.images import load_image
+    from sorting_cell.pipeline import SortingPipeline
+
+    frames = [load_image(im.path) for im in tqdm(load_tools(), desc='load',
+                                                  disable=not progress)]
+    pipe = SortingPipeline()
+    proposer = pipe.proposer_().fit(frames)
+    return [pipe.feature_crop(f, proposer.propose_main(f))
+            for f in tqdm(frames, desc='crops', disable=not progress)]
+
+
 def _tool_shapes(progress: bool) -> np.ndarray:
     """Width profiles of the main region of every tool image, in ``load_tools`` order."""
     from tqdm import tqdm
