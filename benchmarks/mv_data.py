@@ -93,8 +93,8 @@ def tool_crops(progress: bool = True) -> list[np.ndarray]:
     from sorting_cell.images import load_image
     from sorting_cell.pipeline import SortingPipeline
 
-    frames = [load_image(im.path) for im in tqdm(load_tools(), desc='load',
-                                                  disable=not progress)]
+    images = load_tools()
+    frames = [load_image(im.path) for im in tqdm(images, desc='load', disable=not progress)]
     pipe = SortingPipeline()
     proposer = pipe.proposer_().fit(frames)
     return [pipe.feature_crop(f, proposer.propose_main(f))

@@ -310,8 +310,8 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
         k = int(self.n_clusters)
         F = views[0] if self.boot_normalize is None else StandardScaler().fit_transform(views[0])
         if self.boot_pca:
-            n = self.boot_pca if isinstance(self.boot_pca, float) else min(self.boot_pca,
-                                                                          *F.shape)
+            n = (self.boot_pca if isinstance(self.boot_pca, float)
+                 else min(self.boot_pca, *F.shape))
             F = PCA(n, random_state=seed).fit_transform(F)
         boot = self._boot_input(F, seed) if self.head_input == 'boot+pretrained' else None
         labels = self._cluster(F, seed, None)
