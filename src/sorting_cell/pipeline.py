@@ -27,6 +27,8 @@ AUTO_SIZE_WEIGHT = 0.3
 AUTO_SHAPE_WEIGHT = 0.5
 #: Base clusterers run on every view by ``method='mvec'``.
 MVEC_BASES = ('agglomerative', 'kmeans', 'spectral')
+#: Bootstrapping that fine-tunes EfficientNet-Lite0's last block (needs the crops, not features).
+FINETUNE = 'bootstrap-finetune'
 
 __all__ = ['SortingPipeline', 'SortResult', 'Item']
 
@@ -136,6 +138,13 @@ class SortingPipeline(BaseEstimator):
     def extractor_(self):
         return make_extractor(self.features, cache_dir=self.cache_dir)
 
+    def finetune_network_(self):
+        """The EfficientNet-Lite tail that ``method='bootstrap-finetune'`` fine-tunes."""
+        if getattr(self, '_finetune_network', None) is None:
+            from .bootstrap import EfficientNetLiteTail
+            self._finetune_network = EfficientNetLiteTail()  # weights load once per pipeline
+        return self._finetune_network
+
     def proposer_(self):
         return make_proposer(self.proposer)
 
@@ -190,16 +199,25 @@ class SortingPipeline(BaseEstimator):
 
         if is_multiview(self.method):
             views = X if isinstance(X, list) else [X]
+            if self.method == FINETUNE and len(views) != 2:
+                raise ValueError(f"method {FINETUNE!r} needs [boot feature, trunk rows] (from "
+                                 f'describe), got {len(views)} matrices')
             views = [normalize_features(np.asarray(v, dtype=np.float64), self.normalize)
-                     for v in views]
+                     for v in views[:1 if self.method == FINETUNE else None]]
             G = self._geometry_block(len(views[0]), sizes, shapes)
             if G.shape[1]:
                 # Size and outline belong to the object, not to a view: every view gets
                 # them, so each base partition is the single-view pipeline's own.
                 views = [np.hstack([V, G]) for V in views]
+            if self.method == FINETUNE:
+                # The trunk rows feed the network as they are; only the boot feature is
+                # normalised and carries the geometry.
+                views = [views[0], np.asarray(X[1], dtype=np.float64)]
             # The trained methods show their epochs when the run shows progress.
             extra = ({'progress': self.progress}
-                     if self.method in ('idec', 'dmvc', 'bootstrap') else {})
+                     if self.method in ('idec', 'dmvc', 'bootstrap', FINETUNE) else {})
+            if self.method == FINETUNE:
+                extra['network'] = self.finetune_network_()
             if self.method in ('cc', 'mvec'):
                 extra['normalize'] = None  # done above; again would re-weight the geometry
             if self.method == 'mvec':
@@ -215,6 +233,10 @@ class SortingPipeline(BaseEstimator):
         from .multiview import is_multiview
 
         extractor = self.extractor_()
+        if self.method == FINETUNE:
+            # The feature spec is the boot feature; the fine-tuned network sees the crops.
+            return [extractor.transform(crops),
+                    self.finetune_network_().trunk(crops, progress=self.progress)]
         if is_multiview(self.method) and hasattr(extractor, 'transform_views'):
             return extractor.transform_views(crops)
         return extractor.transform(crops)
