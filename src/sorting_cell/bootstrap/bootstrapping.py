@@ -33,15 +33,18 @@ What is trained, on a CPU (``network``):
 - ``'head'``: a classification head (``d -> hidden -> k`` MLP) on *frozen* pretrained
   features (any extractor, e.g. the LiteRT MobileNets), whose hidden layer is the
   re-extracted feature. Cheap (well under a second per round) and works from features
-  alone, but it cannot change the pretrained representation: on the tool dataset the
-  boot features stay far apart (``eta`` grows in 4 of 5 conditions).
+  alone, but it cannot change the pretrained representation: on the tool dataset raw pixels
+  and HOG stay far behind Gabor and raw + PCA, and eta(NMI) or eta(ACC) grows in 4 of 5
+  conditions (benchmarks/results/bootstrap.md).
 - an :class:`~sorting_cell.bootstrap.finetune.EfficientNetLiteTail`: the paper's recipe --
-  the last block(s) of a pretrained EfficientNet-Lite are fine-tuned on the confirmed
-  samples and its pooled features are re-extracted -- made affordable by running the frozen
-  front once (``fit([boot, tail.trunk(images)])``). About 15 s per 112-image fit. The final
-  labels are then a fresh k-means (``final_labels='fresh'``): started from the confirmed +
-  predicted labels, k-means kept the boot feature's mistakes (tools, condition 2: NMI
-  0.58-0.70 vs 0.74-0.81 fresh).
+  the last block of a pretrained EfficientNet-Lite is fine-tuned on the confirmed samples
+  and its pooled features are re-extracted -- made affordable by running the frozen front
+  once (``fit([boot, tail.trunk(images)])``); 15-40 s per 112-image fit on a loaded 2-core
+  machine. Every boot feature then ends near the same clustering (tools: eta(NMI) 0.30-0.43
+  -> 0.02-0.10, benchmarks/results/bootstrap_tail_tools.md). The final labels are a fresh
+  k-means (``final_labels='fresh'``): started from the confirmed + predicted labels,
+  k-means keeps the boot feature's mistakes
+  (benchmarks/results/bootstrap_tail_ablation_recluster_tools.md).
 
 With ``head_input='boot+pretrained'`` (default) both also see the boot feature: the head as
 extra inputs, the tail through a small branch beside it whose output is concatenated with
@@ -144,7 +147,12 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
         can learn what the reliable samples share even where ImageNet features are weak
         (8x8 digits); a head on *frozen* features cannot, and then loses to a good boot
         feature (HOG on digits). Giving the head the boot feature too lets it learn, from
-        the reliable samples, how much of either to use.
+        the reliable samples, how much of either to use. With a fine-tuned tail the boot
+        feature goes through a ``boot -> hidden`` branch beside it: needed on the 8x8
+        digits (ImageNet features are weak there: HOG fell 0.850 -> 0.742 NMI without it,
+        in a scratch run), harmful on photos of objects, where it pulls every boot feature
+        back to its own clustering -- use ``'pretrained'`` there (what
+        ``method='bootstrap-finetune'`` does).
     head_boot_dims : int, float or None
         With ``head_input='boot+pretrained'``, the head sees at most this many principal
         components of the (standardised) boot feature (a float in (0, 1): as many as keep
