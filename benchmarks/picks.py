@@ -146,7 +146,8 @@ def pipeline_description() -> str:
     p = SortingPipeline().get_params()
     return (f"the project's SortingPipeline (proposer {p['proposer']!r} + empty-table frame, "
             f"features {p['features']!r}, crop {p['crop']!r}, normalize {p['normalize']!r}, "
-            f"size_weight {p['size_weight']!r}, method {p['method']!r}) -- end to end; "
+            f"size_weight {p['size_weight']!r}, shape_weight {p['shape_weight']!r}, "
+            f"method {p['method']!r}) -- end to end; "
             'intended box = cluster label')
 
 
