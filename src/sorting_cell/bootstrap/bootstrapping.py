@@ -149,9 +149,11 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
         feature (HOG on digits). Giving the head the boot feature too lets it learn, from
         the reliable samples, how much of either to use. With a fine-tuned tail the boot
         feature goes through a ``boot -> hidden`` branch beside it: needed on the 8x8
-        digits (ImageNet features are weak there: HOG fell 0.850 -> 0.742 NMI without it,
-        in a scratch run), harmful on photos of objects, where it pulls every boot feature
-        back to its own clustering -- use ``'pretrained'`` there (what
+        digits (ImageNet features are weak there: HOG fell 0.850 -> 0.748 NMI without it,
+        benchmarks/results/bootstrap_tail_ablation_nobranch_digits.md), harmful on photos
+        of objects, where it pulls every boot feature back to its own clustering (tools:
+        mean NMI 0.803 -> 0.513, eta grows in 4 of 5 conditions,
+        bootstrap_tail_ablation_branch_tools.md) -- use ``'pretrained'`` there (what
         ``method='bootstrap-finetune'`` does).
     head_boot_dims : int, float or None
         With ``head_input='boot+pretrained'``, the head sees at most this many principal
