@@ -78,6 +78,7 @@ inputs, fewer usable images than k), 1 model or dataset unavailable.
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..clustering import METHODS
+    from ..multiview import MULTIVIEW_METHODS
     from ..regions import PROPOSERS
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -94,8 +95,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="feature extractor registry name (default: %(default)s; e.g. 'hog', "
                         "'mobilenet_v1+mobilenet_v2')")
     p.add_argument('--method', default='agglomerative', metavar='NAME',
-                   help=f'clustering method: {", ".join(METHODS)}, or a multi-view method of '
-                        'sorting_cell.multiview (default: %(default)s)')
+                   help=f'clustering method: {", ".join(METHODS)}, or a multi-view method: '
+                        f'{", ".join(MULTIVIEW_METHODS)} (default: %(default)s)')
     p.add_argument('--proposer', default='background', metavar='NAME',
                    help=f'how the object is found in each image: {", ".join(PROPOSERS)} '
                         "('background': fixed camera, learns the empty table from the "
