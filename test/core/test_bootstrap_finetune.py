@@ -100,8 +100,10 @@ def test_bad_tail_parameters_are_refused(kwargs, match):
 def test_bad_images_and_mismatched_rows_are_refused(tail, rows):
     with pytest.raises(ValueError, match='at least one image'):
         tail.trunk([])
-    with pytest.raises(ValueError, match='image 1: expected an RGB uint8'):
-        tail.trunk([np.zeros((20, 30, 3), np.uint8), np.zeros((20, 30), np.uint8)])
+    with pytest.raises(ValueError, match='unsupported shape'):
+        tail.trunk([np.zeros((20, 30, 3), np.uint8), np.zeros((20, 30, 5), np.uint8)])
+    gray = np.random.default_rng(0).integers(0, 255, (20, 30), dtype=np.uint8)
+    np.testing.assert_array_equal(tail.trunk([gray]), tail.trunk([np.dstack([gray] * 3)]))
     other = EfficientNetLiteTail('lite0', input_size=96)
     with pytest.raises(ValueError, match='same tail.trunk'):
         other.build(rows.shape[1])

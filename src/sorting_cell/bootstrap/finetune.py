@@ -19,6 +19,7 @@ import copy
 import numpy as np
 
 from ..features.efficientnet_lite import _INPUT_LUT, _build, _torch_threads, _variant
+from ..features.base import as_image_list
 from ..features.preprocess import to_square
 
 __all__ = ['EfficientNetLiteTail']
@@ -137,25 +138,21 @@ class EfficientNetLiteTail:
         return x
 
     def trunk(self, images, progress=None) -> np.ndarray:
-        """Frozen front activations of ``images`` (RGB uint8), one flattened row each.
+        """Frozen front activations of ``images``, one flattened row each.
+
+        Takes what every feature extractor takes (gray, RGB or RGBA arrays, any size).
 
         Raises
         ------
         ValueError
-            No images, or an image that is not an RGB ``HxWx3`` array.
+            No images, or one that cannot be an RGB image (``ImageLoadError``).
         """
         import torch
         from tqdm.auto import tqdm
 
-        images = list(images)
+        images = as_image_list(images)
         if not images:
             raise ValueError('trunk needs at least one image')
-        for i, im in enumerate(images):
-            if not isinstance(im, np.ndarray) or im.ndim != 3 or im.shape[2] != 3 \
-                    or im.dtype != np.uint8 or min(im.shape[:2]) < 1:
-                raise ValueError(f'image {i}: expected an RGB uint8 array HxWx3, got '
-                                 f'{getattr(im, "dtype", type(im).__name__)} '
-                                 f'{getattr(im, "shape", "")}')
         self._parts()
         torch.set_flush_denormal(True)  # ReLU6 nets make subnormals: 10x slower convolutions
         rows, bs = [], 16
