@@ -191,32 +191,35 @@ class SortingPipeline(BaseEstimator):
         """Labels for appearance features ``X`` (and region sizes/outlines) of one set.
 
         ``X`` is one matrix, or a list of per-view matrices for a multi-view ``method``
-        (``'cc'``, ``'mvec'``, ``'idec'``, ``'dmvc'``, ``'bootstrap'``). Normalisation is per
-        set (centring removes what this set's objects share), so it happens here, not once
-        for a whole dataset.
+        (``'cc'``, ``'mvec'``, ``'idec'``, ``'dmvc'``, ``'bootstrap'``; for
+        ``'bootstrap-finetune'`` the boot feature and the trunk rows, as :meth:`describe`
+        gives them). Normalisation is per set (centring removes what this set's objects
+        share), so it happens here, not once for a whole dataset.
         """
         from .multiview import is_multiview, make_multiview
 
         if is_multiview(self.method):
             views = X if isinstance(X, list) else [X]
-            if self.method == FINETUNE and len(views) != 2:
-                raise ValueError(f"method {FINETUNE!r} needs [boot feature, trunk rows] (from "
-                                 f'describe), got {len(views)} matrices')
+            trunk = None
+            if self.method == FINETUNE:
+                if len(views) != 2:
+                    raise ValueError(f"method {FINETUNE!r} needs [boot feature, trunk rows] "
+                                     f'(from describe), got {len(views)} matrices')
+                # The trunk rows feed the network as they are; only the boot feature is
+                # normalised and carries the geometry.
+                views, trunk = views[:1], np.asarray(views[1], dtype=np.float64)
             views = [normalize_features(np.asarray(v, dtype=np.float64), self.normalize)
-                     for v in views[:1 if self.method == FINETUNE else None]]
+                     for v in views]
             G = self._geometry_block(len(views[0]), sizes, shapes)
             if G.shape[1]:
                 # Size and outline belong to the object, not to a view: every view gets
                 # them, so each base partition is the single-view pipeline's own.
                 views = [np.hstack([V, G]) for V in views]
-            if self.method == FINETUNE:
-                # The trunk rows feed the network as they are; only the boot feature is
-                # normalised and carries the geometry.
-                views = [views[0], np.asarray(X[1], dtype=np.float64)]
             # The trained methods show their epochs when the run shows progress.
             extra = ({'progress': self.progress}
                      if self.method in ('idec', 'dmvc', 'bootstrap', FINETUNE) else {})
-            if self.method == FINETUNE:
+            if trunk is not None:
+                views.append(trunk)
                 extra['network'] = self.finetune_network_()
             if self.method in ('cc', 'mvec'):
                 extra['normalize'] = None  # done above; again would re-weight the geometry

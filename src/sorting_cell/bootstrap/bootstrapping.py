@@ -39,7 +39,7 @@ What is trained, on a CPU (``network``):
 - an :class:`~sorting_cell.bootstrap.finetune.EfficientNetLiteTail`: the paper's recipe --
   the last block of a pretrained EfficientNet-Lite is fine-tuned on the confirmed samples
   and its pooled features are re-extracted -- made affordable by running the frozen front
-  once (``fit([boot, tail.trunk(images)])``); 15-40 s per 112-image fit on a loaded 2-core
+  once (``fit([boot, tail.trunk(images)])``); 14-42 s per 112-image fit on a loaded 2-core
   machine. Every boot feature then ends near the same clustering (tools: eta(NMI) 0.30-0.43
   -> 0.02-0.10, benchmarks/results/bootstrap_tail_tools.md). The final labels are a fresh
   k-means (``final_labels='fresh'``): started from the confirmed + predicted labels,

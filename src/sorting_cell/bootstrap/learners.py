@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.preprocessing import normalize as l2_normalize
 
+from ..features.efficientnet_lite import FEATURE_DIM
+
 
 class HeadLearner:
     """``d -> hidden -> k`` MLP on frozen features; the hidden layer is the new feature.
@@ -62,7 +64,7 @@ class TailLearner:
 
     Batch norm keeps its ImageNet statistics (the tail always runs in eval mode): batches of
     a few dozen confirmed samples would give noisy statistics. The new feature is the pooled
-    1280-d activation, L2-normalised as the pipeline does with CNN features.
+    activation (``FEATURE_DIM``), L2-normalised as the pipeline does with CNN features.
 
     With ``boot`` rows, a ``boot -> hidden`` ReLU branch (learning rate ``BRANCH_LR``,
     trained from scratch) runs beside the tail, and the feature is both, each L2-normalised,
@@ -86,7 +88,7 @@ class TailLearner:
 
         self.tail = self.network.build(self.x.shape[1])
         self.tail.eval()
-        width = 1280
+        width = FEATURE_DIM
         if self.boot is not None:
             self.branch = nn.Sequential(nn.Linear(self.boot.shape[1], self.hidden), nn.ReLU())
             width += self.hidden
