@@ -5,7 +5,7 @@ the reliable samples, then re-extract its features -- but affordable on two CPU 
 frozen front of the network runs once per image (:meth:`EfficientNetLiteTail.trunk`) and
 only the last ``trainable_blocks`` inverted-residual blocks plus the 1280-channel head
 convolution are trained (:meth:`EfficientNetLiteTail.build`). With the default one block at
-224 x 224 a tail's forward is ~50 M multiply-adds per image (vs ~400 M for the whole net); a
+224 x 224 a tail's forward is ~50 M multiply-adds per image (counted layer by layer); a
 whole 5-round bootstrapping of the 112 images of a tool condition took 14-42 s on the loaded
 2-core machine (benchmarks/results/bootstrap_tail_tools.md).
 
@@ -18,8 +18,9 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
-from ..features.efficientnet_lite import _INPUT_LUT, _build, _torch_threads, _variant
+from ..features.efficientnet_lite import _INPUT_LUT, _torch_threads, _variant, shared_model
 from ..features.base import as_image_list
 from ..features.preprocess import to_square
 
@@ -54,7 +55,7 @@ class _Tail:
         return copy.deepcopy(self.template)
 
 
-class EfficientNetLiteTail:
+class EfficientNetLiteTail(BaseEstimator):
     """Pretrained EfficientNet-Lite whose last blocks :class:`TransferBootstrap` fine-tunes.
 
     Pass it as ``TransferBootstrap(network=...)`` and give the bootstrapper
@@ -96,10 +97,6 @@ class EfficientNetLiteTail:
         self.batch_size = batch_size
         self.num_threads = num_threads
 
-    def __repr__(self) -> str:
-        args = ', '.join(f'{k}={v!r}' for k, v in vars(self).items() if not k.endswith('_'))
-        return f'EfficientNetLiteTail({args})'
-
     def check(self) -> None:
         """Raise ``ValueError`` on a bad parameter."""
         _variant(self.variant)
@@ -125,12 +122,10 @@ class EfficientNetLiteTail:
         return int(self.input_size or _variant(self.variant).resolution)
 
     def _parts(self):
-        # One private model per tail object: the shared extractor model must stay frozen.
-        if getattr(self, '_model_', None) is None:
-            self.check()
-            self._model_ = _build(self.variant)
-            self._cut_ = len(self._model_._blocks) - int(self.trainable_blocks)
-        return self._model_, self._cut_
+        # The extractors' shared model: it is only run here; the trained tails are copies.
+        self.check()
+        model = shared_model(self.variant)
+        return model, len(model._blocks) - int(self.trainable_blocks)
 
     def _front(self, x):
         model, cut = self._parts()
@@ -178,14 +173,17 @@ class EfficientNetLiteTail:
         """
         import torch
 
-        model, _ = self._parts()
-        if getattr(self, '_factory_', None) is None:
+        model, cut = self._parts()
+        # Keyed by what shapes the tail, so set_params after a first build is honoured.
+        key = (self.variant, cut, self.side)
+        if getattr(self, '_factory_', (None,))[0] != key:
             with torch.inference_mode():
                 probe = self._front(torch.zeros(1, 3, self.side, self.side))
-            self._factory_ = _Tail(model, self._cut_, tuple(probe.shape[1:]))
-        shape = self._factory_.template.shape
+            self._factory_ = key, _Tail(model, cut, tuple(probe.shape[1:]))
+        factory = self._factory_[1]
+        shape = factory.template.shape
         if int(np.prod(shape)) != n_inputs:
             raise ValueError(f'trunk rows have {n_inputs} values but this tail expects '
                              f'{int(np.prod(shape))} ({shape[0]} x {shape[1]} x {shape[2]}): '
                              'compute them with the same tail.trunk(images)')
-        return self._factory_.fresh()
+        return factory.fresh()

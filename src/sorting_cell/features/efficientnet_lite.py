@@ -101,6 +101,16 @@ def _build(variant: str):
     return model.eval()
 
 
+def shared_model(variant: str):
+    """The process's one eval-mode model of ``variant`` (loaded on first use); never train it."""
+    # Keyed by process: torch's thread pools do not survive a fork cleanly.
+    key = (os.getpid(), variant)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = _build(variant)
+        return _MODELS[key]
+
+
 @contextmanager
 def _torch_threads(n: int):
     import torch
@@ -184,12 +194,7 @@ class EfficientNetLiteFeatures(FeatureExtractor):
 
     def _model(self):
         self._check_params()
-        # Keyed by process: torch's thread pools do not survive a fork cleanly.
-        key = (os.getpid(), self.variant)
-        with _MODELS_LOCK:
-            if key not in _MODELS:
-                _MODELS[key] = _build(self.variant)
-            return _MODELS[key]
+        return shared_model(self.variant)
 
     def load(self) -> 'EfficientNetLiteFeatures':
         """Read the weights now rather than on the first :meth:`transform`; returns self."""
