@@ -42,8 +42,8 @@ def _extract(names, images) -> tuple[Views, dict]:
 def tool_views(progress: bool = True):
     """(views, meta) of the 560 tool images; meta has label/condition/object/shot/sizes.
 
-    The crops are the product's: :meth:`SortingPipeline.feature_crop` (upright strips) of
-    the background proposer's main region, described by ``bench.tools.describe`` -- the
+    The crops are the product's: the product's :class:`~sorting_cell.perception.Describer` (upright strips of
+    the background proposer's main region), described by ``bench.tools.describe`` -- the
     LiteRT nets at the strip's aspect ratio with flip TTA, exactly as ``sorting-cell bench
     tools`` sees them. Each view is L2-normalised (``ConcatFeatures.transform_views``);
     the per-set 'centered' normalisation is left to the benchmarks.
@@ -57,14 +57,14 @@ def tool_views(progress: bool = True):
         images = load_tools()
         pipe = SortingPipeline(features='+'.join(TOOL_VIEWS), method='mvec')
         d = describe(images, pipe, progress=progress)
-        views = Views(list(d.X), list(TOOL_VIEWS))
+        views = Views(list(d.description.views), list(TOOL_VIEWS))
         classes = sorted({im.label for im in images})
         views.save(path, label=np.array([classes.index(im.label) for im in images]),
                    condition=np.array([im.condition for im in images]),
                    object_id=np.array([im.object_id for im in images]),
                    shot=np.array([im.shot for im in images]),
-                   sizes=np.asarray(d.sizes, dtype=float),
-                   shapes=np.asarray(d.shapes, dtype=float),
+                   sizes=np.asarray(d.description.sizes, dtype=float),
+                   shapes=np.asarray(d.description.outlines, dtype=float),
                    seconds=np.array([d.seconds_per_image['features'],
                                      d.seconds_per_image['proposals']]))
     views = Views.load(path)
@@ -86,35 +86,21 @@ def tool_views(progress: bool = True):
 
 
 def tool_crops(progress: bool = True) -> list[np.ndarray]:
-    """The product's upright crops of the 560 tool images, in ``load_tools`` order."""
-    from tqdm import tqdm
-
-    from sorting_cell.datasets.tools import load_tools
-    from sorting_cell.images import load_image
-    from sorting_cell.pipeline import SortingPipeline
-
-    images = load_tools()
-    frames = [load_image(im.path) for im in tqdm(images, desc='load', disable=not progress)]
-    pipe = SortingPipeline()
-    proposer = pipe.proposer_().fit(frames)
-    return [pipe.feature_crop(f, proposer.propose_main(f))
-            for f in tqdm(frames, desc='crops', disable=not progress)]
+    """The product's crops of the 560 tool images, in ``load_tools`` order."""
+    return _tool_description(progress).crops
 
 
 def _tool_shapes(progress: bool) -> np.ndarray:
     """Width profiles of the main region of every tool image, in ``load_tools`` order."""
-    from tqdm import tqdm
+    return _tool_description(progress).outlines
 
+
+def _tool_description(progress: bool):
     from sorting_cell.datasets.tools import load_tools
-    from sorting_cell.images import load_image
     from sorting_cell.pipeline import SortingPipeline
-    from sorting_cell.regions.shape import width_profile
 
-    images = load_tools()
-    frames = [load_image(im.path) for im in tqdm(images, desc='load', disable=not progress)]
-    proposer = SortingPipeline().proposer_().fit(frames)
-    return np.array([width_profile(proposer.propose_main(f))
-                     for f in tqdm(frames, desc='outlines', disable=not progress)])
+    describer = SortingPipeline(features='raw', progress=progress).describer()
+    return describer.images([im.path for im in load_tools()])
 
 
 def digit_images() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:

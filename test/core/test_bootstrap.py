@@ -8,7 +8,7 @@ from sklearn.base import clone
 
 from sorting_cell.bootstrap import TransferBootstrap, difference_rate, reliable_mask
 from sorting_cell.clustering.metrics import acc, nmi
-from sorting_cell.multiview import make_multiview
+from sorting_cell.perception import make_method
 
 FAST = dict(epochs=40, hidden=64, progress=False, n_threads=1)
 
@@ -122,8 +122,8 @@ def test_same_seed_same_run(fitted, fitted_head):
 
 def test_gmm_and_pca_boot(digits):
     H, X, y = digits
-    est = make_multiview('bootstrap', 10, random_state=0, clusterer='gmm', boot_pca=10,
-                         max_rounds=2, **FAST).fit([X, X])
+    est = make_method('bootstrap', 10, random_state=0).set_params(
+        clusterer='gmm', boot_pca=10, max_rounds=2, **FAST).fit([X, X])
     assert est.n_rounds_ == 2 and set(est.labels_) <= set(range(10))
 
 

@@ -12,7 +12,6 @@ from sorting_cell.clustering.metrics import acc, nmi
 from sorting_cell.datasets.tools import load_tools
 from sorting_cell.features.efficientnet_lite import EfficientNetLiteFeatures
 from sorting_cell.features.handcrafted import RawPixels
-from sorting_cell.images import load_image
 from sorting_cell.pipeline import SortingPipeline
 
 torch = pytest.importorskip('torch')
@@ -22,10 +21,7 @@ torch = pytest.importorskip('torch')
 def condition1(tools_root):
     """The product's crops of the 112 condition-1 tool photos, and their class labels."""
     images = [t for t in load_tools(tools_root) if t.condition == 1]
-    frames = [load_image(t.path) for t in images]
-    pipe = SortingPipeline()
-    proposer = pipe.proposer_().fit(frames)
-    crops = [pipe.feature_crop(f, proposer.propose_main(f)) for f in frames]
+    crops = SortingPipeline(features='raw').describer().images([t.path for t in images]).crops
     names = sorted({t.label for t in images})
     return crops, np.array([names.index(t.label) for t in images])
 

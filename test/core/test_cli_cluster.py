@@ -113,12 +113,18 @@ def test_html_report_is_self_contained(run_subset):
 
 def test_default_settings_find_the_objects(tool_subset, tmp_path):
     # Defaults: the embedded MobileNetV2 (TF2 int8) on the upright object found against the
-    # learned background (one camera, so the frames share a size), agglomerative clustering.
+    # learned background -- decided from the frames (one camera, one table, objects at
+    # varying places) and reported --, agglomerative clustering.
     out = tmp_path / 'out'
     assert main(['cluster', str(tool_subset), '-k', '3', '--out', str(out),
                  '--truth-from-parent-dir', '--no-progress']) == 0
     summary = json.loads((out / 'summary.json').read_text())
-    assert summary['parameters']['proposer'] == 'background'
+    assert summary['parameters']['proposer'] == 'auto'
+    decided = summary['decisions']
+    assert decided['fixed_camera']['value'] and decided['objects']['value']
+    assert decided['geometry']['value'] and not decided['geometry']['forced']
+    assert 'neighbour_ratio' in decided['geometry']['evidence']
+    assert 'Decisions (from the images)' in (out / 'report.html').read_text()
     assert summary['parameters']['features'] == DEFAULT_FEATURES == 'mobilenet_v2_tf2'
     assert summary['metrics']['nmi'] > 0.9  # measured 1.0 on conditions 1-5
     assert summary['counts']['whole-frame fallbacks'] <= 2
@@ -149,7 +155,7 @@ def test_progress_bars_on_request(tool_subset, tmp_path, capsys):
 @pytest.mark.parametrize('argv, message', [
     (['-k', '0'], '-k must be >= 1'),
     (['-k', '-2'], '-k must be >= 1'),
-    (['-k', '2', '--method', 'kmeans++'], "unknown --method 'kmeans++'"),
+    (['-k', '2', '--method', 'kmeans++'], "unknown clustering method 'kmeans++'"),
     (['-k', '2', '--features', 'resnet9000'], "unknown feature extractor 'resnet9000'"),
     (['-k', '2', '--proposer', 'magic'], "unknown proposer 'magic'"),
     (['-k', '2', '--thumbs-per-row', '1'], '--thumbs-per-row must be >= 2'),

@@ -81,7 +81,7 @@ def test_geometry_weights():
     off = SortingPipeline(n_clusters=2, size_weight=0, shape_weight=0)
     assert off.geometry(X, sizes, shapes).shape == (6, 5)
     for bad in (-1.0, float('nan'), 'big'):
-        with pytest.raises(ValueError, match='weights'):
+        with pytest.raises(ValueError, match='shape_weight'):
             SortingPipeline(n_clusters=2, shape_weight=bad).geometry(X, sizes, shapes)
 
 

@@ -7,6 +7,8 @@ from sklearn.metrics import normalized_mutual_info_score
 from std_msgs.msg import Bool, Header
 
 from scenes import _draw, make_scene
+from sorting_cell.features import DEFAULT_FEATURES
+from sorting_cell.perception import Describer
 from sorting_cell.nodes.clustering import ClusteringNode
 from sorting_cell.nodes.conversions import regions_to_detections
 from sorting_cell.nodes.qos import latched_qos, result_qos
@@ -17,6 +19,8 @@ from sorting_cell_interfaces.srv import ClusterDetections
 
 def _detections(scene, sec=1):
     regions = make_proposer('background').fit([scene.background]).propose(scene.frame)
+    for r in regions:  # the view the proposals node sends (the offline pipeline's crop)
+        r.crop = Describer().view(scene.frame, r)
     header = Header(frame_id='camera')
     header.stamp.sec = sec
     return regions_to_detections(regions, header, scene.frame.shape), regions
@@ -41,7 +45,7 @@ def test_scene_assignments_match_object_kinds(ros):
     pub.publish(msg)
     ros.wait_for(lambda: out, 30, 'assignments')
     a = out[0]
-    assert a.num_boxes == 3 and a.header.stamp.sec == 1 and a.features == 'mobilenet_v2'
+    assert a.num_boxes == 3 and a.header.stamp.sec == 1 and a.features == DEFAULT_FEATURES
     assert list(a.object_ids) == [d.id for d in msg.detections]
     assert set(a.boxes) == {0, 1, 2}
     truth = scene.match([r.centroid for r in regions])
@@ -60,7 +64,7 @@ def test_too_few_objects_and_bad_detections_keep_node_alive(ros):
     pub.publish(msg)
     warn = ros.wait_for(lambda: [s for d in diags for s in d.status
                                  if s.level == DiagnosticStatus.WARN], 30, 'warning')
-    assert '4 object(s) but 6 boxes' in warn[0].message
+    assert '4 usable object(s) but 6 boxes' in warn[0].message
     broken, _ = _detections(scene, sec=2)
     broken.detections[1].crop = Image()
     pub.publish(broken)

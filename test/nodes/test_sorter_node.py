@@ -237,7 +237,7 @@ def test_perception_through_the_proposals_and_clustering_nodes(ros, tmp_path):
     assert len(read_journal(cell.journal)) == 6
     status, result, _ = cell.run(num_boxes=9)
     assert status == GoalStatus.STATUS_ABORTED
-    assert 'clustering node: 6 object(s) but 9 boxes' in result.message
+    assert 'clustering node: found 6 usable object(s) but 9 boxes' in result.message
 
 
 def test_resume_looks_before_repicking_an_interrupted_object(ros, tmp_path):

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
 from rosproc import NodeProcess, domain_for  # noqa: E402
 
 from sorting_cell import bags  # noqa: E402
+from sorting_cell.features import DEFAULT_FEATURES  # noqa: E402
 from sorting_cell.nodes.qos import result_qos  # noqa: E402
 from sorting_cell_interfaces.msg import ClusterAssignments  # noqa: E402
 
@@ -68,7 +69,7 @@ def test_bag_replay_assignments_reach_protocol_c_nmi(tools_root, tmp_path):
         executor.add_node(node)
         procs[1].start()
         procs[0].start()
-        procs[1].wait_log('mobilenet_v2 ready', 90)   # clustering model loaded
+        procs[1].wait_log(f'{DEFAULT_FEATURES} ready', 90)   # clustering model loaded
         procs[2].start()
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:

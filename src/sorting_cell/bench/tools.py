@@ -12,10 +12,8 @@ import numpy as np
 
 from sklearn.base import clone
 
-from ..regions.shape import width_profile
-from ..regions.upright import region_size
 from ..clustering.metrics import acc, ari, nmi, purity
-from ..images import load_image
+from ..perception import Description
 from ..pipeline import SortingPipeline
 
 __all__ = ['PUBLISHED_A', 'Described', 'describe', 'protocol_a_draws', 'run_protocol_a',
@@ -30,55 +28,32 @@ PUBLISHED_A = {
 
 @dataclass
 class Described:
-    """The whole dataset turned into feature rows, with its ground truth."""
+    """The whole dataset described once, with its ground truth."""
 
-    images: list            # ToolImage per row
-    X: np.ndarray           # features, one row per image (or a list of views)
-    crops: list             # the crop each row was computed from
-    seconds_per_image: dict  # {'proposals': s, 'features': s}
-    sizes: np.ndarray | None = None  # (length, width) of each region, pixels
-    shapes: np.ndarray | None = None  # width profile of each region (regions.shape)
+    images: list                # ToolImage per row
+    description: Description    # rows in the order of ``images``
+    seconds_per_image: dict     # {'load': s, 'proposals': s, 'features': s}
 
-    def select(self, idx):
-        idx = np.asarray(idx)
-        if isinstance(self.X, list):
-            return [v[idx] for v in self.X]
-        return self.X[idx]
+    def select(self, idx) -> Description:
+        return self.description.subset(idx)
 
 
 def describe(images, pipeline: SortingPipeline, progress: bool = True) -> Described:
-    """Load, propose and describe every image of ``images`` (ToolImage list).
+    """Load, find and describe every image of ``images`` (ToolImage list) at once.
 
-    The proposer is fitted once on all frames: the cell's camera is fixed, so the empty
-    table is learnt from the frames themselves (no labels are used).
+    Exactly what ``sorting-cell cluster`` does with the same pipeline: the decisions
+    (fixed camera, objects, geometry) are made from all frames; the protocols then only
+    cluster subsets of the rows.
     """
-    from tqdm import tqdm
-
-    frames = [load_image(im.path) for im in tqdm(images, desc='load', disable=not progress)]
-    t0 = time.perf_counter()
-    proposer = pipeline.proposer_().fit(frames)
-    regions = [proposer.propose_main(f)
-               for f in tqdm(frames, desc='find objects', disable=not progress)]
-    crops = [pipeline.feature_crop(f, r) for f, r in zip(frames, regions)]
-    sizes = np.array([region_size(r) for r in regions])
-    shapes = np.array([width_profile(r) for r in regions])
-    t1 = time.perf_counter()
-    X = _batched(pipeline, crops, progress)
-    t2 = time.perf_counter()
+    describer = clone(pipeline).set_params(progress=progress).describer()
+    d = describer.images([im.path for im in images])
+    bad = [it for it in d.items if it.error is not None]
+    if bad:
+        raise ValueError(f'{len(bad)} dataset image(s) unreadable, first: {bad[0].source}: '
+                         f'{bad[0].error}')
     n = max(1, len(images))
-    return Described(list(images), X, crops,
-                     {'proposals': (t1 - t0) / n, 'features': (t2 - t1) / n}, sizes, shapes)
-
-
-def _batched(pipeline: SortingPipeline, crops, progress: bool, size: int = 28):
-    from tqdm import tqdm
-
-    parts = [pipeline.describe(crops[i:i + size])
-             for i in tqdm(range(0, len(crops), size), desc='features', unit='batch',
-                           disable=not progress)]
-    if isinstance(parts[0], list):  # per-view matrices (multi-view methods)
-        return [np.concatenate([p[v] for p in parts]) for v in range(len(parts[0]))]
-    return np.concatenate(parts)
+    return Described(list(images), d, {k: v / n for k, v in d.timings.items()
+                                       if k in ('load', 'proposals', 'features')})
 
 
 def protocol_a_draws(images, condition, n_draws: int = 100, seed: int = 0) -> list[np.ndarray]:
@@ -110,11 +85,7 @@ def _labels(images, idx, key='label') -> np.ndarray:
 
 def _cluster(d: Described, idx, k: int, pipeline: SortingPipeline) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
-    pipe = clone(pipeline).set_params(n_clusters=k)
-    idx = np.asarray(idx)
-    sizes = None if d.sizes is None else d.sizes[idx]
-    shapes = None if d.shapes is None else d.shapes[idx]
-    pred = pipe.cluster_features(d.select(idx), sizes, shapes)
+    pred = clone(pipeline).set_params(n_clusters=k).assign(d.select(idx))
     return pred, time.perf_counter() - t0
 
 

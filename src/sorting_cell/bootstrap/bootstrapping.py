@@ -64,7 +64,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.preprocessing import normalize as l2_normalize
 from sklearn.utils import check_random_state
 
-from ..multiview.deep import _bar, torch_session
+from ..training import progress_bar, torch_session
 from ..multiview.views import check_views
 from .finetune import EfficientNetLiteTail
 from .learners import HeadLearner, TailLearner
@@ -331,7 +331,7 @@ class TransferBootstrap(ClusterMixin, BaseEstimator):
         rounds, rate = [], float(self.delta)
         full = labels  # confirmed + predicted labels of the previous round
         with torch_session(seed, self.n_threads), \
-                _bar(self.max_rounds, 'bootstrap', 'round', self.progress) as bar:
+                progress_bar(self.max_rounds, 'bootstrap', 'round', self.progress) as bar:
             if tail:
                 learner = TailLearner(self.network, views[1], k, seed, boot, self.hidden)
             else:

@@ -10,18 +10,21 @@ from pathlib import Path
 def add_arguments(p) -> None:
     p.add_argument('dataset', choices=['tools'], help='benchmark dataset')
     p.add_argument('--protocol', choices=['A', 'B', 'C'], default='A')
-    from ..pipeline import DEFAULT_FEATURES
+    from ..features import DEFAULT_FEATURES
     p.add_argument('--features', default=DEFAULT_FEATURES, help='feature extractor name')
     p.add_argument('--method', default='agglomerative', help='clustering method')
     p.add_argument('--crop', default='upright', choices=['upright', 'box'])
     p.add_argument('--normalize', default='centered',
                    help="feature normalisation: centered, l2, standard, none")
-    p.add_argument('--proposer', default='background',
-                   help="object proposals ('background', 'none' = segmentation off, ...)")
+    p.add_argument('--proposer', default='auto',
+                   help="object proposals: 'auto' (decided from the images), 'background', "
+                        "'saliency', 'none' (whole images)")
     p.add_argument('--size-weight', default='auto',
-                   help="weight of object size next to appearance ('auto' = 0.3 for one camera)")
+                   help="weight of object size next to appearance ('auto' = 0.3 when the "
+                        "evidence says size and outline carry information)")
     p.add_argument('--shape-weight', default='auto',
-                   help="weight of the outline's width profile ('auto' = 0.5 for one camera)")
+                   help="weight of the outline's width profile ('auto' = 0.5 under the same "
+                        "evidence)")
     p.add_argument('--draws', type=int, default=100, help='Protocol A draws')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default='benchmarks/results', help='output directory')
@@ -68,6 +71,7 @@ def run(args) -> int:
             'size_weight': args.size_weight, 'shape_weight': args.shape_weight,
             'draws': args.draws, 'seed': args.seed,
             'seconds_per_image': described.seconds_per_image,
+            'decisions': {k: v.as_dict() for k, v in described.description.decisions.items()},
             'describe_seconds': t1 - t0, 'protocol_seconds': t2 - t1,
             'machine': f'{platform.machine()}, {platform.python_version()}',
             'date': time.strftime('%Y-%m-%d')}

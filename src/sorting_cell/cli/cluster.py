@@ -77,8 +77,7 @@ inputs, fewer usable images than k), 1 model or dataset unavailable.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..clustering import METHODS
-    from ..multiview import MULTIVIEW_METHODS
+    from ..perception import METHODS
     from ..regions import PROPOSERS
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -90,27 +89,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    metavar='N', help='number of groups (boxes)')
     p.add_argument('--out', required=True, metavar='DIR', type=Path,
                    help='output directory (created if needed)')
-    from ..pipeline import DEFAULT_FEATURES
+    from ..features import DEFAULT_FEATURES
     p.add_argument('--features', default=DEFAULT_FEATURES, metavar='NAME',
                    help="feature extractor registry name (default: %(default)s; e.g. 'hog', "
                         "'mobilenet_v1+mobilenet_v2')")
     p.add_argument('--method', default='agglomerative', metavar='NAME',
-                   help=f'clustering method: {", ".join(METHODS)}, or a multi-view method: '
-                        f'{", ".join(MULTIVIEW_METHODS)} (default: %(default)s)')
-    p.add_argument('--proposer', default='background', metavar='NAME',
-                   help=f'how the object is found in each image: {", ".join(PROPOSERS)} '
-                        "('background': fixed camera, learns the empty table from the "
-                        "images; 'none': the whole image) (default: %(default)s)")
+                   help=f'clustering method: {", ".join(METHODS)} (default: %(default)s)')
+    p.add_argument('--proposer', default='auto', metavar='NAME',
+                   help=f'how the object is found in each image: auto, {", ".join(PROPOSERS)} '
+                        "('auto': decided from the images, reported in summary.json and "
+                        "report.html; 'background': fixed camera, learns the empty table "
+                        "from the images; 'none': each image whole) (default: %(default)s)")
     p.add_argument('--crop', default='upright', choices=['upright', 'box'],
                    help="what the CNN sees: the object turned upright in a tight strip, or its "
                         "box (default: %(default)s)")
     p.add_argument('--size-weight', default='auto', metavar='W',
-                   help="weight of object size next to appearance; 'auto' = 0.3 when all "
-                        "images share one size (one camera), else 0 (default: %(default)s)")
+                   help="weight of object size next to appearance; 'auto' = 0.3 when the "
+                        "images show one fixed camera and look-alike objects share size and "
+                        "outline, else 0 (default: %(default)s)")
     p.add_argument('--shape-weight', default='auto', metavar='W',
                    help="weight of the object's outline (width along its length); 'auto' = "
-                        "0.5 when all images share one size (one camera), else 0 "
-                        "(default: %(default)s)")
+                        "0.5 under the same evidence, else 0 (default: %(default)s)")
     p.add_argument('--cache', type=Path, metavar='DIR', help='on-disk feature cache')
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     p.add_argument('--truth-from-parent-dir', action='store_true',
@@ -219,7 +218,6 @@ def _suffixes() -> frozenset[str]:
 
 def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     """The pipeline, with every name checked before any image is read."""
-    from ..clustering import METHODS
     from ..pipeline import SortingPipeline
 
     if args.n_clusters < 1:
@@ -232,15 +230,13 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
                            size_weight=_weight_arg('--size-weight', args.size_weight),
                            shape_weight=_weight_arg('--shape-weight', args.shape_weight),
                            cache_dir=args.cache, random_state=args.seed, progress=progress)
-    from ..multiview import MULTIVIEW_METHODS, is_multiview
-    if args.method not in METHODS and not is_multiview(args.method):
-        raise UsageError(f'unknown --method {args.method!r}; choose one of '
-                         f'{", ".join([*METHODS, *MULTIVIEW_METHODS])}')
-    for what, make in (('--proposer', pipe.proposer_), ('--features', pipe.extractor_)):
-        try:
-            make()
-        except (ValueError, KeyError) as exc:
-            raise UsageError(f'{what}: {exc.args[0] if exc.args else exc}') from exc
+    from ..features import make_extractor
+    try:
+        pipe.describer()._check()
+        pipe._check()
+        make_extractor(args.features)
+    except (ValueError, KeyError) as exc:
+        raise UsageError(exc.args[0] if exc.args else str(exc)) from exc
     return pipe
 
 
@@ -311,7 +307,9 @@ def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
               'ground truth': 'parent folder name' if truth else 'none',
               'command': _command_line(args), 'sorting_cell': __version__,
               'started (UTC)': started.strftime('%Y-%m-%d %H:%M:%S')}
-    summary = {'parameters': params, 'counts': counts, 'metrics': metrics, 'clusters': [],
+    summary = {'parameters': params, 'counts': counts,
+               'decisions': {k: v.as_dict() for k, v in result.decisions.items()},
+               'metrics': metrics, 'clusters': [],
                'failures': [(str(files[i]), it.error) for i, it in enumerate(result.items)
                             if it.error is not None]}
     return summary, ok, labels, Xn
@@ -408,7 +406,8 @@ def _write_html(path: Path, summary: dict, views: list[ClusterView]) -> None:
     page = render_html(title='sorting-cell cluster report', parameters=summary['parameters'],
                        counts=summary['counts'], timings=summary['timings'], clusters=views,
                        failures=summary['failures'], metrics=summary['metrics'],
-                       metric_notes=notes, composition=composition)
+                       metric_notes=notes, composition=composition,
+                       decisions=summary.get('decisions'))
     _atomic_write(path, page)
 
 
@@ -429,6 +428,9 @@ def _print_summary(summary: dict, out: Path) -> None:
         m = summary['metrics']
         print(f'  NMI {m["nmi"]:.3f}  purity {m["purity"]:.3f}  ACC {m["acc"]:.3f}  '
               f'ARI {m["ari"]:.3f}')
+    for name, d in summary.get('decisions', {}).items():
+        print(f'  {name.replace("_", " ")}: {"yes" if d["value"] else "no"}'
+              f'{" (forced)" if d["forced"] else ""} -- {d["reason"]}')
     if c['failed']:
         print(f'  {c["failed"]} input(s) could not be used; reasons in '
               f'{out / "assignments.csv"}', file=sys.stderr)

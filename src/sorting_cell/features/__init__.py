@@ -2,8 +2,8 @@
 
 Registry names understood by :func:`make_extractor`:
 
-- ``'mobilenet_v1'``, ``'mobilenet_v2'`` (the embedded default), ``'mobilenet_v2_tf2'``:
-  LiteRT ImageNet MobileNets, pooled embedding;
+- ``'mobilenet_v1'``, ``'mobilenet_v2'``, ``'mobilenet_v2_tf2'`` (the embedded default,
+  :data:`DEFAULT_FEATURES`): LiteRT ImageNet MobileNets, pooled embedding;
   ``'<one of those>:<tensor name | logits | probabilities>'`` reads another tensor.
 - ``'torchvision:<arch>[:<node>]'``, e.g. ``'torchvision:resnet18:avgpool'``: torchvision
   weights ``'DEFAULT'`` (downloaded once by torchvision) unless
@@ -32,7 +32,7 @@ __all__ = ['FeatureExtractor', 'as_image_list', 'make_extractor', 'registry_name
            'DEFAULT_FEATURES', 'ENV_WEIGHTS', 'EfficientNetLiteFeatures']
 
 #: What the cell uses when nothing else is asked for.
-DEFAULT_FEATURES = 'mobilenet_v2'
+DEFAULT_FEATURES = 'mobilenet_v2_tf2'
 
 _HANDCRAFTED = {'raw': RawPixels, 'hog': HOGFeatures, 'gabor': GaborFeatures,
                 'colorhist': ColorHistogram}

@@ -1,4 +1,4 @@
-"""Cluster several views of the same images jointly (CC, MVEC, IDEC, DMVC, bootstrapping).
+"""Cluster several views of the same images jointly (CC, MVEC, IDEC, DMVC).
 
 Every method is a scikit-learn clusterer (``n_clusters``, ``random_state``, ``fit`` ->
 ``labels_``) whose ``fit`` takes a list of per-view feature matrices (or one matrix).
@@ -23,9 +23,6 @@ MULTIVIEW_METHODS = {
     'mvec': 'list of views: one partition per view, co-association, average linkage',
     'idec': 'one matrix (a list of views is concatenated after per-view normalisation)',
     'dmvc': 'list of views: MVnet trained with the IDEC loss',
-    'bootstrap': 'list of views: first = boot feature, the rest = frozen pretrained features',
-    'bootstrap-finetune': '[boot feature, EfficientNetLiteTail().trunk(images)]: bootstrapping '
-                          'that fine-tunes the last block of EfficientNet-Lite0',
 }
 
 
@@ -39,7 +36,7 @@ def make_multiview(method: str, n_clusters: int, random_state=None, **kw):
 
     Parameters
     ----------
-    method : {'cc', 'mvec', 'idec', 'dmvc', 'bootstrap', 'bootstrap-finetune'}
+    method : {'cc', 'mvec', 'idec', 'dmvc'}
         See :data:`MULTIVIEW_METHODS`.
     n_clusters : int
         Number of clusters (boxes).
@@ -71,16 +68,6 @@ def make_multiview(method: str, n_clusters: int, random_state=None, **kw):
         return _ConcatIDEC(n_clusters=n_clusters, random_state=random_state, **kw)
     if method == 'dmvc':
         return DMVC(n_clusters=n_clusters, random_state=random_state, **kw)
-    if method == 'bootstrap':
-        from ..bootstrap import TransferBootstrap
-        return TransferBootstrap(n_clusters=n_clusters, random_state=random_state, **kw)
-    if method == 'bootstrap-finetune':
-        from ..bootstrap import EfficientNetLiteTail, TransferBootstrap
-        # Photos of objects: the ImageNet tail alone (the boot feature only seeds it), as
-        # measured best on the tool dataset (benchmarks/results/bootstrap_tail_tools.md).
-        kw.setdefault('network', EfficientNetLiteTail())
-        kw.setdefault('head_input', 'pretrained')
-        return TransferBootstrap(n_clusters=n_clusters, random_state=random_state, **kw)
     raise ValueError(f'unknown multi-view method {method!r}; choose one of '
                      f'{", ".join(MULTIVIEW_METHODS)}')
 

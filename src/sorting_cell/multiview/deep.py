@@ -21,7 +21,6 @@ for a fixed ``random_state`` (seeded torch, deterministic CPU kernels, fixed thr
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from typing import Sequence
@@ -33,32 +32,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.preprocessing import normalize as l2_normalize
 from sklearn.utils import check_random_state
 
+from ..training import progress_bar, torch_session
 from .views import check_views
 
-__all__ = ['IDEC', 'DMVC', 'torch_session']
+__all__ = ['IDEC', 'DMVC']
 
 #: Paper defaults (Guo et al. 2017, Xifeng Guo's reference code for MNIST).
 PAPER_HIDDEN = (500, 500, 2000)
-
-
-@contextlib.contextmanager
-def torch_session(seed: int, n_threads: int = 2):
-    """Seeded, thread-limited torch; the thread count is restored on exit.
-
-    Every op used here (linear layers, ReLU, cdist, MSE, KL, Adam) runs a deterministic CPU
-    kernel for a fixed thread count, so a fixed seed gives bit-identical runs (tested).
-    ``torch.use_deterministic_algorithms`` is not called: it adds nothing for these CPU ops
-    and its first call imports torch's compiler stack (seconds on a loaded 2-core box).
-    """
-    import torch
-
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(n_threads, old_threads)))
-    torch.manual_seed(seed)
-    try:
-        yield torch.Generator().manual_seed(seed)
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 class _Scaler:
@@ -110,14 +90,6 @@ def _batches(n: int, batch_size: int, gen):
         yield order[i:i + batch_size]
 
 
-def _bar(total: int, desc: str, unit: str, progress):
-    from tqdm.auto import tqdm
-
-    # progress=None: show the bar on a terminal only (tqdm's own rule for disable=None).
-    return tqdm(total=total, desc=desc, unit=unit, leave=False,
-                disable=None if progress is None else not progress)
-
-
 def _adam(params, lr: float):
     """Adam; the fused CPU kernel when this torch has it (same update rule, one kernel).
 
@@ -140,7 +112,7 @@ def _train_ae(ae, X, epochs: int, batch_size: int, lr: float, gen, progress, des
 
     opt = _adam(ae.parameters(), lr)
     loss = torch.tensor(math.nan)
-    with _bar(epochs, desc, 'epoch', progress) as bar:
+    with progress_bar(epochs, desc, 'epoch', progress) as bar:
         for _ in range(epochs):
             for idx in _batches(len(X), batch_size, gen):
                 xb = X[idx]
@@ -269,7 +241,7 @@ class _DeepClusterer(ClusterMixin, BaseEstimator):
         interval = self._update_interval(n)
         labels_prev = labels0.copy()
         history, p, it, order, pos = [], None, 0, None, n
-        with _bar(self.max_iter, 'cluster', 'it', self.progress) as bar:
+        with progress_bar(self.max_iter, 'cluster', 'it', self.progress) as bar:
             while it < self.max_iter:
                 if it % interval == 0:
                     with torch.no_grad():

@@ -27,12 +27,10 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
-from sorting_cell.clustering import METHODS
-from sorting_cell.features import make_extractor
+from sorting_cell.features import DEFAULT_FEATURES
 from sorting_cell.images import ImageLoadError
-from sorting_cell.pipeline import AUTO_SHAPE_WEIGHT, AUTO_SIZE_WEIGHT, SortingPipeline
-from sorting_cell.regions.shape import width_profile
-from sorting_cell.regions.upright import region_size
+from sorting_cell.perception import (AUTO_SHAPE_WEIGHT, AUTO_SIZE_WEIGHT, METHODS, Describer,
+                                     Input, assign)
 from sorting_cell_interfaces.msg import ClusterAssignments, Detections
 from sorting_cell_interfaces.srv import ClusterDetections
 
@@ -45,20 +43,29 @@ from .qos import latched_qos, result_qos
 __all__ = ['ClusteringNode', 'main']
 
 
-class ClusteringNode(Node):
-    """Thin node around a feature extractor and :meth:`SortingPipeline.cluster_features`.
+#: Methods that take one feature matrix: the ones a stream of detections can feed.
+MATRIX_METHODS = tuple(name for name, m in METHODS.items() if m.input is Input.MATRIX)
+#: How size and outline enter: decided from the evidence, always, or never.
+GEOMETRY = ('auto', 'on', 'off')
+AUTO_WEIGHTS = (AUTO_SIZE_WEIGHT, AUTO_SHAPE_WEIGHT)
 
-    The detections of one camera share a scale, so each object's size and outline (from
-    its mask) join the CNN features as in the offline pipeline.
+
+class ClusteringNode(Node):
+    """Thin node around :class:`~sorting_cell.perception.Describer` and
+    :func:`~sorting_cell.perception.assign`.
+
+    Each detection carries the view the proposals node made with the same describer
+    (the upright strip), its mask gives size and outline: the same description the
+    offline pipeline makes of the same frames.
     """
 
     def __init__(self, **kwargs):
         super().__init__('clustering', **kwargs)
-        self.features = declare(self, 'features', 'mobilenet_v2',
+        self.features = declare(self, 'features', DEFAULT_FEATURES,
                                 'Feature extractor (sorting_cell.features registry name)',
                                 read_only=True)
         self.method = declare(self, 'method', 'agglomerative', 'Clustering method',
-                              choices=METHODS)
+                              choices=MATRIX_METHODS)
         self.num_boxes = declare(self, 'num_boxes', 4, 'Number of boxes (clusters) for '
                                  'the detections stream', min_value=1, max_value=1000)
         self.window = declare(self, 'window', 0, 'Accumulate the last N objects across '
@@ -73,20 +80,19 @@ class ClusteringNode(Node):
                               min_value=1, max_value=10000)
         self.random_state = declare(self, 'random_state', 0, 'Seed of stochastic methods',
                                     min_value=0, max_value=2**31 - 1)
-        self.size_weight = declare(self, 'size_weight', AUTO_SIZE_WEIGHT, 'Weight of object '
-                                   'size (from the mask) next to appearance; 0 = off',
-                                   min_value=0.0, max_value=10.0)
-        self.shape_weight = declare(self, 'shape_weight', AUTO_SHAPE_WEIGHT, 'Weight of the '
-                                    "object's outline (width along its length); 0 = off",
-                                    min_value=0.0, max_value=10.0)
-        self.add_on_set_parameters_callback(lambda ps: check_choices(ps, {'method': METHODS}))
+        declare(self, 'geometry', 'auto', "Object size and outline (from the masks) next to "
+                "appearance: 'auto' = where look-alike objects share them (the evidence is "
+                "in each assignment's diagnostics), 'on', 'off'", choices=GEOMETRY)
+        self.add_on_set_parameters_callback(lambda ps: check_choices(
+            ps, {'method': MATRIX_METHODS, 'geometry': GEOMETRY}))
 
         self.diag = Diagnostics(self)
+        self.describer = Describer(features=self.features, cache_dir=self.cache_dir or None)
         # ValueError for an unknown extractor name: a configuration error, fail at start.
-        self.extractor = make_extractor(self.features, cache_dir=self.cache_dir or None)
+        self.extractor = self.describer.extractor()
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()   # one inference at a time (stream vs service)
-        # object id -> (feature row, size, outline, source stamp) for the accumulating mode.
+        # object id -> (feature row, region, source stamp) for the accumulating mode.
         self._window: OrderedDict[str, tuple] = OrderedDict()
         self.pub = self.create_publisher(ClusterAssignments, 'assignments',
                                          result_qos(queue_depth))
@@ -118,8 +124,8 @@ class ClusteringNode(Node):
                          f'{time.perf_counter() - t0:.2f} s')
 
     # -- the work --------------------------------------------------------------------
-    def describe(self, msg: Detections):
-        """Ids, feature rows, (sizes, outlines) and seconds of a message's detections.
+    def rows(self, msg: Detections) -> tuple[list[str], list, np.ndarray, float]:
+        """Ids, regions, feature rows and seconds of a message's detections.
 
         Raises MessageError when a detection is unusable.
         """
@@ -128,64 +134,63 @@ class ClusteringNode(Node):
         with self._model_lock:
             X = (self.extractor.transform([r.crop for r in regions]) if regions
                  else np.zeros((0, 0)))
-        geometry = (np.array([region_size(r) for r in regions]).reshape(-1, 2),
-                    np.array([width_profile(r) for r in regions]))
-        return [d.id for d in msg.detections], X, geometry, time.perf_counter() - t0
+        return [d.id for d in msg.detections], regions, X, time.perf_counter() - t0
 
-    def cluster(self, X: np.ndarray, num_boxes: int, geometry=(None, None)
-                ) -> tuple[np.ndarray, float]:
-        if len(X) < num_boxes:
-            raise ValueError(f'{len(X)} object(s) but {num_boxes} boxes asked for: need at '
-                             'least as many objects as boxes')
+    def cluster(self, ids: list[str], regions: list, X: np.ndarray, num_boxes: int
+                ) -> tuple[np.ndarray, float, dict]:
+        """Labels, seconds and decisions for the objects ``ids`` (rows ``X``)."""
         t0 = time.perf_counter()
-        pipe = SortingPipeline(n_clusters=num_boxes, features=self.features, method=self.method,
-                               size_weight=self.get_parameter('size_weight').value,
-                               shape_weight=self.get_parameter('shape_weight').value,
-                               random_state=self.random_state)
-        labels = pipe.cluster_features(X, *geometry)
-        return labels, time.perf_counter() - t0
+        d = self.describer.regions(regions, ids, features=X)
+        weights = {'on': AUTO_WEIGHTS, 'off': (0.0, 0.0)}.get(
+            self.get_parameter('geometry').value, ('auto', 'auto'))
+        labels = assign(d, num_boxes, method=self.method, size_weight=weights[0],
+                        shape_weight=weights[1], random_state=self.random_state)
+        return labels, time.perf_counter() - t0, d.decisions
 
     def _on_detections(self, msg: Detections) -> None:
         if self.main_only and msg.detections:
             best = max(msg.detections, key=lambda d: d.score)
             msg.detections = [best]
         try:
-            ids, X, geometry, tf = self.describe(msg)
+            ids, regions, X, tf = self.rows(msg)
         except (MessageError, ImageLoadError, ValueError) as exc:
             self.diag.report('detections', ERROR, f'message skipped: {exc}')
             return
         num_boxes = self.get_parameter('num_boxes').value
         if self.window:
             with self._lock:
-                for oid, row, size, shape in zip(ids, X, *geometry):
-                    self._window[oid] = (row, size, shape, msg.header.stamp)
+                for oid, region, row in zip(ids, regions, X):
+                    region.crop = region.crop[:1, :1]  # the row is kept; the view is not
+                    self._window[oid] = (row, region, msg.header.stamp)
                 while len(self._window) > self.window:
                     self._window.popitem(last=False)
                 ids = list(self._window)
                 kept = list(self._window.values())
                 if ids:
                     X = np.stack([v[0] for v in kept])
-                    geometry = (np.stack([v[1] for v in kept]), np.stack([v[2] for v in kept]))
-                stamps = [v[3] for v in kept]
+                regions = [v[1] for v in kept]
+                stamps = [v[2] for v in kept]
         else:
             stamps = [msg.header.stamp] * len(ids)
         try:
-            labels, tc = self.cluster(X, num_boxes, geometry)
+            labels, tc, decisions = self.cluster(ids, regions, X, num_boxes)
         except ValueError as exc:
             self.diag.report('clustering', WARN, f'no assignments: {exc}', objects=len(ids),
                              num_boxes=num_boxes)
             return
         self.pub.publish(make_assignments(msg.header, num_boxes, ids, labels, stamps,
                                           self.features, self.method, tf, tc))
-        self.diag.report('clustering', OK, f'{len(ids)} objects into {num_boxes} boxes')
+        geo = decisions['geometry']
+        self.diag.report('clustering', OK, f'{len(ids)} objects into {num_boxes} boxes',
+                         geometry=f'{"yes" if geo.value else "no"}: {geo.reason}')
 
     def _on_cluster(self, request: ClusterDetections.Request,
                     response: ClusterDetections.Response):
         try:
             if request.num_boxes < 1:
                 raise ValueError('num_boxes must be >= 1')
-            ids, X, geometry, tf = self.describe(request.detections)
-            labels, tc = self.cluster(X, request.num_boxes, geometry)
+            ids, regions, X, tf = self.rows(request.detections)
+            labels, tc, _ = self.cluster(ids, regions, X, request.num_boxes)
         except (MessageError, ImageLoadError, ValueError) as exc:
             response.success, response.message = False, str(exc)
             return response

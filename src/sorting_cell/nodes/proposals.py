@@ -21,6 +21,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from sorting_cell.images import ImageLoadError, load_image, to_rgb8
+from sorting_cell.perception import CROPS, Describer
 from sorting_cell.regions import PROPOSERS, make_proposer
 from sorting_cell_interfaces.msg import Detections
 from sorting_cell_interfaces.srv import DetectObjects
@@ -54,6 +55,12 @@ class ProposalsNode(Node):
                                       '0 = all', min_value=0, max_value=10000)
         self.include_crops = declare(self, 'include_crops', True,
                                      'Carry each crop inline in the Detection message')
+        crop = declare(self, 'crop', 'upright', "What the detection's crop shows the feature "
+                       "extractor: 'upright' (the object turned horizontal in a tight strip, "
+                       "as offline) or 'box'", read_only=True, choices=CROPS)
+        # The same describer the offline pipeline uses makes the views, so the clustering
+        # node describes exactly what `sorting-cell cluster` describes.
+        self.describer = Describer(crop=crop)
         self.background_frames = declare(
             self, 'background_frames', 0, 'Learn the empty table from the first N frames of '
             'the stream (fixed camera, objects that differ between frames, e.g. a photo '
@@ -181,6 +188,8 @@ class ProposalsNode(Node):
             regions = sorted(proposer.propose(frame), key=lambda r: -r.score)
         if self.max_detections:
             regions = regions[:self.max_detections]
+        for r in regions:
+            r.crop = self.describer.view(frame, r)
         depth, cam = self.geometry.snapshot(frame.shape)
         positions, pframe = self.geometry.positions(regions, depth, cam, msg.header.frame_id)
         return regions_to_detections(regions, msg.header, frame.shape, positions, pframe,

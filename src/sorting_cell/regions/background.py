@@ -17,7 +17,8 @@ from ..images import to_rgb8
 from .base import Proposer, Region
 from .masks import regions_from_strength
 
-__all__ = ['BackgroundProposer', 'appearance_thumb', 'appearance_distance']
+__all__ = ['BackgroundProposer', 'appearance_thumb', 'appearance_distance',
+           'appearance_distances']
 
 _THUMB = (64, 48)
 # Background range window: tolerates a camera shake of up to two pixels.
@@ -46,12 +47,18 @@ def appearance_distance(thumb: np.ndarray, ref: np.ndarray) -> tuple[float, np.n
     gain : ndarray, shape (3,)
         Per-channel log gain of the frame relative to ``ref``.
     """
-    r = thumb - ref
-    gain = np.median(r.reshape(-1, 3), axis=0)
-    pattern = float(np.median(np.abs(r - gain).mean(axis=-1)))
-    cast = float(np.abs(gain - gain.mean()).max())
-    level = float(abs(gain.mean()))
-    return max(pattern / 0.07, cast / 0.06, level / 0.35), gain
+    d, gain = appearance_distances(thumb, ref[None])
+    return float(d[0]), gain[0]
+
+
+def appearance_distances(thumb: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`appearance_distance` of one thumbnail to each of ``refs`` (stacked), at once."""
+    r = (thumb[None] - refs).reshape(len(refs), -1, 3)
+    gain = np.median(r, axis=1)
+    pattern = np.median(np.abs(r - gain[:, None, :]).mean(axis=-1), axis=1)
+    cast = np.abs(gain - gain.mean(axis=1, keepdims=True)).max(axis=1)
+    level = np.abs(gain.mean(axis=1))
+    return np.maximum.reduce([pattern / 0.07, cast / 0.06, level / 0.35]), gain
 
 
 class BackgroundProposer(Proposer):
@@ -94,6 +101,9 @@ class BackgroundProposer(Proposer):
         The difference is computed on the frame scaled by this factor (masks and boxes
         are returned at full size): 0.5 is four times faster and still resolves a 5-pixel
         hex key.
+    max_groups : int or None
+        Stop grouping (and model no background) once more groups than this are open;
+        None: no limit.
 
     Attributes
     ----------
@@ -111,7 +121,8 @@ class BackgroundProposer(Proposer):
                  shadow_ratio: float = 0.8, min_area: int = 120, merge_gap: int = 16,
                  group_tolerance: float = 1.0, min_group: int = 3,
                  max_median_frames: int = 25, max_foreground: float = 0.5,
-                 fallback='saliency', margin: float = 0.15, resolution: float = 0.5):
+                 fallback='saliency', margin: float = 0.15, resolution: float = 0.5,
+                 max_groups: int | None = None):
         self.low = low
         self.high = high
         self.lightness_weight = lightness_weight
@@ -125,6 +136,7 @@ class BackgroundProposer(Proposer):
         self.fallback = fallback
         self.margin = margin
         self.resolution = resolution
+        self.max_groups = max_groups
 
     # -- fitting ---------------------------------------------------------------------
     def fit(self, frames: Sequence[np.ndarray] | None = None, y=None):
@@ -169,32 +181,39 @@ class BackgroundProposer(Proposer):
         return self
 
     def _group(self, frames: list[np.ndarray], thumbs: list[np.ndarray]) -> np.ndarray:
-        """Leader clustering by appearance, refined by two reassignment passes."""
-        labels = np.full(len(frames), -1, dtype=int)
+        """Leader clustering by appearance, refined by two reassignment passes.
+
+        Gives up (every frame in a group of its own, so none is modelled) once more than
+        ``max_groups`` groups are open: frames that share no background (a folder of
+        unrelated photos) would otherwise cost a comparison per pair.
+        """
+        n = len(frames)
+        labels = np.full(n, -1, dtype=int)
         reps: list[np.ndarray] = []
         shapes: list[tuple] = []
+        cap = self.max_groups if self.max_groups else n
         for i, (f, t) in enumerate(zip(frames, thumbs)):
-            best, best_d = -1, np.inf
-            for g, (ref, shape) in enumerate(zip(reps, shapes)):
-                if shape != f.shape:
+            same = [g for g, s in enumerate(shapes) if s == f.shape]
+            if same:
+                d, _ = appearance_distances(t, np.stack([reps[g] for g in same]))
+                j = int(np.argmin(d))
+                if d[j] <= self.group_tolerance:
+                    labels[i] = same[j]
                     continue
-                d, _ = appearance_distance(t, ref)
-                if d < best_d:
-                    best, best_d = g, d
-            if best_d <= self.group_tolerance:
-                labels[i] = best
-            else:
-                labels[i] = len(reps)
-                reps.append(t)
-                shapes.append(f.shape)
-        for _ in range(2):
-            reps = [np.median(np.stack([thumbs[i] for i in np.flatnonzero(labels == g)]),
-                              axis=0) if np.any(labels == g) else None
-                    for g in range(len(reps))]
+            if len(reps) >= cap:
+                return np.arange(n)
+            labels[i] = len(reps)
+            reps.append(t)
+            shapes.append(f.shape)
+        for _ in range(2 if n else 0):
+            groups = [np.flatnonzero(labels == g) for g in range(len(reps))]
+            keep = [g for g in range(len(reps)) if groups[g].size]
+            refs = np.stack([np.median(np.stack([thumbs[i] for i in groups[g]]), axis=0)
+                             for g in keep])
             for i, (f, t) in enumerate(zip(frames, thumbs)):
-                ds = [appearance_distance(t, ref)[0] if ref is not None and s == f.shape
-                      else np.inf for ref, s in zip(reps, shapes)]
-                labels[i] = int(np.argmin(ds))
+                cand = [k for k, g in enumerate(keep) if shapes[g] == f.shape]
+                d, _ = appearance_distances(t, refs[cand])
+                labels[i] = keep[cand[int(np.argmin(d))]]
         # Renumber densely.
         _, labels = np.unique(labels, return_inverse=True)
         return labels.reshape(-1)

@@ -105,7 +105,8 @@ def render_html(*, title: str, parameters: Mapping, counts: Mapping, timings: Ma
                 metrics: Mapping | None = None, metric_notes: str = '',
                 composition: Mapping[int, Mapping[str, int]] | None = None,
                 max_thumbs: int = 100, thumb_size: int = 96,
-                sheet_name: str | None = 'clusters.png') -> str:
+                sheet_name: str | None = 'clusters.png',
+                decisions: Mapping[str, Mapping] | None = None) -> str:
     """The report page as one HTML string.
 
     Parameters
@@ -130,12 +131,25 @@ def render_html(*, title: str, parameters: Mapping, counts: Mapping, timings: Ma
         Thumbnails embedded per cluster; the rest are counted as ``+N more``.
     sheet_name : str or None
         File name of the contact sheet next to the page, linked (not needed to read it).
+    decisions : mapping, optional
+        Name -> ``{'value', 'forced', 'reason', 'evidence'}``: what was decided about the
+        input and from which evidence (:class:`~sorting_cell.perception.Decision`).
     """
     parts = [f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
              f'<title>{_e(title)}</title><style>{_CSS}</style></head><body>',
              f'<h1>{_e(title)}</h1>']
     parts += ['<h2>Parameters</h2>', _table(parameters)]
     parts += ['<h2>Inputs</h2>', _table(counts)]
+    if decisions:
+        parts += ['<h2>Decisions (from the images)</h2>',
+                  '<table><tr><th>question</th><th>answer</th><th>why</th><th>evidence</th>'
+                  '</tr>']
+        for name, d in decisions.items():
+            answer = ('yes' if d['value'] else 'no') + (' (forced)' if d['forced'] else '')
+            ev = ', '.join(f'{k} {v}' for k, v in d['evidence'].items())
+            parts.append(f'<tr><td>{_e(name.replace("_", " "))}</td><td>{_e(answer)}</td>'
+                         f'<td>{_e(d["reason"])}</td><td>{_e(ev)}</td></tr>')
+        parts.append('</table>')
     # Shares are of the whole run ('wall') when known, else of the pipeline ('total').
     whole = timings.get('wall') or timings.get('total')
     n_ok = counts.get('clustered') or 0

@@ -1,0 +1,157 @@
+"""Image folders with known classes that break the tool dataset's assumptions.
+
+The product is used on folders nobody tuned it for. Each builder writes
+``<out>/<class>/<name>.png`` (the layout ``sorting-cell cluster --truth-from-parent-dir``
+scores) and returns the number of images. All are made from what the project already has
+(the tool dataset, scikit-learn's digits), seeded, so every run builds the same set.
+
+- ``tools-c3``: one condition of the tool dataset as it is (one fixed camera: the case the
+  object-centred path is for);
+- ``tools-resized``: all 560 tool photos, each rescaled by a random factor and shuffled
+  across conditions (mixed sizes, five backgrounds);
+- ``tools-uniform``: each tool cut out and pasted, turned and scaled, on its own random
+  texture, all 256 x 256 (uniform size, no shared background: the rule "same size = one
+  camera" fails here);
+- ``tools-scenes``: several tools per image on an empty table of their condition, the
+  class is that of the largest object (several objects per image);
+- ``tools-small``: each photo shrunk into a 1280 x 960 canvas of a flat random colour (images
+  that are mostly background);
+- ``digits``: scikit-learn's 8 x 8 digits drawn large (160 x 160), light strokes on a dark
+  field, always centred (uniform size, one shared background, the object always in the
+  same place: the trap faces and turntable objects set).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ['IMAGE_SETS', 'build_image_set']
+
+
+def _write(out: Path, label: str, name: str, rgb: np.ndarray) -> None:
+    folder = out / label
+    folder.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / f'{name}.png'), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def _tools(root, conditions=None):
+    from sorting_cell.datasets.tools import load_tools
+    return load_tools(root, conditions)
+
+
+def _tools_c3(out: Path, rng, root) -> int:
+    from ..images import load_image
+    images = _tools(root, [3])
+    for im in images:
+        _write(out, im.label, f'{im.object_id.replace("/", "_")}_{im.shot}', load_image(im.path))
+    return len(images)
+
+
+def _tools_resized(out: Path, rng, root) -> int:
+    from ..images import load_image
+    images = _tools(root)
+    for j in rng.permutation(len(images)):
+        im = images[j]
+        f = float(rng.uniform(0.35, 1.0))
+        rgb = load_image(im.path)
+        rgb = cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        _write(out, im.label, f'{j:04d}', rgb)
+    return len(images)
+
+
+def _texture(rng, side: int) -> np.ndarray:
+    """A random background: smooth colour blobs plus fine noise, unlike any table."""
+    coarse = rng.uniform(0, 255, (4, 4, 3)).astype(np.float32)
+    field = cv2.resize(coarse, (side, side), interpolation=cv2.INTER_CUBIC)
+    field += rng.normal(0, 12, (side, side, 3)).astype(np.float32)
+    return np.clip(field, 0, 255).astype(np.uint8)
+
+
+def _cuts(root):
+    """(label, patch, mask) of every tool photo the background model cuts out cleanly."""
+    from ..regions.composites import _cut
+    out = []
+    for im in _tools(root):
+        cut = _cut(im.path, im.condition, str(root))
+        if cut is not None:
+            out.append((im, *cut))
+    return out
+
+
+def _tools_uniform(out: Path, rng, root, side: int = 256) -> int:
+    n = 0
+    for j, (im, patch, mask) in enumerate(_cuts(root)):
+        canvas = _texture(rng, side)
+        scale = float(rng.uniform(0.55, 0.85)) * side / max(patch.shape[:2])
+        angle = float(rng.uniform(0, 360))
+        h, w = patch.shape[:2]
+        M = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+        M[:, 2] += (side / 2 - w / 2, side / 2 - h / 2)
+        p = cv2.warpAffine(patch, M, (side, side), flags=cv2.INTER_LINEAR)
+        m = cv2.warpAffine(mask.astype(np.uint8), M, (side, side), flags=cv2.INTER_NEAREST) > 0
+        canvas[m] = p[m]
+        _write(out, im.label, f'{j:04d}', canvas)
+        n += 1
+    return n
+
+
+def _tools_scenes(out: Path, rng, root, n_scenes: int = 140) -> int:
+    from ..regions.composites import make_composite
+    for j in range(n_scenes):
+        comp = make_composite(rng, int(rng.integers(2, 5)), int(rng.integers(1, 6)), root=root)
+        main = int(np.argmax([m.sum() for m in comp.masks]))
+        _write(out, comp.labels[main], f'{j:04d}', comp.frame)
+    return n_scenes
+
+
+def _tools_small(out: Path, rng, root) -> int:
+    from ..images import load_image
+    images = _tools(root)
+    for j, im in enumerate(images):
+        canvas = np.empty((960, 1280, 3), np.uint8)
+        canvas[:] = rng.integers(0, 256, 3)
+        rgb = load_image(im.path)
+        rgb = cv2.resize(rgb, (320, 240), interpolation=cv2.INTER_AREA)
+        y, x = int(rng.integers(0, 960 - 240)), int(rng.integers(0, 1280 - 320))
+        canvas[y:y + 240, x:x + 320] = rgb
+        _write(out, im.label, f'{j:04d}', canvas)
+    return len(images)
+
+
+def _digits(out: Path, rng, root, per_class: int = 60) -> int:
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    n = 0
+    for c in range(10):
+        for i in np.flatnonzero(d.target == c)[:per_class]:
+            big = cv2.resize((d.images[i] * 255 / 16).astype(np.uint8), (160, 160),
+                             interpolation=cv2.INTER_CUBIC)
+            _write(out, str(c), f'{i:04d}', np.repeat(big[..., None], 3, axis=2))
+            n += 1
+    return n
+
+
+IMAGE_SETS = {'tools-c3': _tools_c3, 'tools-resized': _tools_resized,
+              'tools-uniform': _tools_uniform, 'tools-scenes': _tools_scenes,
+              'tools-small': _tools_small, 'digits': _digits}
+
+
+def build_image_set(name: str, out: str | Path, seed: int = 0, root=None) -> int:
+    """Write image set ``name`` (see :data:`IMAGE_SETS`) into ``out``; returns its size.
+
+    ``out`` is emptied first. ``root`` is the tool dataset's folder (downloaded or taken
+    from ``SORTING_CELL_ASSETS`` when None).
+    """
+    if name not in IMAGE_SETS:
+        raise ValueError(f'unknown image set {name!r}; choose one of {", ".join(IMAGE_SETS)}')
+    if root is None and name != 'digits':
+        from sorting_cell.datasets.tools import tools_root
+        root = tools_root()
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    return IMAGE_SETS[name](out, np.random.default_rng(seed), root)

@@ -1,0 +1,121 @@
+"""Turn a description and a number of boxes into box labels.
+
+The one place where features are normalised, size and outline are weighed in, and the
+clustering method is looked up (:mod:`~sorting_cell.perception.methods`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..clustering.estimator import normalize_features
+from .description import Description
+from .methods import Input, lookup
+
+__all__ = ['assign', 'clustered_matrix', 'geometry_block', 'check_assign_params',
+           'AUTO_SIZE_WEIGHT', 'AUTO_SHAPE_WEIGHT']
+
+#: Weight of object size when the evidence says size and outline carry information.
+AUTO_SIZE_WEIGHT = 0.3
+#: Weight of the outline's width profile under the same evidence.
+AUTO_SHAPE_WEIGHT = 0.5
+_NORMALIZE = ('centered', 'l2', 'standard', None)
+
+
+def _weight(value, auto: float, use: bool, name: str) -> float:
+    if isinstance(value, str):
+        if value != 'auto':
+            raise ValueError(f"{name} must be a number or 'auto', got {value!r}")
+        return auto if use else 0.0
+    try:
+        w = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or 'auto', got {value!r}") from None
+    if not np.isfinite(w) or w < 0:
+        raise ValueError(f'{name} must be finite and >= 0, got {value!r}')
+    return w
+
+
+def check_assign_params(n_boxes, method, normalize, size_weight, shape_weight) -> None:
+    """Every parameter check of :func:`assign`, in one place (clear errors)."""
+    if isinstance(n_boxes, bool) or not isinstance(n_boxes, (int, np.integer)) or n_boxes < 1:
+        raise ValueError(f'n_clusters (number of boxes) must be >= 1 (an integer), '
+                         f'got {n_boxes!r}')
+    lookup(method)
+    if normalize not in _NORMALIZE:
+        raise ValueError(f'normalize must be one of {_NORMALIZE}, got {normalize!r}')
+    _weight(size_weight, 0.0, False, 'size_weight')
+    _weight(shape_weight, 0.0, False, 'shape_weight')
+
+
+def geometry_block(d: Description, size_weight='auto', shape_weight='auto') -> np.ndarray:
+    """The weighted, standardised size and outline columns of ``d`` (zero columns if unused).
+
+    ``'auto'`` weights apply when the description's geometry decision says yes; a number
+    applies whenever the description has sizes / outlines.
+    """
+    n = len(d)
+    parts = [np.zeros((n, 0))]
+    use = d.uses_geometry
+    w = _weight(size_weight, AUTO_SIZE_WEIGHT, use, 'size_weight')
+    if d.sizes is not None and w > 0:
+        S = np.log(np.maximum(np.asarray(d.sizes, dtype=float), 1.0))
+        parts.append(w * (S - S.mean(0)) / np.maximum(S.std(0), 1e-6))
+    w = _weight(shape_weight, AUTO_SHAPE_WEIGHT, use, 'shape_weight')
+    if d.outlines is not None and w > 0:
+        # Same recipe as appearance features: what all outlines share is removed.
+        parts.append(w * normalize_features(np.asarray(d.outlines, dtype=float), 'centered'))
+    return np.hstack(parts)
+
+
+def clustered_matrix(d: Description, normalize='centered', size_weight='auto',
+                     shape_weight='auto') -> list[np.ndarray]:
+    """Per view: normalised appearance next to the weighted geometry (what is clustered).
+
+    Normalisation is per set (centring removes what this set's objects share), so it
+    happens here, on the rows being clustered, never once for a whole dataset.
+    """
+    G = geometry_block(d, size_weight, shape_weight)
+    views = [normalize_features(np.asarray(v, dtype=np.float64), normalize) for v in d.views]
+    # Size and outline belong to the object, not to a view: every view gets them.
+    return [np.hstack([V, G]) if G.shape[1] else V for V in views]
+
+
+def assign(d: Description, n_boxes: int, *, method: str = 'agglomerative',
+           normalize='centered', size_weight='auto', shape_weight='auto',
+           random_state=0, progress: bool = False) -> np.ndarray:
+    """Box labels ``0..n_boxes-1`` for the rows of description ``d``.
+
+    Parameters
+    ----------
+    d : Description
+        From :func:`~sorting_cell.perception.describe_images` and friends (or
+        :meth:`Description.of_features`).
+    n_boxes : int
+        Number of boxes (clusters); at most ``len(d)``.
+    method : str
+        A name of :data:`~sorting_cell.perception.methods.METHODS`.
+    normalize : {'centered', 'l2', 'standard', None}
+        Appearance normalisation (see :func:`~sorting_cell.clustering.normalize_features`).
+    size_weight, shape_weight : float or 'auto'
+        Weights of size and outline; ``'auto'`` follows ``d.decisions['geometry']``.
+    random_state : int or None
+        Seed of the stochastic methods.
+    progress : bool
+        Epoch bars of the trained methods.
+    """
+    check_assign_params(n_boxes, method, normalize, size_weight, shape_weight)
+    spec = lookup(method)
+    if len(d) < n_boxes:
+        raise ValueError(f'found {len(d)} usable object(s) but {n_boxes} boxes were asked '
+                         'for; need at least as many objects as boxes')
+    views = clustered_matrix(d, normalize, size_weight, shape_weight)
+    est = spec.build(n_boxes, random_state, progress)
+    if spec.input is Input.MATRIX:
+        X = views[0] if len(views) == 1 else np.hstack(views)
+        return np.asarray(est.fit_predict(X), dtype=int)
+    if spec.input is Input.TRUNK:
+        if d.trunk is None:
+            raise ValueError(f'method {method!r} needs the trunk rows of the network it '
+                             'fine-tunes; describe the set with this method')
+        views = [*views, np.asarray(d.trunk, dtype=np.float64)]
+    return np.asarray(est.fit_predict(views), dtype=int)

@@ -1,0 +1,252 @@
+"""Describe a set of images: find the objects (or not), crop them, extract features.
+
+:class:`Describer` is the one assembly of perception. It is used on a folder of photos
+(:meth:`Describer.images`), on one frame of the cell's overhead camera
+(:meth:`Describer.scene`) and on detections that arrive over ROS
+(:meth:`Describer.regions`); every path ends in the same :class:`Description`.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..clustering.estimator import normalize_features
+from ..features import DEFAULT_FEATURES, make_extractor
+from ..images import ImageLoadError, load_image, to_rgb8
+from ..regions import PROPOSERS, Proposer, Region, make_proposer
+from ..regions.background import BackgroundProposer
+from ..regions.shape import width_profile
+from ..regions.upright import region_size, upright_crop
+from .assign import geometry_block
+from .description import Decision, Description, Item
+from .evidence import camera_decisions, geometry_decision
+from .methods import Input
+
+__all__ = ['Describer', 'CROPS']
+
+CROPS = ('upright', 'box')
+
+
+class Describer(BaseEstimator):
+    """Turn images into a :class:`Description` (objects, crops, features, evidence).
+
+    Parameters
+    ----------
+    features : str or FeatureExtractor
+        Registry name (:func:`sorting_cell.features.make_extractor`) or an extractor.
+    proposer : {'auto', 'background', 'saliency', 'none'} or Proposer
+        How objects are found. ``'auto'`` decides from the images
+        (:mod:`~sorting_cell.perception.evidence`): the background model of a fixed camera
+        where the evidence is there, else each image whole. The others force a choice.
+    crop : {'upright', 'box'}
+        What the extractor sees of a segmented object: turned so its long axis is
+        horizontal in a tight strip (:func:`~sorting_cell.regions.upright.upright_crop`),
+        or its square box crop. Whole images are always described as they are.
+    input : Input
+        What the clustering method needs (:class:`~sorting_cell.perception.methods.Input`):
+        per-view matrices and the fine-tunable network's trunk are computed only then.
+    cache_dir : path or None
+        On-disk feature cache.
+    progress : bool
+        Progress bars on long runs.
+    """
+
+    def __init__(self, *, features=DEFAULT_FEATURES, proposer='auto', crop: str = 'upright',
+                 input: Input = Input.MATRIX, cache_dir: str | os.PathLike | None = None,
+                 progress: bool = False):
+        self.features = features
+        self.proposer = proposer
+        self.crop = crop
+        self.input = input
+        self.cache_dir = cache_dir
+        self.progress = progress
+
+    def _check(self) -> None:
+        if self.crop not in CROPS:
+            raise ValueError(f'crop must be one of {CROPS}, got {self.crop!r}')
+        if not isinstance(self.proposer, Proposer) and self.proposer not in ('auto', *PROPOSERS):
+            raise ValueError(f'unknown proposer {self.proposer!r}; choose one of auto, '
+                             f'{", ".join(PROPOSERS)}')
+        if not isinstance(self.input, Input):
+            raise ValueError(f'input must be an Input, got {self.input!r}')
+
+    # -- entry points ----------------------------------------------------------------
+    def images(self, images: Sequence, sources: Sequence[str] | None = None) -> Description:
+        """Describe a set of images, one object each (a folder of photos, a dataset).
+
+        ``images`` holds paths or arrays. Unreadable ones become items with the reason.
+        """
+        self._check()
+        t0 = time.perf_counter()
+        sources = [str(s) for s in (sources or [_name(x, i) for i, x in enumerate(images)])]
+        items = [Item(source=s, frame_index=i) for i, s in enumerate(sources)]
+        frames: dict[int, np.ndarray] = {}
+        for i, x in enumerate(_progress(images, self.progress, 'load')):
+            try:
+                frames[i] = (load_image(x) if isinstance(x, (str, os.PathLike))
+                             else to_rgb8(x, source=items[i].source))
+            except ImageLoadError as exc:
+                items[i].error = exc.reason
+        good = sorted(frames)
+        t1 = time.perf_counter()
+        camera, objects, regions = self._decide([frames[i] for i in good])
+        if objects.value and regions is None:  # a forced proposer: run it
+            proposer = make_proposer(self.proposer)
+            proposer.fit(_fit_frames([frames[i] for i in good]))
+            regions = [proposer.propose_main(frames[i])
+                       for i in _progress(good, self.progress, 'find objects')]
+        crops = []
+        for j, i in enumerate(good):
+            region = regions[j] if objects.value else None
+            if region is None:
+                h, w = frames[i].shape[:2]
+                why = {'fallback': 'whole frame'} if objects.value else {}
+                region = Region(box=(0, 0, w, h), mask=np.ones((h, w), bool), crop=frames[i],
+                                score=0.0 if why else 1.0, extra=why)
+                crops.append(frames[i])
+            else:
+                crops.append(self._crop(frames[i], region))
+            items[i].region = region
+        t2 = time.perf_counter()
+        return self._finish(items, good, crops, camera, objects,
+                            {'load': t1 - t0, 'proposals': t2 - t1})
+
+    def scene(self, frame, background: np.ndarray | None = None,
+              source: str = 'scene') -> Description:
+        """Describe the objects of one frame of the cell's overhead camera.
+
+        ``background`` is an empty-table frame of the same camera when known; without it
+        objects are found in the frame alone (saliency).
+        """
+        self._check()
+        t0 = time.perf_counter()
+        frame = load_image(frame) if isinstance(frame, (str, os.PathLike)) else to_rgb8(frame)
+        spec = self.proposer
+        if spec == 'auto':
+            spec = 'background' if background is not None else 'saliency'
+        proposer = make_proposer(spec)
+        proposer.fit(None if background is None else [to_rgb8(background)])
+        regions = proposer.propose(frame)
+        items = [Item(source=f'{source}#{j}', region=r) for j, r in enumerate(regions)]
+        crops = [self._crop(frame, r) for r in regions]
+        camera = Decision(True, 'all objects are in one frame of one camera', forced=True)
+        objects = Decision(bool(regions), f'{len(regions)} object(s) found by the {spec} '
+                           'proposer', {'found': len(regions)}, forced=self.proposer != 'auto')
+        return self._finish(items, list(range(len(items))), crops, camera, objects,
+                            {'proposals': time.perf_counter() - t0})
+
+    def regions(self, regions: Sequence[Region], sources: Sequence[str] | None = None,
+                features: np.ndarray | None = None) -> Description:
+        """Describe objects found elsewhere (the proposals node's detections).
+
+        Each region's ``crop`` is what the extractor sees (the detections carry the view
+        :meth:`view` made); ``features`` are their rows when already extracted. The
+        regions come from one camera.
+        """
+        self._check()
+        regions = list(regions)
+        if features is not None and len(features) != len(regions):
+            raise ValueError(f'{len(features)} feature rows for {len(regions)} regions')
+        sources = list(sources) if sources is not None else [f'object{i}' for i in
+                                                             range(len(regions))]
+        items = [Item(source=s, region=r) for s, r in zip(sources, regions)]
+        camera = Decision(True, 'detections of one camera', forced=True)
+        masked = sum(1 for r in regions if not r.mask.all())
+        objects = Decision(masked > 0, f'{masked} of {len(regions)} detection(s) carry an '
+                           'object mask', {'masked': masked}, forced=True)
+        return self._finish(items, list(range(len(items))), [r.crop for r in regions], camera,
+                            objects, {}, features)
+
+    def view(self, frame: np.ndarray, region: Region) -> np.ndarray:
+        """What the extractor sees of ``region`` of ``frame`` (see ``crop``)."""
+        self._check()
+        return self._crop(frame, region)
+
+    # -- shared parts ----------------------------------------------------------------
+    def _decide(self, frames: list[np.ndarray]) -> tuple[Decision, Decision, list | None]:
+        """Fixed camera and objects decisions; regions when the evidence already found them."""
+        spec = self.proposer
+        if spec == 'auto':
+            return camera_decisions(frames)
+        if spec in (None, 'none'):
+            no = Decision(False, "forced by proposer='none'", forced=True)
+            return no, Decision(False, "forced by proposer='none'", forced=True), None
+        fixed = spec == 'background' or isinstance(spec, BackgroundProposer)
+        return (Decision(fixed, f'forced by proposer={spec!r}', forced=True),
+                Decision(True, f'forced by proposer={spec!r}', forced=True), None)
+
+    def _crop(self, frame: np.ndarray, region: Region) -> np.ndarray:
+        return upright_crop(frame, region) if self.crop == 'upright' else region.crop
+
+    def _finish(self, items: list[Item], usable: list[int], crops: list[np.ndarray],
+                camera: Decision, objects: Decision, timings: dict,
+                features: np.ndarray | None = None) -> Description:
+        t0 = time.perf_counter()
+        views, trunk = ((self._features(crops)) if features is None
+                        else ([np.asarray(features, dtype=np.float64)], None))
+        t1 = time.perf_counter()
+        sizes = outlines = None
+        if objects.value and usable:
+            regions = [items[i].region for i in usable]
+            sizes = np.array([region_size(r) for r in regions]).reshape(-1, 2)
+            outlines = np.array([width_profile(r) for r in regions])
+        d = Description(items=items, usable=usable, views=views, trunk=trunk, sizes=sizes,
+                        outlines=outlines, crops=crops, timings=timings,
+                        decisions={'fixed_camera': camera, 'objects': objects})
+        d.decisions['geometry'] = self._geometry(d)
+        timings.update(features=t1 - t0, describe_total=time.perf_counter() - t0
+                       + sum(timings.values()))
+        return d
+
+    def _geometry(self, d: Description) -> Decision:
+        if not d.decisions['objects'].value:
+            return Decision(False, 'no segmented objects: whole images have no size or '
+                            'outline of their own')
+        if not d.decisions['fixed_camera'].value:
+            return Decision(False, 'not one fixed camera: pixel size is not physical size')
+        d.decisions['geometry'] = Decision(True, 'probe')  # weigh geometry as it would enter
+        G = geometry_block(d)
+        return geometry_decision(normalize_features(d.views[0], 'centered'), G)
+
+    def extractor(self):
+        """The feature extractor, made once per describer (its weights load once)."""
+        key = (repr(self.features), str(self.cache_dir))
+        if getattr(self, '_extractor', (None, None))[0] != key:
+            self._extractor = (key, make_extractor(self.features, cache_dir=self.cache_dir))
+        return self._extractor[1]
+
+    def _features(self, crops: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray | None]:
+        if not crops:
+            return [np.zeros((0, 0))], None
+        extractor = self.extractor()
+        if self.input is Input.VIEWS and hasattr(extractor, 'transform_views'):
+            return list(extractor.transform_views(crops)), None
+        views = [extractor.transform(crops)]
+        if self.input is Input.TRUNK:
+            from ..bootstrap import EfficientNetLiteTail
+            return views, EfficientNetLiteTail().trunk(crops, progress=self.progress)
+        return views, None
+
+
+def _name(x, i: int) -> str:
+    return str(x) if isinstance(x, (str, os.PathLike)) else f'image{i}'
+
+
+def _fit_frames(frames: list[np.ndarray]) -> list[np.ndarray] | None:
+    """Frames to learn backgrounds from (the proposer groups them by camera itself).
+
+    With fewer than 3, a proposer would take each as an empty table -- wrong for photos
+    that each show an object -- so it gets none and works frame by frame.
+    """
+    return frames if len(frames) >= 3 else None
+
+
+def _progress(seq, enabled: bool, desc: str):
+    if not enabled:
+        return seq
+    from tqdm import tqdm
+    return tqdm(seq, desc=desc, unit='img')

@@ -1,0 +1,148 @@
+"""Label-free evidence about a set of images, and the choices made from it.
+
+Three questions decide how a set is described, each answered from the images alone:
+
+1. **One fixed camera over one background?** The frames share one pixel size and most of
+   them fall into a few groups of alike empty-table appearance
+   (:class:`~sorting_cell.regions.background.BackgroundProposer`'s grouping). A folder of
+   unrelated photos opens a group per photo and is answered no after a bounded number of
+   comparisons.
+2. **Did segmentation find real objects?** Against the learned empty table, most frames
+   show one compact foreground region, and no place of the frame is foreground in half of
+   the frames or more: the per-pixel median is then an empty table, not an average
+   object (faces, turntable objects and centred digits put the object in the same place
+   every time; the "background" is then the object and what differs from it is noise).
+3. **Do size and outline carry information?** Objects that look alike (appearance
+   nearest neighbours) must also be alike in size and outline, clearly more than random
+   pairs; geometry that is noise next to appearance is left out.
+
+When 1 or 2 is answered no, each image is described whole, exactly as with
+``proposer='none'``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..regions.background import BackgroundProposer
+from .description import Decision
+
+__all__ = ['MIN_EXPLAINED', 'MIN_FOUND', 'MAX_COVERAGE', 'MAX_NEIGHBOUR_RATIO',
+           'camera_decisions', 'geometry_decision', 'NOT_ENOUGH_FRAMES']
+
+#: Share of frames a modelled background must explain to call the set one fixed camera.
+MIN_EXPLAINED = 0.5
+#: Share of those frames in which the background model must find an object.
+MIN_FOUND = 0.5
+#: Largest share of frames in which one place may be foreground (the median is then
+#: still the empty table there).
+MAX_COVERAGE = 0.5
+#: Largest ratio of geometry distance between appearance neighbours to that between
+#: random pairs at which size and outline count as information.
+MAX_NEIGHBOUR_RATIO = 0.8
+#: Fewest frames from which a background can be learned.
+NOT_ENOUGH_FRAMES = 3
+
+_COVERAGE_SIDE = 48  # coverage is counted on a coarse grid: where, not which pixel
+
+
+def camera_decisions(frames: list[np.ndarray], proposer: BackgroundProposer | None = None
+                     ) -> tuple[Decision, Decision, list]:
+    """Answer questions 1 and 2 for ``frames`` (RGB uint8).
+
+    Returns the fixed-camera decision, the objects decision and, per frame, the main
+    background-model region (None where none was found, or for every frame when the
+    answer is no).
+    """
+    n = len(frames)
+    none = [None] * n
+    if n < NOT_ENOUGH_FRAMES:
+        no = Decision(False, f'{n} frame(s): too few to learn a background from',
+                      {'frames': n})
+        return no, Decision(False, 'no background model', {'frames': n}), none
+    shapes = {f.shape[:2] for f in frames}
+    if len(shapes) > 1:
+        no = Decision(False, f'frames come in {len(shapes)} pixel sizes: not one camera',
+                      {'frames': n, 'pixel_sizes': len(shapes)})
+        return no, Decision(False, 'no background model', {'frames': n}), none
+    if proposer is None:
+        # No single-frame fallback: a frame the model does not explain counts as "no".
+        proposer = BackgroundProposer(fallback='none', max_groups=max(8, n // 10))
+    proposer.fit(frames)
+    modelled = proposer.labels_ >= 0
+    explained = float(modelled.mean())
+    camera_ev = {'frames': n, 'explained': round(explained, 3),
+                 'backgrounds': len(proposer.backgrounds_)}
+    if explained < MIN_EXPLAINED:
+        why = (f'{explained:.0%} of frames share an empty-table appearance '
+               f'(need {MIN_EXPLAINED:.0%})')
+        return (Decision(False, why, camera_ev), Decision(False, 'no background model', {}),
+                none)
+    camera = Decision(True, f'{explained:.0%} of frames share {len(proposer.backgrounds_)} '
+                      'empty-table appearance(s)', camera_ev)
+    regions = []
+    for f in frames:
+        found = proposer.propose(f)
+        regions.append(found[0] if found and found[0].extra.get('method') == 'background'
+                       else None)
+    hit = [r for r in regions if r is not None]
+    found_share = len(hit) / n
+    coverage = _coverage([r for r in hit], frames[0].shape[:2])
+    ev = {'found': round(found_share, 3), 'coverage_max': round(coverage, 3)}
+    if found_share < MIN_FOUND:
+        return camera, Decision(False, f'an object was found in {found_share:.0%} of frames '
+                                f'(need {MIN_FOUND:.0%})', ev), none
+    if coverage >= MAX_COVERAGE:
+        return camera, Decision(False, f'one place is foreground in {coverage:.0%} of frames: '
+                                'the objects always sit in the same place, so the learned '
+                                '"empty table" holds them', ev), none
+    return camera, Decision(True, f'one object found in {found_share:.0%} of frames, at '
+                            f'varying places (max {coverage:.0%} per place)', ev), regions
+
+
+def _coverage(regions: list, shape: tuple[int, int]) -> float:
+    """Largest share of ``regions`` whose mask covers one cell of a coarse grid."""
+    if not regions:
+        return 0.0
+    h, w = shape
+    sy, sx = _COVERAGE_SIDE / h, _COVERAGE_SIDE / w
+    count = np.zeros((_COVERAGE_SIDE, _COVERAGE_SIDE))
+    for r in regions:
+        x0, y0, x1, y1 = r.box
+        ys, xs = np.nonzero(r.mask)
+        cells = np.unique(np.stack([((ys + y0) * sy).astype(int),
+                                    ((xs + x0) * sx).astype(int)]), axis=1)
+        count[cells[0].clip(0, _COVERAGE_SIDE - 1), cells[1].clip(0, _COVERAGE_SIDE - 1)] += 1
+    return float(count.max() / len(regions))
+
+
+def geometry_decision(appearance: np.ndarray, geometry: np.ndarray) -> Decision:
+    """Answer question 3 from appearance rows and standardised geometry rows.
+
+    The ratio is the mean geometry distance from each object to its ``k`` appearance
+    nearest neighbours over the mean geometry distance between all pairs: near 1 when
+    size and outline are unrelated to what the objects look like. ``k`` is a tenth of the
+    set (1 to 5), so that the neighbours are likely of the object's own kind even when
+    each kind has only a few members.
+    """
+    n = len(appearance)
+    if n < 4 or geometry.shape[1] == 0:
+        return Decision(False, f'{n} object(s): too few to judge size and outline',
+                        {'objects': n})
+    spread = float(np.abs(geometry - geometry.mean(0)).max())
+    if spread < 1e-9:
+        return Decision(False, 'every object has the same size and outline', {'objects': n})
+    from sklearn.metrics import pairwise_distances
+    k = int(np.clip(n // 10, 1, 5))
+    da = pairwise_distances(appearance)
+    np.fill_diagonal(da, np.inf)
+    nn = np.argsort(da, axis=1)[:, :k]
+    dg = pairwise_distances(geometry)
+    near = float(np.take_along_axis(dg, nn, axis=1).mean())
+    pairs = float(dg.sum() / (n * (n - 1)))
+    ratio = near / max(pairs, 1e-12)
+    ev = {'neighbour_ratio': round(ratio, 3), 'objects': n, 'k': k}
+    if ratio > MAX_NEIGHBOUR_RATIO:
+        return Decision(False, f'look-alike objects differ in size and outline as much as any '
+                        f'two (ratio {ratio:.2f} > {MAX_NEIGHBOUR_RATIO})', ev)
+    return Decision(True, f'look-alike objects share size and outline (ratio {ratio:.2f} '
+                    f'<= {MAX_NEIGHBOUR_RATIO})', ev)
