@@ -284,6 +284,10 @@ class Supervisor:
                           + (f'\n   last output:\n{tail}' if tail else ''))
         return exited
 
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        """The last ``lines`` lines of node ``name``'s log ('' when not logged to a file)."""
+        return self._tail(self.children[name], lines)
+
     def _tail(self, child: _Child, lines: int = 15) -> str:
         if child.log_path is None or not child.log_path.exists():
             return ''

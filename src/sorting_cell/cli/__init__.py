@@ -12,7 +12,7 @@ import sys
 COMMANDS = {
     'demo': ('demo', 'sort one tray of the tool dataset with the embedded default (the main job)'),
     'cluster': ('cluster', 'cluster a set of images into k groups (assignments, contact sheet, report)'),
-    'bench': ('bench', 'run the published benchmarks on the tool dataset'),
+    'bench': ('bench', 'run the benchmarks: the tool dataset protocols, the ROS replay check'),
     'fetch': ('fetch', 'download and verify models and datasets'),
     'sim': ('sim', 'simulated cell: before/after tray pictures, animation of a sort'),
     'up': ('up', 'start the cell (sim | camera | replay BAG) as processes and show its health'),

@@ -8,7 +8,15 @@ from pathlib import Path
 
 
 def add_arguments(p) -> None:
-    p.add_argument('dataset', choices=['tools'], help='benchmark dataset')
+    p.add_argument('dataset', choices=['tools', 'replay'],
+                   help="'tools': the published protocols; 'replay': one condition of the "
+                        'tool dataset as a camera bag through the proposals and clustering '
+                        'nodes vs the offline pipeline on the same frames')
+    p.add_argument('--condition', type=int, default=3, choices=range(1, 6),
+                   help="replay: the tool dataset's condition (default: %(default)s)")
+    p.add_argument('--background-frames', type=int, default=24,
+                   help='replay: frames the proposals node learns the table from '
+                        '(default: %(default)s)')
     p.add_argument('--protocol', choices=['A', 'B', 'C'], default='A')
     from ..features import DEFAULT_FEATURES
     p.add_argument('--features', default=DEFAULT_FEATURES, help='feature extractor name')
@@ -32,6 +40,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    if args.dataset == 'replay':
+        return _run_replay(args)
     from ..bench import describe, run_protocol_a, run_protocol_b, run_protocol_c
     from ..bench.markdown import table_a, table_b, table_c
     from ..datasets import load_tools
@@ -82,4 +92,29 @@ def run(args) -> int:
     (out / f'{name}.md').write_text(f'## Protocol {args.protocol}: {label}\n\n{md}{timing}')
     print(md + timing)
     print(f'wrote {out / name}.json and .md')
+    return 0
+
+
+def _run_replay(args) -> int:
+    import numpy as np
+
+    from ..datasets import load_tools
+    from ..nodes.replay_check import compare_offline_and_nodes
+
+    images = [im for im in load_tools() if im.condition == args.condition]
+    order = np.random.default_rng(args.seed).permutation(len(images))
+    images = [images[i] for i in order]
+    classes = sorted({im.label for im in images})
+    result = compare_offline_and_nodes([im.path for im in images],
+                                       [classes.index(im.label) for im in images], len(classes),
+                                       background_frames=args.background_frames)
+    result.update(condition=args.condition, seed=args.seed, date=time.strftime('%Y-%m-%d'),
+                  machine=f'{platform.machine()}, {platform.python_version()}')
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / (args.name or f'replay_c{args.condition}')
+    path.with_suffix('.json').write_text(json.dumps(result, indent=2))
+    print(f"condition {args.condition}, {result['frames']} frames: offline NMI "
+          f"{result['offline']['nmi']:.3f}, through the nodes {result['nodes']['nmi']:.3f} "
+          f"(same frames: {result['same_frames']})\nwrote {path.with_suffix('.json')}")
     return 0

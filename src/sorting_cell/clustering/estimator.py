@@ -8,6 +8,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import normalize as l2_normalize
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import validate_data
 
 __all__ = ['ImageClusterer', 'METHODS', 'check_features', 'normalize_features']
 
@@ -93,6 +94,10 @@ class ImageClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(f'n_clusters must be an integer >= 1, got {self.n_clusters!r}')
         if self.method not in METHODS:
             raise ValueError(f'unknown method {self.method!r}; choose one of {", ".join(METHODS)}')
+        # Sets n_features_in_ and refuses sparse and complex input with sklearn's own
+        # messages; NaN and too few rows get ours (which rows, what to do).
+        X = validate_data(self, X, accept_sparse=False, dtype=np.float64,
+                          ensure_all_finite=False, ensure_min_samples=1)
         X = check_features(X, min_samples=self.n_clusters)
         rng = check_random_state(self.random_state)
         Z = self._prepare(X, rng)

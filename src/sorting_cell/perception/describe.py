@@ -23,7 +23,7 @@ from ..regions.shape import width_profile
 from ..regions.upright import region_size, upright_crop
 from .assign import geometry_block
 from .description import Decision, Description, Item
-from .evidence import camera_decisions, geometry_decision
+from .evidence import camera_decisions, geometry_decision, progress
 from .methods import Input
 
 __all__ = ['Describer', 'CROPS']
@@ -85,7 +85,7 @@ class Describer(BaseEstimator):
         sources = [str(s) for s in (sources or [_name(x, i) for i, x in enumerate(images)])]
         items = [Item(source=s, frame_index=i) for i, s in enumerate(sources)]
         frames: dict[int, np.ndarray] = {}
-        for i, x in enumerate(_progress(images, self.progress, 'load')):
+        for i, x in enumerate(progress(images, self.progress, 'load')):
             try:
                 frames[i] = (load_image(x) if isinstance(x, (str, os.PathLike))
                              else to_rgb8(x, source=items[i].source))
@@ -98,7 +98,7 @@ class Describer(BaseEstimator):
             proposer = make_proposer(self.proposer)
             proposer.fit(_fit_frames([frames[i] for i in good]))
             regions = [proposer.propose_main(frames[i])
-                       for i in _progress(good, self.progress, 'find objects')]
+                       for i in progress(good, self.progress, 'find objects')]
         crops = []
         for j, i in enumerate(good):
             region = regions[j] if objects.value else None
@@ -171,7 +171,7 @@ class Describer(BaseEstimator):
         """Fixed camera and objects decisions; regions when the evidence already found them."""
         spec = self.proposer
         if spec == 'auto':
-            return camera_decisions(frames)
+            return camera_decisions(frames, show=self.progress)
         if spec in (None, 'none'):
             no = Decision(False, "forced by proposer='none'", forced=True)
             return no, Decision(False, "forced by proposer='none'", forced=True), None
@@ -186,7 +186,7 @@ class Describer(BaseEstimator):
                 camera: Decision, objects: Decision, timings: dict,
                 features: np.ndarray | None = None) -> Description:
         t0 = time.perf_counter()
-        views, trunk = ((self._features(crops)) if features is None
+        views, trunk = ((self._features(crops, objects.value)) if features is None
                         else ([np.asarray(features, dtype=np.float64)], None))
         t1 = time.perf_counter()
         sizes = outlines = None
@@ -212,17 +212,27 @@ class Describer(BaseEstimator):
         G = geometry_block(d)
         return geometry_decision(normalize_features(d.views[0], 'centered'), G)
 
-    def extractor(self):
-        """The feature extractor, made once per describer (its weights load once)."""
-        key = (repr(self.features), str(self.cache_dir))
-        if getattr(self, '_extractor', (None, None))[0] != key:
-            self._extractor = (key, make_extractor(self.features, cache_dir=self.cache_dir))
-        return self._extractor[1]
+    def extractor(self, objects: bool = True):
+        """The feature extractor, made once per describer (its weights load once).
 
-    def _features(self, crops: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray | None]:
+        For segmented objects (``objects``) its test-time augmentation stays as
+        configured (a tool lies either way round: the 180-degree turn is averaged in);
+        whole images are described as they are, since a photo has an up.
+        """
+        key = (repr(self.features), str(self.cache_dir), objects)
+        cache = self.__dict__.setdefault('_extractors', {})
+        if key not in cache:
+            extractor = make_extractor(self.features, cache_dir=self.cache_dir)
+            if not objects:
+                extractor = _without_tta(extractor)
+            cache[key] = extractor
+        return cache[key]
+
+    def _features(self, crops: list[np.ndarray], objects: bool = True
+                  ) -> tuple[list[np.ndarray], np.ndarray | None]:
         if not crops:
             return [np.zeros((0, 0))], None
-        extractor = self.extractor()
+        extractor = self.extractor(objects)
         if self.input is Input.VIEWS and hasattr(extractor, 'transform_views'):
             return list(extractor.transform_views(crops)), None
         views = [extractor.transform(crops)]
@@ -230,6 +240,15 @@ class Describer(BaseEstimator):
             from ..bootstrap import EfficientNetLiteTail
             return views, EfficientNetLiteTail().trunk(crops, progress=self.progress)
         return views, None
+
+
+def _without_tta(extractor):
+    """A copy of ``extractor`` (and of every part of a cached or multi-view one) that
+    averages no test-time turns."""
+    from sklearn.base import clone
+    params = extractor.get_params(deep=True)
+    off = {k: 'none' for k in params if k == 'tta' or k.endswith('__tta')}
+    return clone(extractor).set_params(**off) if off else extractor
 
 
 def _name(x, i: int) -> str:
@@ -245,8 +264,3 @@ def _fit_frames(frames: list[np.ndarray]) -> list[np.ndarray] | None:
     return frames if len(frames) >= 3 else None
 
 
-def _progress(seq, enabled: bool, desc: str):
-    if not enabled:
-        return seq
-    from tqdm import tqdm
-    return tqdm(seq, desc=desc, unit='img')

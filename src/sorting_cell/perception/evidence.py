@@ -45,8 +45,8 @@ NOT_ENOUGH_FRAMES = 3
 _COVERAGE_SIDE = 48  # coverage is counted on a coarse grid: where, not which pixel
 
 
-def camera_decisions(frames: list[np.ndarray], proposer: BackgroundProposer | None = None
-                     ) -> tuple[Decision, Decision, list]:
+def camera_decisions(frames: list[np.ndarray], proposer: BackgroundProposer | None = None,
+                     show: bool = False) -> tuple[Decision, Decision, list]:
     """Answer questions 1 and 2 for ``frames`` (RGB uint8).
 
     Returns the fixed-camera decision, the objects decision and, per frame, the main
@@ -80,7 +80,7 @@ def camera_decisions(frames: list[np.ndarray], proposer: BackgroundProposer | No
     camera = Decision(True, f'{explained:.0%} of frames share {len(proposer.backgrounds_)} '
                       'empty-table appearance(s)', camera_ev)
     regions = []
-    for f in frames:
+    for f in progress(frames, show, 'find objects'):
         found = proposer.propose(f)
         regions.append(found[0] if found and found[0].extra.get('method') == 'background'
                        else None)
@@ -97,6 +97,13 @@ def camera_decisions(frames: list[np.ndarray], proposer: BackgroundProposer | No
                                 '"empty table" holds them', ev), none
     return camera, Decision(True, f'one object found in {found_share:.0%} of frames, at '
                             f'varying places (max {coverage:.0%} per place)', ev), regions
+
+
+def progress(seq, enabled: bool, desc: str):
+    if not enabled:
+        return seq
+    from tqdm import tqdm
+    return tqdm(seq, desc=desc, unit='img')
 
 
 def _coverage(regions: list, shape: tuple[int, int]) -> float:
