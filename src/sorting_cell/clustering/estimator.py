@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from sklearn import cluster, mixture
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.decomposition import PCA
@@ -95,7 +96,9 @@ class ImageClusterer(ClusterMixin, BaseEstimator):
         if self.method not in METHODS:
             raise ValueError(f'unknown method {self.method!r}; choose one of {", ".join(METHODS)}')
         # Sets n_features_in_ and refuses sparse and complex input with sklearn's own
-        # messages; NaN and too few rows get ours (which rows, what to do).
+        # messages; shape, NaN and too few rows get ours (which rows, what to do).
+        if not sparse.issparse(X):
+            check_features(X)
         X = validate_data(self, X, accept_sparse=False, dtype=np.float64,
                           ensure_all_finite=False, ensure_min_samples=1)
         X = check_features(X, min_samples=self.n_clusters)
