@@ -75,9 +75,13 @@ def test_recorder_writes_live_topics_to_a_standard_bag(ros, tmp_path, tools_root
             Parameter('source', value='folder'), Parameter('folder', value=str(folder)),
             Parameter('loop', value=False), Parameter('rate_hz', value=10.0),
             Parameter('wait_for_subscribers', value=1)]))
-        ros.wait_for(lambda: rec.writer.counts.get('/camera/image_raw', 0) >= 4
-                     and rec.writer.counts.get('/clustering/ready', 0) >= 1, 20,
-                     '4 recorded frames and the ready state')
+        # Everything asserted below, not only the images: camera_info can trail its image.
+        counts = rec.writer.counts
+        ros.wait_for(lambda: counts.get('/camera/image_raw', 0) >= 4
+                     and counts.get('/camera/camera_info', 0) >= 4
+                     and counts.get('/clustering/ready', 0) >= 1, 20,
+                     '4 recorded frames, their 4 camera_info and the ready state')
+        ros.wait_for(lambda: cam.state.startswith('finished'), 10, 'the camera to finish')
     finally:
         if cam is not None:
             cam.close()
@@ -90,3 +94,42 @@ def test_recorder_writes_live_topics_to_a_standard_bag(ros, tmp_path, tools_root
     assert all(rgb.shape == (480, 640, 3) for _, rgb, _ in frames)
     (ready_msg,) = list(bags.read_messages(out, ['/clustering/ready']))
     assert bags.typestore().deserialize_cdr(ready_msg.data, ready_msg.msgtype).data is True
+
+
+
+
+def test_camera_holds_its_first_frame_until_camera_info_is_subscribed_too(ros, tmp_path,
+                                                                          tools_root):
+    """A subscriber of the image alone must not start the stream: the camera_info of the
+    frames sent before its own subscriber matched would be lost."""
+    import time
+
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from sorting_cell.nodes.qos import sensor_qos
+
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for path in bags.list_images(tools_root / 'conditions5' / 'clamp')[:3]:
+        shutil.copy(path, folder / path.name)
+    images, infos = [], []
+    ros.probe.create_subscription(Image, 'camera/image_raw', images.append, sensor_qos())
+    cam = ros.add(CameraNode(context=ros.context, parameter_overrides=[
+        Parameter('source', value='folder'), Parameter('folder', value=str(folder)),
+        Parameter('loop', value=False), Parameter('rate_hz', value=10.0),
+        Parameter('wait_for_subscribers', value=1), Parameter('wait_timeout_s', value=60.0)]))
+    try:
+        ros.wait_for(lambda: cam.image_pub.get_subscription_count() >= 1, 20, 'image match')
+        # The scenario, not a wait: the camera_info subscriber comes later than the image's
+        # (as a recorder that discovered one topic before the other); a camera that started
+        # on the image match alone has sent all 3 frames by then.
+        time.sleep(0.5)
+        ros.probe.create_subscription(CameraInfo, 'camera/camera_info', infos.append,
+                                      sensor_qos())
+        ros.wait_for(lambda: cam.state.startswith('finished'), 30, 'the camera to finish')
+        ros.wait_for(lambda: len(images) >= 3 and len(infos) >= 3, 10,
+                     'every image and every camera_info')
+        assert len(images) == len(infos) == cam.published == 3
+        assert [i.header.stamp for i in infos] == [m.header.stamp for m in images]
+    finally:
+        cam.close()

@@ -86,21 +86,27 @@ def consumer_count(node: Node, topic: str, ignore: tuple[str, ...] = OBSERVERS) 
                if info.node_name not in ignore)
 
 
-def wait_for_subscribers(publisher, count: int, timeout_s: float,
+def wait_for_subscribers(publishers, count: int, timeout_s: float,
                          stop: Callable[[], bool] = lambda: False, node: Node | None = None
                          ) -> bool:
-    """Block until ``publisher`` has ``count`` matched subscriptions (DDS discovery takes
-    0.5-3 s; frames sent before that are lost). With ``node``, observers (the monitor) do
-    not count. Returns whether they arrived in time."""
+    """Block until every publisher in ``publishers`` (one or a list) has ``count`` matched
+    subscriptions (DDS discovery takes 0.5-3 s; messages sent before that are lost).
+
+    A stream of several topics (image + camera_info) waits for all of them: a subscriber
+    matched on one topic may still be discovering the other, and what is sent there in
+    between is lost. With ``node``, observers (the monitor) do not count. Returns whether
+    they arrived in time."""
+    if not isinstance(publishers, (list, tuple)):
+        publishers = [publishers]
     deadline = time.monotonic() + timeout_s
 
-    def matched() -> int:
+    def matched(publisher) -> int:
         if node is None:
             return publisher.get_subscription_count()
         return min(publisher.get_subscription_count(),
                    consumer_count(node, publisher.topic_name))
 
-    while matched() < count:
+    while any(matched(pub) < count for pub in publishers):
         if time.monotonic() > deadline or stop():
             return False
         time.sleep(0.05)

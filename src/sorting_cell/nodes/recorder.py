@@ -23,6 +23,7 @@ from . import _rosio
 
 DEFAULT_TOPICS = ['camera/image_raw', 'camera/camera_info', 'detections', 'assignments',
                   'clustering/ready']
+DISCOVERY_PERIOD_S = 0.05
 
 
 class RecorderNode(Node):
@@ -50,7 +51,11 @@ class RecorderNode(Node):
         self._reported: set[str] = set()
         self.done = Future()
         self._closed = False
-        self.create_timer(0.25, self._discover)
+        # rclpy has no graph-change callback, so the graph is polled, often: a topic's
+        # subscription must exist before its publisher's first messages (rosbag2 polls every
+        # 0.1 s). Producers that must lose nothing (camera, replay) also wait until their
+        # subscribers matched. Polling stops once every wanted topic is recorded.
+        self._discovery = self.create_timer(DISCOVERY_PERIOD_S, self._discover)
         duration = self.get_parameter('duration_s').value
         if duration > 0:
             self._stop_timer = self.create_timer(duration, self._finish)
@@ -78,6 +83,8 @@ class RecorderNode(Node):
                 cls, topic, lambda raw, t=topic: self._on_message(t, raw),
                 _rosio.qos_matching_publishers(self, topic, depth=100), raw=True)
             self.get_logger().info(f'recording {topic} ({msgtype})')
+        if set(self.wanted) <= set(self.subscriptions_):
+            self._discovery.cancel()
 
     def _on_message(self, topic: str, raw: bytes) -> None:
         if not self._closed:

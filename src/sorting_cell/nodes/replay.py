@@ -50,8 +50,9 @@ class ReplayNode(Node):
         'reliable': (True, _desc('RELIABLE image QoS (best effort only with the SHM '
                                  'profile)')),
         'queue_depth': (5, _desc('publisher history depth')),
-        'wait_for_subscribers': (0, _desc('hold the first frame until this many image '
-                                          'subscribers matched')),
+        'wait_for_subscribers': (0, _desc('hold the first frame until this many '
+                                          'subscribers matched the image and camera_info '
+                                          'topics')),
         'wait_timeout_s': (10.0, _desc('longest wait for those subscribers')),
         'exit_at_end': (False, _desc('stop the node after the last message (unless loop)')),
     }
@@ -109,12 +110,14 @@ class ReplayNode(Node):
 
     def _replay(self) -> None:
         p = self.get_parameter
-        image_pubs = [pub for topic, (pub, cls) in self.publishers_.items()
-                      if self.summary.types[topic] == bags.IMAGE_TYPE]
+        # The camera stream (images and their camera_info): every one of its topics must be
+        # matched before the first frame, or what goes out on a late one is lost.
+        stream = [pub for topic, (pub, cls) in self.publishers_.items()
+                  if self.summary.types[topic] in (bags.IMAGE_TYPE, bags.INFO_TYPE)]
         need = p('wait_for_subscribers').value
-        if need and image_pubs and not _rosio.wait_for_subscribers(
-                image_pubs[0], need, p('wait_timeout_s').value, self._stop.is_set, node=self):
-            self.get_logger().warning(f'fewer than {need} image subscribers after '
+        if need and stream and not _rosio.wait_for_subscribers(
+                stream, need, p('wait_timeout_s').value, self._stop.is_set, node=self):
+            self.get_logger().warning(f'fewer than {need} camera stream subscribers after '
                                       f"{p('wait_timeout_s').value} s; starting anyway")
         self.diagnostics.update(OK, 'playing', published=0, skipped=0)
         self.get_logger().info(
