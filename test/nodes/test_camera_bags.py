@@ -133,3 +133,59 @@ def test_camera_holds_its_first_frame_until_camera_info_is_subscribed_too(ros, t
         assert [i.header.stamp for i in infos] == [m.header.stamp for m in images]
     finally:
         cam.close()
+
+
+def _late_subscriber(ros, msg_type, topic, qos):
+    got = []
+    ros.probe.create_subscription(msg_type, topic, got.append, qos)
+    return got
+
+
+def test_recorded_latched_topic_replays_latched(ros, tmp_path):
+    """Round trip: a latched and a volatile topic recorded live, then replayed; a subscriber
+    that joins after the replay sent everything still gets the latched value."""
+    from rclpy.qos import DurabilityPolicy
+    from std_msgs.msg import Bool, String
+
+    from sorting_cell.nodes.qos import result_qos
+    from sorting_cell.nodes.replay import ReplayNode
+
+    ready = ros.probe.create_publisher(Bool, 'clustering/ready', latched_qos())
+    ready.publish(Bool(data=True))
+    log = ros.probe.create_publisher(String, 'log_line', result_qos())
+    out = tmp_path / 'rec'
+    rec = ros.add(RecorderNode(context=ros.context, parameter_overrides=[
+        Parameter('output', value=str(out)),
+        Parameter('topics', value=['clustering/ready', 'log_line'])]))
+    try:
+        ros.wait_for(lambda: log.get_subscription_count() >= 1
+                     and rec.writer.counts.get('/clustering/ready', 0) >= 1, 20,
+                     'the recorder on both topics')
+        log.publish(String(data='hello'))
+        ros.wait_for(lambda: rec.writer.counts.get('/log_line', 0) >= 1, 10, 'volatile line')
+    finally:
+        summary = rec.close()
+    ros.probe.destroy_publisher(ready)
+    ros.probe.destroy_publisher(log)
+    assert summary.counts == {'/clustering/ready': 1, '/log_line': 1}
+    recorded = bags.summarize(out)
+    assert recorded.ros_distro == 'jazzy'
+    assert bags.is_latched(recorded.qos['/clustering/ready'])
+    assert recorded.qos['/log_line'] and not bags.is_latched(recorded.qos['/log_line'])
+    assert all(h.startswith('RIHS01_') for h in recorded.hashes.values())
+
+    replay = ros.add(ReplayNode(context=ros.context, parameter_overrides=[
+        Parameter('bag', value=str(out)),
+        Parameter('topics', value=['clustering/ready', 'log_line'])]))
+    try:
+        ros.wait_future(replay.done, 20, 'end of bag')
+        assert replay.published == 2
+        durability = {t: replay.publishers_[t][0].qos_profile.durability
+                      for t in ('/clustering/ready', '/log_line')}
+        assert durability == {'/clustering/ready': DurabilityPolicy.TRANSIENT_LOCAL,
+                              '/log_line': DurabilityPolicy.VOLATILE}
+        late = _late_subscriber(ros, Bool, 'clustering/ready', latched_qos())
+        ros.wait_for(lambda: late, 10, 'the latched value for a late subscriber')
+        assert [m.data for m in late] == [True]
+    finally:
+        replay.close()

@@ -17,6 +17,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
+from .. import bags
 from ..bags import Intrinsics
 from .qos import sensor_qos
 
@@ -123,6 +124,29 @@ def qos_matching_publishers(node: Node, topic: str, depth: int = 10) -> QoSProfi
         qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
     if any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos):
         qos.reliability = ReliabilityPolicy.BEST_EFFORT
+    return qos
+
+
+def offered_qos(profile: QoSProfile):
+    """A publisher's QoS (as the graph reports it) in the form a bag stores."""
+    return bags.offered_qos(
+        profile.history, profile.depth, profile.reliability, profile.durability,
+        profile.deadline.nanoseconds, profile.lifespan.nanoseconds, profile.liveliness,
+        profile.liveliness_lease_duration.nanoseconds,
+        profile.avoid_ros_namespace_conventions)
+
+
+def replay_qos(profiles, default: QoSProfile) -> QoSProfile:
+    """The QoS to replay a topic with, from the profiles its publishers offered when it was
+    recorded: latched if they all were (keeping at least the last value), else ``default``.
+    Reliability stays ``default``'s: a reliable publisher serves best-effort subscribers too."""
+    qos = QoSProfile(history=default.history, depth=default.depth,
+                     reliability=default.reliability, durability=default.durability)
+    if bags.is_latched(profiles):
+        qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
+        # The graph does not report a publisher's depth (rosbag2 records 0): a latched topic
+        # is state, and its last value is what a late subscriber needs.
+        qos.depth = max([q.depth for q in profiles] + [1])
     return qos
 
 

@@ -4,8 +4,10 @@ Subscriptions take raw CDR bytes (``raw=True``), which go straight into the bag 
 :class:`sorting_cell.bags.BagWriter` -- no deserialisation on the hot path. Topics are
 subscribed as soon as they appear in the graph, with their publishers' QoS (latched state
 topics such as ``clustering/ready`` are subscribed TRANSIENT_LOCAL so their last value is
-recorded). Custom interface types (detections, assignments) are written with their ``.msg``
-definitions, so any rosbag2 reader can decode them.
+recorded). The bag's metadata holds what rosbag2 records: the publishers' offered QoS
+profiles and type hashes, so a replay publishes latched topics latched. Custom interface
+types (detections, assignments) are written with their ``.msg`` definitions, so any rosbag2
+reader can decode them.
 
 Run: ``python -m sorting_cell.nodes.recorder --ros-args -p output:=BAG`` or
 ``sorting-cell record BAG``. Ctrl-C closes the bag properly (metadata.yaml is written then).
@@ -71,9 +73,16 @@ class RecorderNode(Node):
             if topic not in self.wanted or topic in self.subscriptions_:
                 continue
             msgtype = types[0]
+            publishers = self.get_publishers_info_by_topic(topic)
             try:
                 cls = _rosio.message_class(msgtype)
-                self.writer.add_topic(topic, msgtype)
+                # What rosbag2 stores: every publisher's offered QoS (a replay latches the
+                # topic if they were all latched) and the type hash they announce.
+                hashes = {str(i.topic_type_hash) for i in publishers
+                          if str(i.topic_type_hash).startswith('RIHS01_')}
+                self.writer.add_topic(
+                    topic, msgtype, [_rosio.offered_qos(i.qos_profile) for i in publishers],
+                    type_hash=hashes.pop() if len(hashes) == 1 else None)
             except (ImportError, KeyError) as exc:
                 if topic not in self._reported:
                     self._reported.add(topic)

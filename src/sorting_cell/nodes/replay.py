@@ -5,7 +5,9 @@ relative topics (``/camera/image_raw`` in the bag -> ``camera/image_raw``, so a 
 pushed) with the same QoS. Frames are checked before they are sent: supported encodings other
 than rgb8 are converted to rgb8 (the topic contract); frames in an unsupported encoding or with
 a wrong data size are skipped with a clear error, counted on ``/diagnostics``, and the replay
-goes on. Messages of other types are forwarded unchanged (raw CDR).
+goes on. Messages of other types are forwarded unchanged (raw CDR). A topic recorded from
+TRANSIENT_LOCAL publishers only (the bag's offered QoS profiles) is published latched, so a
+subscriber that joins after it was sent still gets its last value.
 
 Run: ``python -m sorting_cell.nodes.replay --ros-args -p bag:=BAG [-p rate:=2.0]`` or
 ``sorting-cell replay BAG``.
@@ -85,7 +87,10 @@ class ReplayNode(Node):
             except ImportError as exc:
                 self.get_logger().error(f'{topic}: {exc}; not published')
                 continue
-            self.publishers_[topic] = (self.create_publisher(cls, topic.lstrip('/'), qos), cls)
+            # As recorded: a topic whose publishers were all latched is replayed latched.
+            topic_qos = _rosio.replay_qos(self.summary.qos.get(topic, []), qos)
+            self.publishers_[topic] = (
+                self.create_publisher(cls, topic.lstrip('/'), topic_qos), cls)
         if not self.publishers_:
             raise ValueError(f"{p['bag']}: no publishable topic among "
                              f'{sorted(self.summary.types)}')
