@@ -616,25 +616,65 @@ class BagMessage:
     data: bytes
 
 
-def _open_reader(path: str | os.PathLike):
-    from rosbags.rosbag2 import Reader
-
+def _bag_source(path: str | os.PathLike) -> tuple[Path, bool]:
+    """``(path, bare)``: a rosbag2 directory (metadata.yaml; its storage file is accepted
+    too), or a bare ``.mcap`` file without one (as ``ros2 bag play`` accepts, e.g. written by
+    the MCAP library's ROS 2 writer)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f'{path}: no such bag')
-    if path.is_file():
-        # Accept the .mcap/.db3 file itself as well as its bag directory.
-        path = path.parent
+    if path.is_file() and (path.parent / 'metadata.yaml').is_file():
+        return path.parent, False
+    if path.is_file() and path.suffix == '.mcap':
+        return path, True
     if not (path / 'metadata.yaml').is_file():
         raise ValueError(f'{path}: not a rosbag2 directory (metadata.yaml missing; was the '
-                         'recording closed cleanly?)')
+                         'recording closed cleanly?) nor an .mcap file')
+    return path, False
+
+
+def _open_reader(path: Path):
+    from rosbags.rosbag2 import Reader
+
     return Reader(path)
+
+
+def _msgtype(name: str) -> str:
+    return '/'.join(_split_type(name))
+
+
+def _mcap_summary(path: Path):
+    from mcap.exceptions import McapError
+    from mcap.reader import make_reader
+
+    try:
+        with open(path, 'rb') as f:
+            reader = make_reader(f)
+            summary = reader.get_summary()
+            distro = next((m.metadata.get('ROS_DISTRO') for m in reader.iter_metadata()
+                           if m.name == 'rosbag2'), None)
+    except (McapError, OSError, EOFError, ValueError) as exc:
+        raise ValueError(f'{path}: not a readable MCAP file ({type(exc).__name__}: {exc})'
+                         ) from exc
+    if summary is None or summary.statistics is None:
+        raise ValueError(f'{path}: MCAP file without a summary (was it closed?)')
+    return summary, distro
 
 
 def read_messages(path: str | os.PathLike,
                   topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
     """Yield the messages of a bag in timestamp order, optionally only ``topics``."""
     wanted = None if topics is None else {'/' + t.lstrip('/') for t in topics}
+    path, bare = _bag_source(path)
+    if bare:
+        from mcap.reader import make_reader
+
+        with open(path, 'rb') as f:
+            for schema, channel, msg in make_reader(f).iter_messages(
+                    topics=None if wanted is None else sorted(wanted), log_time_order=True):
+                yield BagMessage(channel.topic, _msgtype(schema.name), msg.log_time,
+                                 bytes(msg.data))
+        return
     with _open_reader(path) as reader:
         conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
         for conn, stamp, raw in reader.messages(connections=conns):
@@ -642,7 +682,21 @@ def read_messages(path: str | os.PathLike,
 
 
 def summarize(path: str | os.PathLike) -> BagSummary:
-    """Counts, types and time span of a bag (from its index, without reading messages)."""
+    """Counts, types, offered QoS and time span of a bag (from its index, without reading
+    messages)."""
+    path, bare = _bag_source(path)
+    if bare:
+        from rosbags.rosbag2.metadata import parse_qos
+
+        summary, distro = _mcap_summary(path)
+        stats, schemas = summary.statistics, summary.schemas
+        channels = summary.channels.values()
+        return BagSummary(
+            path, {c.topic: stats.channel_message_counts.get(c.id, 0) for c in channels},
+            stats.message_start_time, stats.message_end_time,
+            {c.topic: _msgtype(schemas[c.schema_id].name) for c in channels},
+            {c.topic: parse_qos(c.metadata.get('offered_qos_profiles', '')) for c in channels},
+            {c.topic: c.metadata.get('topic_type_hash', '') for c in channels}, distro)
     with _open_reader(path) as reader:
         conns = reader.connections
         return BagSummary(Path(reader.path), {c.topic: c.msgcount for c in conns},

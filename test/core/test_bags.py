@@ -250,3 +250,15 @@ def test_metadata_is_what_rosbag2_jazzy_writes(tmp_path):
     assert summary.ros_distro == 'jazzy'
     assert bags.is_latched(summary.qos['/clustering/ready'])
     assert not bags.is_latched(summary.qos['/detections'])
+
+
+def test_bare_or_broken_bag_files_are_named_clearly(tmp_path):
+    text = tmp_path / 'notes.txt'
+    text.write_text('hello')
+    with pytest.raises(ValueError, match='not a rosbag2 directory .* nor an .mcap file'):
+        bags.summarize(text)
+    broken = tmp_path / 'cut.mcap'
+    broken.write_bytes(b'\x89MCAP0\r\n' + b'\0' * 20)
+    with pytest.raises(ValueError, match='cut.mcap: (not a readable MCAP file|MCAP file '
+                                         'without a summary)'):
+        bags.summarize(broken)

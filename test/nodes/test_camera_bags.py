@@ -189,3 +189,101 @@ def test_recorded_latched_topic_replays_latched(ros, tmp_path):
         assert [m.data for m in late] == [True]
     finally:
         replay.close()
+
+
+def _replay_node(ros, bag, topics, **params):
+    from sorting_cell.nodes.replay import ReplayNode
+
+    overrides = [Parameter('bag', value=str(bag)), Parameter('topics', value=topics)]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    return ros.add(ReplayNode(context=ros.context, parameter_overrides=overrides))
+
+
+def test_bag_written_by_rosbags_own_writer_replays(ros, tmp_path):
+    """A bag made with the rosbags library's Writer (not project code): a latched topic
+    replays latched, images arrive with their pixels."""
+    from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
+                                    QosReliability, QosTime)
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Bool
+
+    from sorting_cell.nodes.qos import sensor_qos
+
+    store = bags.typestore()
+    never = QosTime(0, 0)
+    latched = Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE,
+                  QosDurability.TRANSIENT_LOCAL, never, never, QosLiveliness.AUTOMATIC, never,
+                  False)
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    out = tmp_path / 'other'
+    with Writer(out, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        ready = w.add_connection('/clustering/ready', 'std_msgs/msg/Bool', typestore=store,
+                                 offered_qos_profiles=[latched])
+        image = w.add_connection('/camera/image_raw', 'sensor_msgs/msg/Image',
+                                 typestore=store)
+        w.write(ready, 10**9, bytes(store.serialize_cdr(
+            store.types['std_msgs/msg/Bool'](data=True), 'std_msgs/msg/Bool')))
+        for i in range(3):
+            w.write(image, 10**9 + (i + 1) * 20_000_000,
+                    bags.image_cdr(store, rgb + i, 10**9 + i))
+    images = []
+    ros.probe.create_subscription(Image, 'camera/image_raw', images.append, sensor_qos())
+    replay = _replay_node(ros, out, ['camera/image_raw', 'clustering/ready'],
+                          wait_for_subscribers=1)
+    try:
+        ros.wait_future(replay.done, 20, 'end of bag')
+        ros.wait_for(lambda: len(images) >= 3, 10, '3 images')
+        for i, msg in enumerate(images):
+            np.testing.assert_array_equal(
+                np.frombuffer(msg.data, np.uint8).reshape(2, 3, 3), rgb + i)
+        late = _late_subscriber(ros, Bool, 'clustering/ready', latched_qos())
+        ros.wait_for(lambda: late, 10, 'the latched value for a late subscriber')
+        assert [m.data for m in late] == [True]
+    finally:
+        replay.close()
+
+
+def test_bare_mcap_written_by_the_mcap_librarys_ros2_writer_replays(ros, tmp_path):
+    """An .mcap file (no metadata.yaml) from mcap-ros2-support's writer replays: the stream
+    arrives whole, with the recorded stamps."""
+    from mcap_ros2.writer import Writer
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from sorting_cell.nodes.qos import sensor_qos
+
+    store = bags.typestore()
+    path = tmp_path / 'camera.mcap'
+    with open(path, 'wb') as f:
+        writer = Writer(f)
+        schemas = {t: writer.register_msgdef(t, store.generate_msgdef(t, ros_version=2)[0])
+                   for t in (bags.IMAGE_TYPE, bags.INFO_TYPE)}
+        for i in range(4):
+            stamp = 1_700_000_000_000_000_000 + i * 25_000_000
+            header = {'stamp': {'sec': stamp // 10**9, 'nanosec': stamp % 10**9},
+                      'frame_id': 'camera'}
+            writer.write_message(bags.IMAGE_TOPIC, schemas[bags.IMAGE_TYPE], {
+                'header': header, 'height': 2, 'width': 2, 'encoding': 'rgb8',
+                'is_bigendian': 0, 'step': 6, 'data': bytes([i] * 12)}, log_time=stamp)
+            writer.write_message(bags.INFO_TOPIC, schemas[bags.INFO_TYPE], {
+                'header': header, 'height': 2, 'width': 2, 'distortion_model': 'plumb_bob',
+                'd': [0.0] * 5, 'k': [1.0, 0, 1, 0, 1, 1, 0, 0, 1], 'r': [0.0] * 9,
+                'p': [0.0] * 12}, log_time=stamp)
+        writer.finish()
+    summary = bags.summarize(path)
+    assert summary.counts == {bags.IMAGE_TOPIC: 4, bags.INFO_TOPIC: 4}
+    images, infos = [], []
+    ros.probe.create_subscription(Image, 'camera/image_raw', images.append, sensor_qos())
+    ros.probe.create_subscription(CameraInfo, 'camera/camera_info', infos.append,
+                                  sensor_qos())
+    replay = _replay_node(ros, path, ['camera/image_raw', 'camera/camera_info'],
+                          wait_for_subscribers=1)
+    try:
+        ros.wait_future(replay.done, 20, 'end of bag')
+        ros.wait_for(lambda: len(images) >= 4 and len(infos) >= 4, 10, 'the whole stream')
+        assert [m.data[0] for m in images] == [0, 1, 2, 3]
+        assert [m.header.stamp.nanosec for m in infos] == [0, 25_000_000, 50_000_000,
+                                                          75_000_000]
+        assert infos[0].k[0] == 1.0 and replay.skipped == 0
+    finally:
+        replay.close()

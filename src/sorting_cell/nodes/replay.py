@@ -42,7 +42,8 @@ class ReplayNode(Node):
     """Publish the messages of one bag, paced by their recorded timestamps."""
 
     PARAMETERS = {
-        'bag': ('', _desc('rosbag2 directory (or its .mcap/.db3 file) to replay')),
+        'bag': ('', _desc('rosbag2 directory (or its .mcap/.db3 file), or a bare .mcap file, '
+                          'to replay')),
         'rate': (1.0, _desc('time scale: 2.0 plays twice as fast', read_only=False)),
         'loop': (False, _desc('start again at the end', read_only=False)),
         'topics': (DEFAULT_TOPICS, _desc('bag topics to publish (empty = all)',
