@@ -19,6 +19,7 @@ import threading
 import time
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from rclpy.task import Future
@@ -129,6 +130,7 @@ class ReplayNode(Node):
         self.get_logger().info(
             f"replaying {self.summary.path} ({', '.join(sorted(self.publishers_))}; "
             f'{self.summary.duration_s:.1f} s at rate {p("rate").value})')
+        first = bool(need)
         while not self._stop.is_set():
             t_bag0 = None
             t_wall0 = 0.0
@@ -143,6 +145,10 @@ class ReplayNode(Node):
                 # Stamp at the scheduled instant, before decoding, so a restamped stream keeps
                 # the recorded spacing however long a frame takes to check.
                 self._publish(m, self.get_clock().now().nanoseconds)
+                if first:
+                    first = False
+                    self._await_first_delivery(m.topic)
+                    t_wall0 = time.monotonic()
             level = WARN if self.skipped else OK
             message = f'end of bag: {self.published} published, {self.skipped} skipped'
             self.diagnostics.update(level, message, published=self.published,
@@ -150,6 +156,17 @@ class ReplayNode(Node):
             self.get_logger().info(message)
             if not p('loop').value:
                 break
+
+    def _await_first_delivery(self, topic: str) -> None:
+        """Hold the schedule until the subscribers waited for acknowledged the first message.
+
+        A subscriber counted as matched by this side may still be discovering this publisher;
+        it receives the first message only when discovery completes, and the following ones,
+        already due, would then arrive in a burst."""
+        timeout = self.get_parameter('wait_timeout_s').value
+        if not self.publishers_[topic][0].wait_for_all_acked(Duration(seconds=timeout)):
+            self.get_logger().warning(f'{topic}: first message not acknowledged by every '
+                                      f'subscriber within {timeout} s; playing on')
 
     def _publish(self, m: bags.BagMessage, now_ns: int) -> None:
         pub, cls = self.publishers_[m.topic]
