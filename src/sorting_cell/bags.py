@@ -7,7 +7,9 @@ between DDS and these functions, and tests and tools build bags straight from im
   rgb8 + ``sensor_msgs/CameraInfo``) from image files at a fixed rate, e.g. the tool
   dataset, so the whole pipeline can be replayed without a camera.
 - :class:`BagWriter` -- append raw CDR messages of any type (custom interface types are
-  registered from their ``.msg`` text, found with :func:`register_msg_types`).
+  registered from their ``.msg`` text, found with :func:`register_msg_types`), with the
+  offered QoS profiles (:func:`offered_qos`) and type hashes of the recorded publishers, as
+  rosbag2 Jazzy writes them (metadata version 9).
 - :func:`read_messages` / :func:`read_images` -- iterate a bag back.
 - :func:`image_to_rgb8` -- turn an Image message's fields into an RGB array, or raise
   :class:`ImageEncodingError` saying why not.
@@ -15,6 +17,7 @@ between DDS and these functions, and tests and tools build bags straight from im
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -32,12 +35,17 @@ __all__ = ['BagWriter', 'BagSummary', 'BagMessage', 'ImageEncodingError', 'Intri
            'IMAGE_TOPIC', 'INFO_TOPIC', 'SUPPORTED_ENCODINGS', 'typestore',
            'register_msg_types', 'find_msg_file', 'image_cdr', 'camera_info_cdr',
            'image_to_rgb8', 'write_image_bag', 'bag_from_tools', 'list_images',
-           'read_messages', 'read_images', 'summarize']
+           'read_messages', 'read_images', 'summarize', 'offered_qos', 'rihs01_hash',
+           'is_latched', 'ROS_DISTRO', 'METADATA_VERSION']
 
 IMAGE_TOPIC = '/camera/image_raw'
 INFO_TOPIC = '/camera/camera_info'
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
+# What rosbag2 of this distribution writes: metadata version 9 (QoS profiles as a YAML list
+# of named policies, type_description_hash, ros_distro).
+ROS_DISTRO = 'jazzy'
+METADATA_VERSION = 9
 
 # encoding -> (channels, dtype); what the pipeline can turn into rgb8 without guessing.
 SUPPORTED_ENCODINGS = {
@@ -76,6 +84,63 @@ def find_msg_file(msgtype: str) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def rihs01_hash(msgtype: str, store=None) -> str:
+    """The RIHS01 type hash of ``pkg/msg/Name``, as ROS 2 computes it.
+
+    Read from the type description the interface package installs
+    (``share/<pkg>/msg/<Name>.json``); without one, computed from ``store``'s definition
+    (the same algorithm, rosbags' implementation).
+
+    Raises
+    ------
+    KeyError
+        No installed description and the type is not in ``store``.
+    """
+    import json
+
+    pkg, kind, name = _split_type(msgtype)
+    full = f'{pkg}/{kind}/{name}'
+    for root in _msg_search_roots():
+        path = root / 'share' / pkg / kind / f'{name}.json'
+        if path.is_file():
+            try:
+                hashes = json.loads(path.read_text())['type_hashes']
+                return next(h['hash_string'] for h in hashes if h['type_name'] == full)
+            except (OSError, ValueError, KeyError, TypeError, StopIteration):
+                break  # a damaged description: compute it instead
+    store = store if store is not None else typestore()
+    register_msg_types(store, [full])
+    return store.hash_rihs01(full)
+
+
+def offered_qos(history: int, depth: int, reliability: int, durability: int,
+                deadline_ns: int, lifespan_ns: int, liveliness: int,
+                liveliness_lease_duration_ns: int, avoid_ros_namespace_conventions: bool):
+    """One offered QoS profile as rosbag2 stores it, from the ``rmw`` enum values a ROS graph
+    query reports (a publisher's profile seen through the graph has history ``UNKNOWN`` and
+    depth 0, exactly what rosbag2 records)."""
+    from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
+                                    QosReliability, QosTime)
+
+    def time_(ns: int) -> QosTime:
+        return QosTime(int(ns) // 10**9, int(ns) % 10**9)
+
+    return Qos(QosHistory(int(history)), int(depth), QosReliability(int(reliability)),
+               QosDurability(int(durability)), time_(deadline_ns), time_(lifespan_ns),
+               QosLiveliness(int(liveliness)), time_(liveliness_lease_duration_ns),
+               bool(avoid_ros_namespace_conventions))
+
+
+def is_latched(profiles: Sequence) -> bool:
+    """Whether a topic was offered latched: every recorded publisher TRANSIENT_LOCAL (the
+    rule rosbag2's player applies; mixed offers replay volatile, which every subscriber
+    accepts)."""
+    from rosbags.interfaces import QosDurability
+
+    return bool(profiles) and all(q.durability == QosDurability.TRANSIENT_LOCAL
+                                  for q in profiles)
 
 
 def _split_type(msgtype: str) -> tuple[str, str, str]:
@@ -278,10 +343,61 @@ class BagSummary:
     start_ns: int
     end_ns: int
     types: dict[str, str] = field(default_factory=dict)
+    #: topic -> the QoS profiles its recorded publishers offered (``rosbags.interfaces.Qos``)
+    qos: dict[str, list] = field(default_factory=dict)
+    #: topic -> RIHS01 type hash
+    hashes: dict[str, str] = field(default_factory=dict)
+    ros_distro: str | None = None
 
     @property
     def duration_s(self) -> float:
         return (self.end_ns - self.start_ns) / 1e9
+
+
+def _as_jazzy(text: str) -> str:
+    """rosbags' metadata text as rosbag2 Jazzy writes it: this distribution's name instead of
+    ``rosbags``, and long values (type hashes) on one line, not folded."""
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ='safe')
+    doc = yaml.load(text)
+    info = doc.get('rosbag2_bagfile_information', doc)
+    info['ros_distro'] = ROS_DISTRO
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    out = StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()
+
+
+@functools.cache
+def _writer_class():
+    """rosbags' rosbag2 writer, with the metadata it stores in the bag and in metadata.yaml
+    made what rosbag2 Jazzy writes (see :func:`_as_jazzy`)."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.rosbag2.storage_mcap import McapWriter
+    from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
+
+    class JazzyMcap(McapWriter):
+        def close(self, version: int, metadata: str) -> None:
+            super().close(version, _as_jazzy(metadata).strip())
+
+    class JazzySqlite3(Sqlite3Writer):
+        def close(self, version: int, metadata: str) -> None:
+            super().close(version, _as_jazzy(metadata).strip())
+
+    class JazzyWriter(Writer):
+        STORAGE_PLUGINS = {StoragePlugin.MCAP: JazzyMcap, StoragePlugin.SQLITE3: JazzySqlite3}
+
+        def close(self) -> None:
+            super().close()
+            tmp = self.metapath.with_suffix('.yaml.tmp')
+            tmp.write_text(_as_jazzy(self.metapath.read_text()), 'utf8')
+            tmp.replace(self.metapath)
+
+    return JazzyWriter
 
 
 class BagWriter:
@@ -301,7 +417,7 @@ class BagWriter:
     """
 
     def __init__(self, path: str | os.PathLike, storage: str = 'mcap', store=None):
-        from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.rosbag2 import StoragePlugin
 
         self.path = Path(path)
         if self.path.exists():
@@ -311,16 +427,30 @@ class BagWriter:
         if storage not in plugins:
             raise ValueError(f'storage must be one of {sorted(plugins)}, got {storage!r}')
         self.store = store if store is not None else typestore()
-        self._writer = Writer(self.path, version=9, storage_plugin=plugins[storage])
+        self._writer = _writer_class()(self.path, version=METADATA_VERSION,
+                                       storage_plugin=plugins[storage])
         self._writer.open()
         self._connections: dict[str, object] = {}
         self.counts: dict[str, int] = {}
         self.types: dict[str, str] = {}
+        self.qos: dict[str, list] = {}
+        self.hashes: dict[str, str] = {}
         self.start_ns: int | None = None
         self.end_ns: int | None = None
 
-    def add_topic(self, topic: str, msgtype: str) -> None:
-        """Declare ``topic`` (made absolute) with type ``pkg/msg/Name``."""
+    def add_topic(self, topic: str, msgtype: str, offered_qos: Sequence = (),
+                  type_hash: str | None = None) -> None:
+        """Declare ``topic`` (made absolute) with type ``pkg/msg/Name``.
+
+        Parameters
+        ----------
+        offered_qos : sequence of rosbags ``Qos``
+            The profiles its publishers offered (see :func:`offered_qos`); a replay
+            publishes the topic latched when they all were.
+        type_hash : str, optional
+            RIHS01 hash the publishers announced; default the installed type's
+            (:func:`rihs01_hash`).
+        """
         topic = '/' + topic.lstrip('/')
         if topic in self._connections:
             if self.types[topic] != msgtype:
@@ -328,9 +458,13 @@ class BagWriter:
                                  f'not {msgtype}')
             return
         register_msg_types(self.store, [msgtype])
-        self._connections[topic] = self._writer.add_connection(topic, msgtype,
-                                                               typestore=self.store)
+        msgdef, _ = self.store.generate_msgdef(msgtype, ros_version=2)
+        digest = type_hash or rihs01_hash(msgtype, self.store)
+        self._connections[topic] = self._writer.add_connection(
+            topic, msgtype, msgdef=msgdef, rihs01=digest, offered_qos_profiles=offered_qos)
         self.types[topic] = msgtype
+        self.qos[topic] = list(offered_qos)
+        self.hashes[topic] = digest
         self.counts[topic] = 0
 
     def write(self, topic: str, timestamp_ns: int, data: bytes | memoryview) -> None:
@@ -350,7 +484,7 @@ class BagWriter:
             self._writer.close()
             self._writer = None
         return BagSummary(self.path, dict(self.counts), self.start_ns or 0, self.end_ns or 0,
-                          dict(self.types))
+                          dict(self.types), dict(self.qos), dict(self.hashes), ROS_DISTRO)
 
     def __enter__(self) -> 'BagWriter':
         return self
@@ -482,25 +616,65 @@ class BagMessage:
     data: bytes
 
 
-def _open_reader(path: str | os.PathLike):
-    from rosbags.rosbag2 import Reader
-
+def _bag_source(path: str | os.PathLike) -> tuple[Path, bool]:
+    """``(path, bare)``: a rosbag2 directory (metadata.yaml; its storage file is accepted
+    too), or a bare ``.mcap`` file without one (as ``ros2 bag play`` accepts, e.g. written by
+    the MCAP library's ROS 2 writer)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f'{path}: no such bag')
-    if path.is_file():
-        # Accept the .mcap/.db3 file itself as well as its bag directory.
-        path = path.parent
+    if path.is_file() and (path.parent / 'metadata.yaml').is_file():
+        return path.parent, False
+    if path.is_file() and path.suffix == '.mcap':
+        return path, True
     if not (path / 'metadata.yaml').is_file():
         raise ValueError(f'{path}: not a rosbag2 directory (metadata.yaml missing; was the '
-                         'recording closed cleanly?)')
+                         'recording closed cleanly?) nor an .mcap file')
+    return path, False
+
+
+def _open_reader(path: Path):
+    from rosbags.rosbag2 import Reader
+
     return Reader(path)
+
+
+def _msgtype(name: str) -> str:
+    return '/'.join(_split_type(name))
+
+
+def _mcap_summary(path: Path):
+    from mcap.exceptions import McapError
+    from mcap.reader import make_reader
+
+    try:
+        with open(path, 'rb') as f:
+            reader = make_reader(f)
+            summary = reader.get_summary()
+            distro = next((m.metadata.get('ROS_DISTRO') for m in reader.iter_metadata()
+                           if m.name == 'rosbag2'), None)
+    except (McapError, OSError, EOFError, ValueError) as exc:
+        raise ValueError(f'{path}: not a readable MCAP file ({type(exc).__name__}: {exc})'
+                         ) from exc
+    if summary is None or summary.statistics is None:
+        raise ValueError(f'{path}: MCAP file without a summary (was it closed?)')
+    return summary, distro
 
 
 def read_messages(path: str | os.PathLike,
                   topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
     """Yield the messages of a bag in timestamp order, optionally only ``topics``."""
     wanted = None if topics is None else {'/' + t.lstrip('/') for t in topics}
+    path, bare = _bag_source(path)
+    if bare:
+        from mcap.reader import make_reader
+
+        with open(path, 'rb') as f:
+            for schema, channel, msg in make_reader(f).iter_messages(
+                    topics=None if wanted is None else sorted(wanted), log_time_order=True):
+                yield BagMessage(channel.topic, _msgtype(schema.name), msg.log_time,
+                                 bytes(msg.data))
+        return
     with _open_reader(path) as reader:
         conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
         for conn, stamp, raw in reader.messages(connections=conns):
@@ -508,11 +682,29 @@ def read_messages(path: str | os.PathLike,
 
 
 def summarize(path: str | os.PathLike) -> BagSummary:
-    """Counts, types and time span of a bag (from its index, without reading messages)."""
+    """Counts, types, offered QoS and time span of a bag (from its index, without reading
+    messages)."""
+    path, bare = _bag_source(path)
+    if bare:
+        from rosbags.rosbag2.metadata import parse_qos
+
+        summary, distro = _mcap_summary(path)
+        stats, schemas = summary.statistics, summary.schemas
+        channels = summary.channels.values()
+        return BagSummary(
+            path, {c.topic: stats.channel_message_counts.get(c.id, 0) for c in channels},
+            stats.message_start_time, stats.message_end_time,
+            {c.topic: _msgtype(schemas[c.schema_id].name) for c in channels},
+            {c.topic: parse_qos(c.metadata.get('offered_qos_profiles', '')) for c in channels},
+            {c.topic: c.metadata.get('topic_type_hash', '') for c in channels}, distro)
     with _open_reader(path) as reader:
-        counts = {c.topic: c.msgcount for c in reader.connections}
-        types = {c.topic: c.msgtype for c in reader.connections}
-        return BagSummary(Path(reader.path), counts, reader.start_time, reader.end_time, types)
+        conns = reader.connections
+        return BagSummary(Path(reader.path), {c.topic: c.msgcount for c in conns},
+                          reader.start_time, reader.end_time,
+                          {c.topic: c.msgtype for c in conns},
+                          {c.topic: list(getattr(c.ext, 'offered_qos_profiles', []))
+                           for c in conns},
+                          {c.topic: c.digest for c in conns}, reader.ros_distro)
 
 
 def read_images(path: str | os.PathLike, topic: str = IMAGE_TOPIC

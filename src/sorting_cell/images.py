@@ -5,6 +5,7 @@ Documented conversions (so that every backend sees one format):
 - grayscale (HxW or HxWx1) -> replicated to 3 channels;
 - RGBA / BGRA -> alpha composited over white (transparent pixels become table-white);
 - 16-bit integer -> scaled by 1/257 to 8 bits; float in [0, 1] -> scaled by 255;
+- an EXIF orientation tag (phone photos) -> turned upright, as photo viewers show it;
 - larger than ``max_side`` pixels on the long side -> downscaled with INTER_AREA
   (ImageNet nets see 224 px anyway; a 20k-pixel panorama should not exhaust memory).
 
@@ -54,16 +55,52 @@ def load_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
         raise ImageLoadError(path, f'cannot read file: {exc.strerror or exc}') from exc
     if raw.size == 0:
         raise ImageLoadError(path, 'file is empty (0 bytes)')
+    # UNCHANGED keeps alpha and 16 bits, and with them OpenCV ignores the EXIF orientation:
+    # that is applied below, as photo viewers do.
     decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if decoded is None:
         raise ImageLoadError(path, f'not a decodable image ({raw.size} bytes; corrupt, '
                              'truncated, or not an image format OpenCV reads)')
+    decoded = _upright(decoded, _exif_orientation(raw))
     # OpenCV decodes colour as BGR(A); convert once here so nothing downstream cares.
     if decoded.ndim == 3 and decoded.shape[2] == 3:
         decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
     elif decoded.ndim == 3 and decoded.shape[2] == 4:
         decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA)
     return to_rgb8(decoded, source=path, max_side=max_side)
+
+
+# EXIF orientation tag (1..8) -> how to turn the stored pixels upright (numpy axes:
+# rows, columns); TIFF/EXIF 2.32 section 4.6.4, as PIL.ImageOps.exif_transpose applies it.
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],                 # mirrored left-right
+    3: lambda a: a[::-1, ::-1],              # rotated 180
+    4: lambda a: a[::-1, :],                 # mirrored top-bottom
+    5: lambda a: a.swapaxes(0, 1),           # transposed
+    6: lambda a: np.rot90(a, -1),            # stored 90 deg counter-clockwise
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],  # transversed
+    8: lambda a: np.rot90(a, 1),             # stored 90 deg clockwise
+}
+
+
+def _exif_orientation(raw: np.ndarray) -> int:
+    """The EXIF orientation of an encoded image (1 = as stored, also when there is none)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw.tobytes())) as im:
+            value = im.getexif().get(0x0112, 1)  # Orientation
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
+            SyntaxError):
+        return 1  # a format PIL does not read (OpenCV did): no EXIF to honour
+    return value if value in _UPRIGHT else 1
+
+
+def _upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    turn = _UPRIGHT.get(orientation)
+    return image if turn is None else np.ascontiguousarray(turn(image))
 
 
 def to_rgb8(image: np.ndarray, source: str | os.PathLike | None = None,

@@ -213,3 +213,52 @@ def test_record_cli_writes_tool_and_folder_bags_without_ros(tmp_path, tools_root
     assert 'already exists' in capsys.readouterr().err
     assert main(['record', str(tmp_path / 'f'), '--from-folder', str(tmp_path / 'nope')]) == 2
     assert 'does not exist' in capsys.readouterr().err
+
+
+def test_metadata_is_what_rosbag2_jazzy_writes(tmp_path):
+    """Offered QoS profiles as a list of named policies, the installed type's RIHS01 hash on
+    one line, ros_distro jazzy, metadata version 9 -- in metadata.yaml and inside the MCAP."""
+    from mcap.reader import make_reader
+
+    forever = 2**63 - 1
+    latched = bags.offered_qos(3, 0, 1, 1, forever, forever, 1, forever, False)
+    out = tmp_path / 'b'
+    with bags.BagWriter(out) as w:
+        w.add_topic('/clustering/ready', 'std_msgs/msg/Bool', [latched])
+        w.add_topic('/detections', 'sorting_cell_interfaces/msg/Detections')
+    text = (out / 'metadata.yaml').read_text()
+    meta = yaml.safe_load(text)['rosbag2_bagfile_information']
+    assert meta['version'] == 9 and meta['ros_distro'] == 'jazzy'
+    topics = {t['topic_metadata']['name']: t['topic_metadata']
+              for t in meta['topics_with_message_count']}
+    (qos,) = topics['/clustering/ready']['offered_qos_profiles']
+    assert qos['durability'] == 'transient_local' and qos['reliability'] == 'reliable'
+    assert qos['history'] == 'unknown' and qos['deadline'] == {'sec': 9223372036,
+                                                               'nsec': 854775807}
+    assert topics['/detections']['offered_qos_profiles'] == []
+    # The hash ROS computed for the installed interface, not an empty or folded value.
+    installed = yaml.safe_load((bags.find_msg_file('std_msgs/msg/Bool').with_suffix('.json')
+                                ).read_text())['type_hashes'][0]['hash_string']
+    assert topics['/clustering/ready']['type_description_hash'] == installed
+    assert f'type_description_hash: {installed}\n' in text
+    assert topics['/detections']['type_description_hash'].startswith('RIHS01_')
+    with open(next(out.glob('*.mcap')), 'rb') as f:
+        (record,) = [m for m in make_reader(f).iter_metadata() if m.name == 'rosbag2']
+    embedded = yaml.safe_load(record.metadata['serialized_metadata'])
+    assert embedded['ros_distro'] == 'jazzy' and embedded['version'] == 9
+    summary = bags.summarize(out)
+    assert summary.ros_distro == 'jazzy'
+    assert bags.is_latched(summary.qos['/clustering/ready'])
+    assert not bags.is_latched(summary.qos['/detections'])
+
+
+def test_bare_or_broken_bag_files_are_named_clearly(tmp_path):
+    text = tmp_path / 'notes.txt'
+    text.write_text('hello')
+    with pytest.raises(ValueError, match='not a rosbag2 directory .* nor an .mcap file'):
+        bags.summarize(text)
+    broken = tmp_path / 'cut.mcap'
+    broken.write_bytes(b'\x89MCAP0\r\n' + b'\0' * 20)
+    with pytest.raises(ValueError, match='cut.mcap: (not a readable MCAP file|MCAP file '
+                                         'without a summary)'):
+        bags.summarize(broken)

@@ -21,24 +21,35 @@ def tool_bag(tmp_path_factory, tools_root):
     return out
 
 
+class Frames(list):
+    """(arrival time, Image) per frame; ``infos``: the CameraInfo messages."""
+
+    def __init__(self):
+        super().__init__()
+        self.infos = []
+
+
 @pytest.fixture
 def listener():
-    """A subscriber in this process: (arrival monotonic time, Image) per frame."""
+    """A subscriber in this process: (arrival monotonic time, Image) per frame, and the
+    camera_info messages (``got.infos``): a replay waiting for subscribers waits for both."""
     import threading
 
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CameraInfo, Image
 
     from sorting_cell.nodes.qos import sensor_qos
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=DOMAIN)
     node = Node('replay_listener', context=ctx)
-    got = []
+    got = Frames()
     node.create_subscription(Image, 'camera/image_raw',
                              lambda m: got.append((time.monotonic(), m)), sensor_qos(depth=50))
+    node.create_subscription(CameraInfo, 'camera/camera_info', got.infos.append,
+                             sensor_qos(depth=50))
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)
@@ -61,10 +72,11 @@ def test_replay_process_delivers_every_frame_with_its_timing(tool_bag, listener,
     assert proc.returncode == 0, proc.stderr
     assert 'end of bag: 42 published, 0 skipped' in proc.stderr
     deadline = time.monotonic() + 5
-    while len(listener) < 21 and time.monotonic() < deadline:
+    while (len(listener) < 21 or len(listener.infos) < 21) and time.monotonic() < deadline:
         time.sleep(0.05)
     recorded = [m.timestamp_ns for m in bags.read_messages(tool_bag, [bags.IMAGE_TOPIC])]
     assert len(listener) == len(recorded) == 21  # lossless
+    assert len(listener.infos) == 21
     stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, m in listener]
     assert stamps == recorded  # in order, original header stamps
     arrival = np.array([t for t, _ in listener])

@@ -11,7 +11,8 @@ used once, at its first position. Anything with an image suffix that does not de
 (truncated JPEG, zero bytes, a text file renamed ``.jpg``) is a failed row with the
 reason; the run goes on without it.
 
-Outputs in ``DIR`` (created if needed):
+Outputs in ``DIR`` (created if needed; checked writable, and the outputs of an earlier
+run removed, before any image is read; each written atomically):
 
 - ``assignments.csv`` -- ``path,cluster,reason``: one row per input in input order;
   ``cluster`` is ``0..k-1``, or empty with the ``reason`` when the input was not used;
@@ -28,7 +29,9 @@ silhouette are always given, on the L2-normalised features the clusterer uses.
 Exit status: 0 when the outputs were written (also when some inputs failed: see the
 ``reason`` column), 2 for bad usage (k < 1, unknown method/features/proposer, no inputs
 found, fewer usable images than k -- ``assignments.csv`` then still lists every input and
-why it was or was not usable), 1 when a model or dataset is unavailable.
+why it was or was not usable; ``DIR`` not writable or holding a directory named like an
+output; a path that is not valid UTF-8, which the outputs cannot name), 1 when a model or
+dataset is unavailable.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -175,6 +179,8 @@ def _run(args: argparse.Namespace) -> int:
     if len(files) < args.n_clusters:
         raise UsageError(f'found {len(files)} image file(s) but -k {args.n_clusters} groups '
                          'were asked for; need at least as many images as groups')
+    # Everything that can fail on the outputs fails here, before the computation.
+    _check_names(files, args)
     out = _make_out_dir(args.out)
     try:
         result = pipe.sort_images(files)
@@ -241,13 +247,54 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
 
 
 def _make_out_dir(out: Path) -> Path:
+    """Create ``out``, check that the outputs can be written there, and remove those of an
+    earlier run (a failed run must not leave an old report looking current)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
         raise UsageError(f'--out {out}: exists and is not a directory') from exc
     except OSError as exc:
         raise UsageError(f'--out {out}: cannot create directory ({exc.strerror})') from exc
+    for name in OUTPUTS:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            raise UsageError(f'--out {out}: {name} there is a directory; the output file '
+                             'cannot replace it (move it away or choose another --out)')
+    try:
+        with tempfile.NamedTemporaryFile(dir=out, prefix='.sorting-cell-', suffix='.probe'):
+            pass
+    except OSError as exc:
+        raise UsageError(f'--out {out}: cannot write there ({exc.strerror})') from exc
+    try:
+        for name in OUTPUTS:
+            (out / name).unlink(missing_ok=True)
+            (out / (name + '.part')).unlink(missing_ok=True)
+    except OSError as exc:
+        raise UsageError(f'--out {out}: cannot remove the outputs of an earlier run '
+                         f'({exc.strerror}: {exc.filename})') from exc
     return out
+
+
+def _shown(path: str | os.PathLike) -> str:
+    """A path as text even when its bytes are not UTF-8 (undecodable bytes as \\xNN)."""
+    return os.fsencode(path).decode('utf-8', 'backslashreplace')
+
+
+def _check_names(files: Sequence[Path], args: argparse.Namespace) -> None:
+    """The outputs are UTF-8 text naming every input: a file name that is not UTF-8 (bytes
+    the file system allows) cannot be written there."""
+    named = [*files, *map(Path, args.paths), args.out, *([args.cache] if args.cache else [])]
+    bad = []
+    for path in named:
+        try:
+            str(path).encode('utf-8')
+        except UnicodeEncodeError:
+            bad.append(_shown(path))
+    if bad:
+        listed = ', '.join(bad[:5]) + (f' and {len(bad) - 5} more' if len(bad) > 5 else '')
+        raise UsageError(f'{len(bad)} path(s) not valid UTF-8, which the outputs cannot name: '
+                         f'{listed}; rename them (e.g. convmv -f latin1 -t utf8) or leave '
+                         'them out')
 
 
 def _load_reasons(files: list[Path]) -> list[str | None]:
@@ -267,8 +314,12 @@ def _load_reasons(files: list[Path]) -> list[str | None]:
 def _atomic_write(path: Path, text: str) -> None:
     """Write via a temporary file so an interrupted run never leaves half a file."""
     tmp = path.with_name(path.name + '.part')
-    tmp.write_text(text, encoding='utf-8')
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding='utf-8')
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _write_assignments(path: Path, files: Sequence[Path], clusters: Sequence[str],
@@ -390,8 +441,12 @@ def _write_sheet(path: Path, rows: list[SheetRow], args: argparse.Namespace,
                   f'{summary["metrics"]["purity"]:.3f}')
     sheet = contact_sheet(rows, max_per_row=args.thumbs_per_row, title=title)
     tmp = path.with_name(path.name + '.part')
-    save_png(tmp, sheet)
-    os.replace(tmp, path)
+    try:
+        save_png(tmp, sheet)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _write_html(path: Path, summary: dict, views: list[ClusterView]) -> None:

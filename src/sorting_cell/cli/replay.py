@@ -5,7 +5,8 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('bag', help='rosbag2 directory (or its .mcap/.db3 file)')
+    parser.add_argument('bag', help='rosbag2 directory (or its .mcap/.db3 file), or a bare '
+                                    '.mcap file without metadata.yaml')
     parser.add_argument('--rate', type=float, default=1.0,
                         help='time scale (2.0 = twice as fast; default 1.0)')
     parser.add_argument('--loop', action='store_true', help='start again at the end')
@@ -16,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--restamp', action='store_true',
                         help='stamp headers with the publish time instead of the recorded one')
     parser.add_argument('--wait-for-subscribers', type=int, default=0, metavar='N',
-                        help='hold the first frame until N image subscribers are matched')
+                        help='hold the first frame until N subscribers are matched on the '
+                             'image and camera_info topics')
     parser.add_argument('--best-effort', action='store_true', help='BEST_EFFORT image QoS')
     parser.add_argument('--transport', choices=['auto', 'shm', 'default'], default='auto',
                         help='Fast DDS transport profile (default: shipped SHM profile unless '

@@ -17,6 +17,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
+from .. import bags
 from ..bags import Intrinsics
 from .qos import sensor_qos
 
@@ -86,21 +87,27 @@ def consumer_count(node: Node, topic: str, ignore: tuple[str, ...] = OBSERVERS) 
                if info.node_name not in ignore)
 
 
-def wait_for_subscribers(publisher, count: int, timeout_s: float,
+def wait_for_subscribers(publishers, count: int, timeout_s: float,
                          stop: Callable[[], bool] = lambda: False, node: Node | None = None
                          ) -> bool:
-    """Block until ``publisher`` has ``count`` matched subscriptions (DDS discovery takes
-    0.5-3 s; frames sent before that are lost). With ``node``, observers (the monitor) do
-    not count. Returns whether they arrived in time."""
+    """Block until every publisher in ``publishers`` (one or a list) has ``count`` matched
+    subscriptions (DDS discovery takes 0.5-3 s; messages sent before that are lost).
+
+    A stream of several topics (image + camera_info) waits for all of them: a subscriber
+    matched on one topic may still be discovering the other, and what is sent there in
+    between is lost. With ``node``, observers (the monitor) do not count. Returns whether
+    they arrived in time."""
+    if not isinstance(publishers, (list, tuple)):
+        publishers = [publishers]
     deadline = time.monotonic() + timeout_s
 
-    def matched() -> int:
+    def matched(publisher) -> int:
         if node is None:
             return publisher.get_subscription_count()
         return min(publisher.get_subscription_count(),
                    consumer_count(node, publisher.topic_name))
 
-    while matched() < count:
+    while any(matched(pub) < count for pub in publishers):
         if time.monotonic() > deadline or stop():
             return False
         time.sleep(0.05)
@@ -117,6 +124,29 @@ def qos_matching_publishers(node: Node, topic: str, depth: int = 10) -> QoSProfi
         qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
     if any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos):
         qos.reliability = ReliabilityPolicy.BEST_EFFORT
+    return qos
+
+
+def offered_qos(profile: QoSProfile):
+    """A publisher's QoS (as the graph reports it) in the form a bag stores."""
+    return bags.offered_qos(
+        profile.history, profile.depth, profile.reliability, profile.durability,
+        profile.deadline.nanoseconds, profile.lifespan.nanoseconds, profile.liveliness,
+        profile.liveliness_lease_duration.nanoseconds,
+        profile.avoid_ros_namespace_conventions)
+
+
+def replay_qos(profiles, default: QoSProfile) -> QoSProfile:
+    """The QoS to replay a topic with, from the profiles its publishers offered when it was
+    recorded: latched if they all were (keeping at least the last value), else ``default``.
+    Reliability stays ``default``'s: a reliable publisher serves best-effort subscribers too."""
+    qos = QoSProfile(history=default.history, depth=default.depth,
+                     reliability=default.reliability, durability=default.durability)
+    if bags.is_latched(profiles):
+        qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
+        # The graph does not report a publisher's depth (rosbag2 records 0): a latched topic
+        # is state, and its last value is what a late subscriber needs.
+        qos.depth = max([q.depth for q in profiles] + [1])
     return qos
 
 

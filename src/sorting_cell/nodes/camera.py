@@ -178,7 +178,8 @@ class CameraNode(Node):
         'queue_depth': (5, descriptor('image publisher history depth', read_only=True,
                                       int_range=(1, 100))),
         'wait_for_subscribers': (0, descriptor('hold the first frame until this many '
-                                               'image subscribers matched', read_only=True,
+                                               'subscribers matched both image and '
+                                               'camera_info', read_only=True,
                                                int_range=(0, 100))),
         'wait_timeout_s': (10.0, descriptor('longest wait for those subscribers',
                                             read_only=True, float_range=(0.0, 600.0))),
@@ -235,7 +236,9 @@ class CameraNode(Node):
     def _capture_loop(self) -> None:
         p = self.get_parameter
         if p('wait_for_subscribers').value:
-            if not _rosio.wait_for_subscribers(self.image_pub, p('wait_for_subscribers').value,
+            # Both topics: a frame whose camera_info is lost cannot be used in 3-D.
+            if not _rosio.wait_for_subscribers([self.image_pub, self.info_pub],
+                                               p('wait_for_subscribers').value,
                                                p('wait_timeout_s').value, self._stop.is_set,
                                                node=self):
                 self.get_logger().warning('subscribers did not all appear in time; starting')

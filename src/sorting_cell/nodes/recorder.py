@@ -4,8 +4,10 @@ Subscriptions take raw CDR bytes (``raw=True``), which go straight into the bag 
 :class:`sorting_cell.bags.BagWriter` -- no deserialisation on the hot path. Topics are
 subscribed as soon as they appear in the graph, with their publishers' QoS (latched state
 topics such as ``clustering/ready`` are subscribed TRANSIENT_LOCAL so their last value is
-recorded). Custom interface types (detections, assignments) are written with their ``.msg``
-definitions, so any rosbag2 reader can decode them.
+recorded). The bag's metadata holds what rosbag2 records: the publishers' offered QoS
+profiles and type hashes, so a replay publishes latched topics latched. Custom interface
+types (detections, assignments) are written with their ``.msg`` definitions, so any rosbag2
+reader can decode them.
 
 Run: ``python -m sorting_cell.nodes.recorder --ros-args -p output:=BAG`` or
 ``sorting-cell record BAG``. Ctrl-C closes the bag properly (metadata.yaml is written then).
@@ -23,6 +25,7 @@ from . import _rosio
 
 DEFAULT_TOPICS = ['camera/image_raw', 'camera/camera_info', 'detections', 'assignments',
                   'clustering/ready']
+DISCOVERY_PERIOD_S = 0.05
 
 
 class RecorderNode(Node):
@@ -50,7 +53,11 @@ class RecorderNode(Node):
         self._reported: set[str] = set()
         self.done = Future()
         self._closed = False
-        self.create_timer(0.25, self._discover)
+        # rclpy has no graph-change callback, so the graph is polled, often: a topic's
+        # subscription must exist before its publisher's first messages (rosbag2 polls every
+        # 0.1 s). Producers that must lose nothing (camera, replay) also wait until their
+        # subscribers matched. Polling stops once every wanted topic is recorded.
+        self._discovery = self.create_timer(DISCOVERY_PERIOD_S, self._discover)
         duration = self.get_parameter('duration_s').value
         if duration > 0:
             self._stop_timer = self.create_timer(duration, self._finish)
@@ -66,9 +73,16 @@ class RecorderNode(Node):
             if topic not in self.wanted or topic in self.subscriptions_:
                 continue
             msgtype = types[0]
+            publishers = self.get_publishers_info_by_topic(topic)
             try:
                 cls = _rosio.message_class(msgtype)
-                self.writer.add_topic(topic, msgtype)
+                # What rosbag2 stores: every publisher's offered QoS (a replay latches the
+                # topic if they were all latched) and the type hash they announce.
+                hashes = {str(i.topic_type_hash) for i in publishers
+                          if str(i.topic_type_hash).startswith('RIHS01_')}
+                self.writer.add_topic(
+                    topic, msgtype, [_rosio.offered_qos(i.qos_profile) for i in publishers],
+                    type_hash=hashes.pop() if len(hashes) == 1 else None)
             except (ImportError, KeyError) as exc:
                 if topic not in self._reported:
                     self._reported.add(topic)
@@ -78,6 +92,8 @@ class RecorderNode(Node):
                 cls, topic, lambda raw, t=topic: self._on_message(t, raw),
                 _rosio.qos_matching_publishers(self, topic, depth=100), raw=True)
             self.get_logger().info(f'recording {topic} ({msgtype})')
+        if set(self.wanted) <= set(self.subscriptions_):
+            self._discovery.cancel()
 
     def _on_message(self, topic: str, raw: bytes) -> None:
         if not self._closed:

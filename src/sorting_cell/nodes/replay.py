@@ -5,7 +5,9 @@ relative topics (``/camera/image_raw`` in the bag -> ``camera/image_raw``, so a 
 pushed) with the same QoS. Frames are checked before they are sent: supported encodings other
 than rgb8 are converted to rgb8 (the topic contract); frames in an unsupported encoding or with
 a wrong data size are skipped with a clear error, counted on ``/diagnostics``, and the replay
-goes on. Messages of other types are forwarded unchanged (raw CDR).
+goes on. Messages of other types are forwarded unchanged (raw CDR). A topic recorded from
+TRANSIENT_LOCAL publishers only (the bag's offered QoS profiles) is published latched, so a
+subscriber that joins after it was sent still gets its last value.
 
 Run: ``python -m sorting_cell.nodes.replay --ros-args -p bag:=BAG [-p rate:=2.0]`` or
 ``sorting-cell replay BAG``.
@@ -17,6 +19,7 @@ import threading
 import time
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from rclpy.task import Future
@@ -40,7 +43,8 @@ class ReplayNode(Node):
     """Publish the messages of one bag, paced by their recorded timestamps."""
 
     PARAMETERS = {
-        'bag': ('', _desc('rosbag2 directory (or its .mcap/.db3 file) to replay')),
+        'bag': ('', _desc('rosbag2 directory (or its .mcap/.db3 file), or a bare .mcap file, '
+                          'to replay')),
         'rate': (1.0, _desc('time scale: 2.0 plays twice as fast', read_only=False)),
         'loop': (False, _desc('start again at the end', read_only=False)),
         'topics': (DEFAULT_TOPICS, _desc('bag topics to publish (empty = all)',
@@ -50,8 +54,9 @@ class ReplayNode(Node):
         'reliable': (True, _desc('RELIABLE image QoS (best effort only with the SHM '
                                  'profile)')),
         'queue_depth': (5, _desc('publisher history depth')),
-        'wait_for_subscribers': (0, _desc('hold the first frame until this many image '
-                                          'subscribers matched')),
+        'wait_for_subscribers': (0, _desc('hold the first frame until this many '
+                                          'subscribers matched the image and camera_info '
+                                          'topics')),
         'wait_timeout_s': (10.0, _desc('longest wait for those subscribers')),
         'exit_at_end': (False, _desc('stop the node after the last message (unless loop)')),
     }
@@ -84,7 +89,10 @@ class ReplayNode(Node):
             except ImportError as exc:
                 self.get_logger().error(f'{topic}: {exc}; not published')
                 continue
-            self.publishers_[topic] = (self.create_publisher(cls, topic.lstrip('/'), qos), cls)
+            # As recorded: a topic whose publishers were all latched is replayed latched.
+            topic_qos = _rosio.replay_qos(self.summary.qos.get(topic, []), qos)
+            self.publishers_[topic] = (
+                self.create_publisher(cls, topic.lstrip('/'), topic_qos), cls)
         if not self.publishers_:
             raise ValueError(f"{p['bag']}: no publishable topic among "
                              f'{sorted(self.summary.types)}')
@@ -109,17 +117,20 @@ class ReplayNode(Node):
 
     def _replay(self) -> None:
         p = self.get_parameter
-        image_pubs = [pub for topic, (pub, cls) in self.publishers_.items()
-                      if self.summary.types[topic] == bags.IMAGE_TYPE]
+        # The camera stream (images and their camera_info): every one of its topics must be
+        # matched before the first frame, or what goes out on a late one is lost.
+        stream = [pub for topic, (pub, cls) in self.publishers_.items()
+                  if self.summary.types[topic] in (bags.IMAGE_TYPE, bags.INFO_TYPE)]
         need = p('wait_for_subscribers').value
-        if need and image_pubs and not _rosio.wait_for_subscribers(
-                image_pubs[0], need, p('wait_timeout_s').value, self._stop.is_set, node=self):
-            self.get_logger().warning(f'fewer than {need} image subscribers after '
+        if need and stream and not _rosio.wait_for_subscribers(
+                stream, need, p('wait_timeout_s').value, self._stop.is_set, node=self):
+            self.get_logger().warning(f'fewer than {need} camera stream subscribers after '
                                       f"{p('wait_timeout_s').value} s; starting anyway")
         self.diagnostics.update(OK, 'playing', published=0, skipped=0)
         self.get_logger().info(
             f"replaying {self.summary.path} ({', '.join(sorted(self.publishers_))}; "
             f'{self.summary.duration_s:.1f} s at rate {p("rate").value})')
+        first = bool(need)
         while not self._stop.is_set():
             t_bag0 = None
             t_wall0 = 0.0
@@ -134,6 +145,10 @@ class ReplayNode(Node):
                 # Stamp at the scheduled instant, before decoding, so a restamped stream keeps
                 # the recorded spacing however long a frame takes to check.
                 self._publish(m, self.get_clock().now().nanoseconds)
+                if first:
+                    first = False
+                    self._await_first_delivery(m.topic)
+                    t_wall0 = time.monotonic()
             level = WARN if self.skipped else OK
             message = f'end of bag: {self.published} published, {self.skipped} skipped'
             self.diagnostics.update(level, message, published=self.published,
@@ -141,6 +156,17 @@ class ReplayNode(Node):
             self.get_logger().info(message)
             if not p('loop').value:
                 break
+
+    def _await_first_delivery(self, topic: str) -> None:
+        """Hold the schedule until the subscribers waited for acknowledged the first message.
+
+        A subscriber counted as matched by this side may still be discovering this publisher;
+        it receives the first message only when discovery completes, and the following ones,
+        already due, would then arrive in a burst."""
+        timeout = self.get_parameter('wait_timeout_s').value
+        if not self.publishers_[topic][0].wait_for_all_acked(Duration(seconds=timeout)):
+            self.get_logger().warning(f'{topic}: first message not acknowledged by every '
+                                      f'subscriber within {timeout} s; playing on')
 
     def _publish(self, m: bags.BagMessage, now_ns: int) -> None:
         pub, cls = self.publishers_[m.topic]
