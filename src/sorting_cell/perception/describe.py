@@ -23,7 +23,7 @@ from ..regions.shape import width_profile
 from ..regions.upright import region_size, upright_crop
 from .assign import geometry_block
 from .description import Decision, Description, Item
-from .evidence import camera_decisions, geometry_decision, progress
+from .evidence import camera_decisions, geometry_decision, parallel_map, progress
 from .methods import Input
 
 __all__ = ['Describer', 'CROPS']
@@ -84,13 +84,18 @@ class Describer(BaseEstimator):
         t0 = time.perf_counter()
         sources = [str(s) for s in (sources or [_name(x, i) for i, x in enumerate(images)])]
         items = [Item(source=s, frame_index=i) for i, s in enumerate(sources)]
-        frames: dict[int, np.ndarray] = {}
-        for i, x in enumerate(progress(images, self.progress, 'load')):
+
+        def read(i_x):
+            i, x = i_x
             try:
-                frames[i] = (load_image(x) if isinstance(x, (str, os.PathLike))
-                             else to_rgb8(x, source=items[i].source))
+                return (load_image(x) if isinstance(x, (str, os.PathLike))
+                        else to_rgb8(x, source=items[i].source))
             except ImageLoadError as exc:
                 items[i].error = exc.reason
+                return None
+
+        loaded = parallel_map(read, list(enumerate(images)), self.progress, 'load')
+        frames = {i: f for i, f in enumerate(loaded) if f is not None}
         good = sorted(frames)
         t1 = time.perf_counter()
         camera, objects, regions = self._decide([frames[i] for i in good])

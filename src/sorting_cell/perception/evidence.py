@@ -21,6 +21,8 @@ When 1 or 2 is answered no, each image is described whole, exactly as with
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..regions.background import BackgroundProposer
@@ -79,11 +81,11 @@ def camera_decisions(frames: list[np.ndarray], proposer: BackgroundProposer | No
                 none)
     camera = Decision(True, f'{explained:.0%} of frames share {len(proposer.backgrounds_)} '
                       'empty-table appearance(s)', camera_ev)
-    regions = []
-    for f in progress(frames, show, 'find objects'):
-        found = proposer.propose(f)
-        regions.append(found[0] if found and found[0].extra.get('method') == 'background'
-                       else None)
+    def main_region(frame):
+        found = proposer.propose(frame)
+        return found[0] if found and found[0].extra.get('method') == 'background' else None
+
+    regions = parallel_map(main_region, frames, show, 'find objects')
     hit = [r for r in regions if r is not None]
     found_share = len(hit) / n
     coverage = _coverage([r for r in hit], frames[0].shape[:2])
@@ -99,11 +101,24 @@ def camera_decisions(frames: list[np.ndarray], proposer: BackgroundProposer | No
                             f'varying places (max {coverage:.0%} per place)', ev), regions
 
 
-def progress(seq, enabled: bool, desc: str):
+def progress(seq, enabled: bool, desc: str, total: int | None = None):
+    """``seq``, with a progress bar when ``enabled``."""
     if not enabled:
         return seq
     from tqdm import tqdm
-    return tqdm(seq, desc=desc, unit='img')
+    return tqdm(seq, desc=desc, unit='img', total=total)
+
+
+def parallel_map(fn, items: list, show: bool = False, desc: str = '') -> list:
+    """``[fn(x) for x in items]`` on one thread per core, in order.
+
+    The per-image work here (decoding, OpenCV filtering) releases the GIL, so threads
+    use every core without copying frames between processes.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    workers = max(1, min(len(items), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        return list(progress(pool.map(fn, items), show, desc, total=len(items)))
 
 
 def _coverage(regions: list, shape: tuple[int, int]) -> float:
@@ -112,13 +127,15 @@ def _coverage(regions: list, shape: tuple[int, int]) -> float:
         return 0.0
     h, w = shape
     sy, sx = _COVERAGE_SIDE / h, _COVERAGE_SIDE / w
-    count = np.zeros((_COVERAGE_SIDE, _COVERAGE_SIDE))
+    count = np.zeros(_COVERAGE_SIDE * _COVERAGE_SIDE)
     for r in regions:
-        x0, y0, x1, y1 = r.box
+        x0, y0, _, _ = r.box
         ys, xs = np.nonzero(r.mask)
-        cells = np.unique(np.stack([((ys + y0) * sy).astype(int),
-                                    ((xs + x0) * sx).astype(int)]), axis=1)
-        count[cells[0].clip(0, _COVERAGE_SIDE - 1), cells[1].clip(0, _COVERAGE_SIDE - 1)] += 1
+        cells = (np.minimum(((ys + y0) * sy).astype(int), _COVERAGE_SIDE - 1) * _COVERAGE_SIDE
+                 + np.minimum(((xs + x0) * sx).astype(int), _COVERAGE_SIDE - 1))
+        hit = np.zeros_like(count, dtype=bool)
+        hit[cells] = True
+        count += hit
     return float(count.max() / len(regions))
 
 
