@@ -2,9 +2,9 @@
 
 Starts ``sorting-cell up sim --nodes sim,sorter`` (the sim node renders the camera; the
 sorter node runs perception on those images only and drives the simulated arm) on a private
-DDS domain, then for each of ``--trays`` trays (seeds ``S, S+1, ...``; ``sim/reset`` between
-them) sends one ``SortObjects`` goal with the Python client and judges the result from the
-sim's ground truth (``sim/ground_truth``: read here, never by the cell):
+DDS domain, once per tray (seeds ``S, S+1, ...``; a fresh cell for every tray, nothing
+carries over), sends one ``SortObjects`` goal with the Python client and judges the result
+from the sim's ground truth (``sim/ground_truth``: read here, never by the cell):
 
 - **picks**: every object of the tray is one pick; it is *in its intended box* when its final
   physical position lies in the box perception chose for it (the object an outcome belongs
@@ -17,8 +17,10 @@ sim's ground truth (``sim/ground_truth``: read here, never by the cell):
   of perception.
 
 Writes ``DIR/summary.json`` and per tray ``DIR/trayN_{before,after}.png`` (the overhead
-camera's images, as published) and ``DIR/trayN_cell_{before,after}.png`` (a perspective
-view of tray and boxes rendered from the ground-truth poses, so the boxes' contents show).
+camera's images, as published), ``DIR/trayN_cell_{before,after}.png`` (a perspective view
+of tray and boxes rendered from the ground-truth poses, so the boxes' contents show),
+``DIR/trayN_boxes.png`` (a contact sheet: each box seen from straight above) and, with
+``--animation``, ``DIR/trayN_sort.gif``.
 
 Exit status: 0 written, 2 bad usage, 1 the cell failed to come up or a sort aborted.
 """
@@ -57,6 +59,9 @@ def add_arguments(sub) -> None:
                    help='sim seconds per wall second for the sim node (default 4)')
     b.add_argument('--timeout', type=float, default=900.0,
                    help='seconds one tray may take before the bench gives up (default 900)')
+    b.add_argument('--animation', action='store_true',
+                   help='also write trayN_sort.gif (the overhead camera, one frame per '
+                        'simulated second)')
     b.set_defaults(_run=run_bench)
 
 
@@ -129,6 +134,7 @@ class _Probe:
         self.truth: dict | None = None
         self.sim_time = 0.0
         self.image = None
+        self._recording = None
         self._lock = threading.Lock()
         self.node.create_subscription(String, 'sim/ground_truth', self._on_truth, latched_qos())
         self.node.create_subscription(Clock, '/clock', self._on_clock, 10)
@@ -157,6 +163,16 @@ class _Probe:
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with self._lock:
             self.image = (stamp, image_to_numpy(msg))
+            rec = self._recording
+            if rec is not None and stamp >= rec[2]:
+                rec[0].append(self.image[1][::2, ::2].copy())
+                rec[2] = stamp + rec[1]
+
+    def record(self, frames: list | None, period: float = 1.0) -> None:
+        """Append a half-size overhead image to ``frames`` every ``period`` sim seconds
+        (``None`` stops)."""
+        with self._lock:
+            self._recording = None if frames is None else [frames, period, 0.0]
 
     def wait_truth(self, seed: int, after: float, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
@@ -206,8 +222,43 @@ def _render_cell(world, truth: dict, path: Path) -> None:
         iio.imwrite(path, view.rgb(world.data))
 
 
-def _start_cell(args, boxes: int, domain: int, logs: Path) -> subprocess.Popen:
-    params = {'sim.objects': args.objects, 'sim.num_boxes': boxes, 'sim.seed': args.seed,
+def _box_sheet(world, truth: dict, path: Path, size: int = 320) -> None:
+    """One picture per box, looking straight down into it, tiled with its index and the
+    categories inside (ground truth, for the record)."""
+    import cv2
+    import imageio.v3 as iio
+    import mujoco
+    counts = collections.defaultdict(collections.Counter)
+    for obj in truth['objects'].values():
+        if obj['box'] >= 0:
+            counts[obj['box']][obj['family']] += 1
+    renderer = mujoco.Renderer(world.model, size, size)
+    tiles = []
+    try:
+        for box in world.info.boxes:
+            cam = mujoco.MjvCamera()
+            cam.type = mujoco.mjtCamera.mjCAMERA_FREE
+            cam.lookat[:] = box.center
+            cam.distance, cam.elevation = 0.42, -90.0
+            cam.azimuth = float(np.degrees(box.yaw))
+            renderer.update_scene(world.data, cam)
+            tile = renderer.render().copy()
+            text = ', '.join(f'{n} {f}' for f, n in sorted(counts[box.index].items())) or 'empty'
+            cv2.rectangle(tile, (0, 0), (size, 22), (255, 255, 255), -1)
+            cv2.putText(tile, f'box {box.index}: {text}', (5, 16), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.42, (20, 20, 20), 1, cv2.LINE_AA)
+            tiles.append(tile)
+    finally:
+        renderer.close()
+    cols = min(4, len(tiles))
+    while len(tiles) % cols:
+        tiles.append(np.full_like(tiles[0], 255))
+    rows = [np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)]
+    iio.imwrite(path, np.vstack(rows))
+
+
+def _start_cell(args, boxes: int, seed: int, domain: int, logs: Path) -> subprocess.Popen:
+    params = {'sim.objects': args.objects, 'sim.num_boxes': boxes, 'sim.seed': seed,
               'sim.n_objects': -1 if args.per_tray is None else args.per_tray,
               'sim.real_time_factor': args.real_time_factor, 'sim.camera_rate': 5.0,
               'sim.publish_ground_truth': 'true', 'sorter.sort_log_dir': logs / 'sortlog',
@@ -236,9 +287,63 @@ def _stop_cell(up: subprocess.Popen) -> None:
         up.wait(timeout=10)
 
 
-def run_bench(args) -> int:
+def _sort_tray(args, t: int, seed: int, boxes: int, probe: _Probe, ctx, out: Path):
+    """One tray: wait for the cell, sort it, score it, render it."""
     import imageio.v3 as iio
 
+    from ..client import SortingCell
+    from ..sim import SimWorld
+
+    start = probe.wait_truth(seed, -1.0, 300.0)
+    before = probe.wait_image(start['sim_time'] - 1e-6, 120.0)
+    iio.imwrite(out / f'tray{t}_before.png', before)
+    done_at: list[tuple[int, float, str]] = []
+    frames: list[np.ndarray] = []
+    tray_t0 = time.perf_counter()
+    with SortingCell(context=ctx, server_timeout=300.0) as cell:
+        if args.animation:
+            probe.record(frames, period=1.0)
+        outcome = cell.sort(
+            num_boxes=boxes, timeout=args.timeout,
+            on_feedback=lambda fb: done_at.append((fb.objects_done, probe.sim_time, fb.phase)))
+        probe.record(None)
+    if outcome.status != 'succeeded':
+        print(f'tray {t}: sort {outcome.status}: {outcome.message}', file=sys.stderr)
+    final = probe.wait_truth(seed, probe.sim_time + 1.5, 120.0)
+    after = probe.wait_image(final['sim_time'] - 1e-6, 60.0)
+    iio.imwrite(out / f'tray{t}_after.png', after)
+    scored = score_tray(start['objects'], final['objects'], [
+        {'object_id': o.object_id, 'box': o.box, 'reason': o.reason, 'position': o.position}
+        for o in outcome.objects])
+    # cycle: sim time between successive 'one more object done' feedbacks; the first pick
+    # counts from the first feedback of the pick phase
+    cycles = []
+    marks = [(n, s) for n, s, phase in done_at if phase == 'pick']
+    last_n, last_s = 0, marks[0][1] if marks else None
+    for n, s in marks:
+        if n > last_n and last_s is not None:
+            cycles.extend([(s - last_s) / (n - last_n)] * (n - last_n))
+            last_n, last_s = n, s
+    rows = [{'tray': t, 'seed': seed, **r} for r in scored['rows']]
+    ok = sum(r['in_intended_box'] for r in scored['rows'])
+    info = {'tray': t, 'seed': seed, 'objects': len(scored['rows']), 'in_intended_box': ok,
+            'nmi': round(scored['nmi'], 4), 'purity': round(scored['purity'], 4),
+            'box_contents': scored['box_contents'], 'sort_status': outcome.status,
+            'message': outcome.message, 'perception_s': round(outcome.perception_seconds, 3),
+            'wall_s': round(time.perf_counter() - tray_t0, 1)}
+    print(f'tray {t} (seed {seed}): {ok}/{len(scored["rows"])} in the intended box, '
+          f'NMI {scored["nmi"]:.3f}, purity {scored["purity"]:.3f}', flush=True)
+    with SimWorld(num_boxes=boxes, seed=seed, objects=args.objects, n_objects=args.per_tray,
+                  width=64, height=48) as world:
+        _render_cell(world, start, out / f'tray{t}_cell_before.png')
+        _render_cell(world, final, out / f'tray{t}_cell_after.png')
+        _box_sheet(world, final, out / f'tray{t}_boxes.png')
+    if frames:
+        iio.imwrite(out / f'tray{t}_sort.gif', np.stack(frames), duration=250, loop=0)
+    return info, rows, cycles
+
+
+def run_bench(args) -> int:
     from ..sim.catalog import is_primitives, object_catalog
     from ..sim.mesh_objects import MeshCheckError
 
@@ -263,73 +368,36 @@ def run_bench(args) -> int:
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     import rclpy
 
-    from ..client import SortingCell
-    from ..sim import SimWorld
-
     t0 = time.perf_counter()
-    up = _start_cell(args, boxes, domain, logs)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
-    probe = _Probe(ctx)
     trays, rows, cycles = [], [], []
     status = 0
     try:
-        with SortingCell(context=ctx, server_timeout=300.0) as cell:
-            for t in range(args.trays):
-                seed = args.seed + t
-                if t > 0:
-                    probe.reset(seed)
-                start = probe.wait_truth(seed, -1.0, 120.0)
-                before = probe.wait_image(start['sim_time'] - 1e-6, 60.0)
-                iio.imwrite(out / f'tray{t}_before.png', before)
-                done_at: list[tuple[int, float]] = []
-                tray_t0 = time.perf_counter()
-                outcome = cell.sort(
-                    num_boxes=boxes, timeout=args.timeout,
-                    on_feedback=lambda fb: done_at.append((fb.objects_done, probe.sim_time,
-                                                           fb.phase)))
-                if outcome.status != 'succeeded':
-                    print(f'tray {t}: sort {outcome.status}: {outcome.message}',
-                          file=sys.stderr)
-                    status = 1
-                settle_from = probe.sim_time
-                final = probe.wait_truth(seed, settle_from + 1.5, 120.0)
-                after = probe.wait_image(final['sim_time'] - 1e-6, 60.0)
-                iio.imwrite(out / f'tray{t}_after.png', after)
-                scored = score_tray(start['objects'], final['objects'], [
-                    {'object_id': o.object_id, 'box': o.box, 'reason': o.reason,
-                     'position': o.position} for o in outcome.objects])
-                # cycle: sim time between successive 'one more object done' feedbacks
-                marks = [(n, s) for n, s, phase in done_at if phase == 'pick']
-                first = next((s for n, s, phase in done_at if phase == 'pick'), None)
-                last_n, last_s = 0, first
-                for n, s in marks:
-                    if n > last_n and last_s is not None:
-                        cycles.extend([(s - last_s) / (n - last_n)] * (n - last_n))
-                        last_n, last_s = n, s
-                for r in scored['rows']:
-                    rows.append({'tray': t, 'seed': seed, **r})
-                ok = sum(r['in_intended_box'] for r in scored['rows'])
-                trays.append({'tray': t, 'seed': seed, 'objects': len(scored['rows']),
-                              'in_intended_box': ok, 'nmi': round(scored['nmi'], 4),
-                              'purity': round(scored['purity'], 4),
-                              'box_contents': scored['box_contents'],
-                              'sort_status': outcome.status, 'message': outcome.message,
-                              'perception_s': round(outcome.perception_seconds, 3),
-                              'wall_s': round(time.perf_counter() - tray_t0, 1)})
-                print(f'tray {t} (seed {seed}): {ok}/{len(scored["rows"])} in the intended '
-                      f'box, NMI {scored["nmi"]:.3f}, purity {scored["purity"]:.3f}', flush=True)
-                with SimWorld(num_boxes=boxes, seed=seed, objects=args.objects,
-                              n_objects=args.per_tray, width=64, height=48) as world:
-                    _render_cell(world, start, out / f'tray{t}_cell_before.png')
-                    _render_cell(world, final, out / f'tray{t}_cell_after.png')
-    except (TimeoutError, ConnectionError) as exc:
-        print(f'error: {exc}; node logs in {logs}', file=sys.stderr)
-        status = 1
+        for t in range(args.trays):
+            seed = args.seed + t
+            # a fresh cell per tray, as a user starts it: nothing carries over between trays
+            tray_logs = logs / f'tray{t}'
+            tray_logs.mkdir(parents=True, exist_ok=True)
+            up = _start_cell(args, boxes, seed, domain, tray_logs)
+            probe = _Probe(ctx)
+            try:
+                tray = _sort_tray(args, t, seed, boxes, probe, ctx, out)
+            except (TimeoutError, ConnectionError) as exc:
+                print(f'error: tray {t}: {exc}; node logs in {tray_logs}', file=sys.stderr)
+                status = 1
+                continue
+            finally:
+                probe.close()
+                _stop_cell(up)
+            info, tray_rows, tray_cycles = tray
+            if info['sort_status'] != 'succeeded':
+                status = 1
+            trays.append(info)
+            rows.extend(tray_rows)
+            cycles.extend(tray_cycles)
     finally:
-        probe.close()
         rclpy.try_shutdown(context=ctx)
-        _stop_cell(up)
     total = len(rows)
     cyc = np.array(cycles)
     summary = {

@@ -11,8 +11,8 @@ Publishes (relative names)
 - ``joint_states`` sensor_msgs/JointState (arm + two finger joints) at ``joint_state_rate``;
 - ``/clock`` rosgraph_msgs/Clock with the simulation time (``publish_clock``);
 - ``sim/ground_truth`` std_msgs/String (JSON: body -> family, instance, current position and
-  orientation, spawn yaw, box it lies in or -1), latched and refreshed every second of sim time, only when
-  ``publish_ground_truth`` is true. For tests (where did each object end up?); the pipeline
+  orientation, spawn yaw, box it lies in or -1), latched and refreshed every second of sim
+  time, only when ``publish_ground_truth`` is true. For tests (where did each object end up?); the pipeline
   never subscribes to it.
 
 Subscribes
