@@ -251,9 +251,14 @@ def tool_objects(root=None, rebuild: bool = False) -> dict[str, list[Path]]:
             {'families': families, 'metres_per_pixel': scales,
              'shots': {o: str(images[i].path.name) + f' (condition {images[i].condition})'
                        for o, i in chosen.items()}}, indent=1))
-        if out_dir.exists():
+        if rebuild and out_dir.exists():
             shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        try:
+            os.replace(tmp, out_dir)
+        except OSError:
+            # another process finished the same build first: keep its copy
+            if not index.is_file():
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
