@@ -129,3 +129,20 @@ def test_glb_and_ply_are_converted(tmp_path):
     assert [m['texture'] is not None for m in metas] == [True, False]
     for m in metas:
         assert m['length'] == pytest.approx(0.06, abs=0.002)
+
+
+def test_a_plate_comes_to_rest_flat_with_its_long_side_along_x(tmp_path):
+    plate = trimesh.creation.box([0.04, 0.012, 0.06])      # standing on edge as given
+    path = _write_obj(tmp_path / 'plate', plate, (10, 200, 10))
+    folder, _ = prepare_mesh(path, tmp_path / 'out', 'plates', 'plates/a')
+    meta = json.loads((folder / 'object.json').read_text())
+    # dropped from random orientations it lies on its broad face most often
+    assert meta['height'] == pytest.approx(0.012, abs=0.001)
+    assert meta['length'] == pytest.approx(0.06, abs=0.001)
+    assert meta['width'] == pytest.approx(0.04, abs=0.001)
+    assert meta['resting_pose_share'] >= 0.5
+    spec = load_object(folder)
+    verts = np.concatenate([v for v in spec.meshes.values()])
+    # the object's frame: footprint centred on the origin, resting on z = 0
+    assert verts[:, 2].min() == pytest.approx(0.0, abs=1e-6)
+    assert np.abs(verts[:, :2].max(0) + verts[:, :2].min(0)).max() < 1e-3
