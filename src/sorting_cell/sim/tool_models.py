@@ -28,7 +28,7 @@ For every tool (7 classes x 4 objects, 20 photos each: 5 conditions x 4 shots):
    outside the mask set to its nearest mask pixel's colour so that edges do not show table.
 
 Nothing derived is committed: :func:`tool_objects` builds the folders (see
-:mod:`sorting_cell.sim.mesh_objects`) in the user cache at first use (about 30 s) from the
+:mod:`sorting_cell.sim.mesh_objects`) in the user cache at first use (a minute or two) from the
 dataset the project already downloads.
 """
 from __future__ import annotations
