@@ -99,3 +99,30 @@ def test_split_mask_separates_merged_objects():
     assert (parts[0] & m1).sum() / m1.sum() > 0.9 and not (parts[0] & m2).any()
     assert (parts[1] & m2).sum() / m2.sum() > 0.9
     assert len(split_mask(m1, d1, CAM)) == 1
+
+
+def test_open_v_shape_is_grasped_across_one_arm_not_across_the_gap():
+    """Open pliers: two 14 cm arms from a pivot, 50 degrees apart. Across the principal axis
+    at the centre of mass the jaws would have to span both arms (> 8 cm); the grasp moves to
+    a part the gripper fits around."""
+    pivot = np.array([0.42, 0.0])
+    depth, mask = None, None
+    for angle in (np.radians(25), np.radians(-25)):
+        d = np.array([np.cos(angle), np.sin(angle)])
+        c = pivot + d * 0.07
+        dd, mm = render_box(c[0], c[1], angle, 0.14, 0.02, 0.015)
+        depth = dd if depth is None else np.minimum(depth, dd)
+        mask = mm if mask is None else mask | mm
+    g = plan_grasp(mask, depth, CAM, max_opening=0.08, clearance=0.012)
+    assert g.object_width < 0.05
+    assert g.width <= 0.08
+    # the pads close on the object: the grasp point is on it (seen from the camera)
+    p = np.linalg.inv(T) @ np.array([g.position[0], g.position[1], 0.015, 1.0])
+    u, v = K[0, 0] * p[0] / p[2] + K[0, 2], K[1, 1] * p[1] / p[2] + K[1, 2]
+    assert mask[int(round(v)), int(round(u))]
+
+
+def test_object_too_wide_everywhere_is_ungraspable():
+    depth, mask = render_box(0.48, 0.0, 0.2, 0.12, 0.11, 0.03)
+    with pytest.raises(GraspError, match='ungraspable.*no narrower part'):
+        plan_grasp(mask, depth, CAM, max_opening=0.08)

@@ -41,3 +41,29 @@ def test_render_writes_before_after_and_animation(tmp_path):
 def test_render_usage_errors(tmp_path, capsys, argv, message):
     assert main(['sim', 'render', '--out', str(tmp_path / 'x'), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_render_usage_errors_for_a_bad_world(tmp_path, capsys):
+    assert main(['sim', 'render', '--out', str(tmp_path / 'x'),
+                 '--world', str(tmp_path / 'no_such_folder')]) == 2
+    assert 'not a folder' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('layout, message', [
+    ({}, 'no category folders'),
+    ({'cups/a/notes.txt': 'hello'}, 'no mesh file'),
+    ({'cups/a/m.obj': 'v 0 0 0\n'}, 'no triangle'),
+])
+def test_bench_rejects_a_bad_objects_folder_before_launching(tmp_path, capsys, layout,
+                                                            message, monkeypatch):
+    monkeypatch.setenv('SORTING_CELL_CACHE', str(tmp_path / 'cache'))
+    root = tmp_path / 'mine'
+    root.mkdir()
+    for rel, text in layout.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    assert main(['sim', 'bench', '--objects', str(root), '--out', str(tmp_path / 'b')]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    # nothing was launched: no node logs
+    assert not (tmp_path / 'b' / 'logs').exists()

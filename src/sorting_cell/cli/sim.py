@@ -1,5 +1,7 @@
 """``sorting-cell sim render --out DIR``: pictures of the simulated cell sorting a tray.
 
+(``sorting-cell sim bench``, full sorts through the ROS nodes, is in :mod:`.sim_bench`.)
+
 Builds a seeded tray, sorts it and writes, in ``DIR``:
 
 - ``tray_before.png``, ``tray_after.png`` -- the overhead camera before and after;
@@ -42,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument('--boxes', type=int, default=4, help='number of boxes (default 4)')
     r.add_argument('--objects', type=int, default=None,
                    help='objects in the tray (default three per family)')
+    r.add_argument('--world', default=None,
+                   help="what the objects are: 'primitives' (default), 'tools' (the tool "
+                        "dataset's 28 tools) or a folder of <category>/<instance>/ meshes")
     r.add_argument('--families', default=None,
                    help='comma-separated families (default: the first BOXES of '
                         'screwdriver,pen,wrench,usb_stick,bolt,battery)')
@@ -59,6 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument('--size', type=int, default=480,
                    help='animation height in pixels (width 4:3; default 480)')
     r.set_defaults(_run=run_render)
+    from .sim_bench import add_arguments as add_bench
+    add_bench(sub)
 
 
 def run(args) -> int:
@@ -149,6 +156,7 @@ def run_render(args) -> int:
     from ..sim import SimWorld
     from ..sim.cell import OVERVIEW_CAMERA, resolve_families
     from ..sim.camera import CameraRenderer
+    from ..sim.catalog import is_primitives, object_catalog, resolve_categories
     from ..sim.layout import LayoutError
 
     if args.fps <= 0 or args.speedup <= 0:
@@ -158,10 +166,15 @@ def run_render(args) -> int:
         print('error: --size must be at least 64 pixels', file=sys.stderr)
         return 2
     try:
-        families = resolve_families(args.families, args.boxes)
+        if is_primitives(args.world):
+            families = resolve_families(args.families, args.boxes)
+        else:
+            catalog = object_catalog(args.world)
+            families = tuple(resolve_categories(args.families) if args.families
+                             else sorted(catalog))
         world = SimWorld(num_boxes=args.boxes, seed=args.seed, n_objects=args.objects,
-                         families=families)
-    except (ValueError, LayoutError) as exc:
+                         families=families, objects=args.world)
+    except (ValueError, LayoutError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     except RuntimeError as exc:   # robot assets or OpenGL missing
@@ -175,7 +188,8 @@ def run_render(args) -> int:
         from ..manipulation.base import PickRequest
 
         world.advance(0.2)                       # let the objects settle
-        with SimWorld(num_boxes=args.boxes, seed=args.seed, n_objects=0) as empty:
+        with SimWorld(num_boxes=args.boxes, seed=args.seed, n_objects=0,
+                      objects=args.world) as empty:
             background = empty.render(depth=False).rgb
         before = world.render(depth=True)
         with CameraRenderer(world.model, OVERVIEW_CAMERA, 960, 720) as view:

@@ -229,10 +229,29 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
     width += 2 * (max(erode_px, 0) + 1) * px
     a_lo, a_hi = a_lo - px / 2, a_hi + px / 2
     length = a_hi - a_lo
-    if width + 2 * clearance > max_opening:
-        if width + 0.004 > max_opening:
+    if width + 0.004 > max_opening:
+        # Too wide across the principal axis here (open pliers, an L-shaped key, a mug's
+        # body): look for the narrow part nearest the centre of mass, in any direction.
+        found = _narrow_section(above, centre, slab, max_opening - 0.004 - 2 * (
+            max(erode_px, 0) + 1) * px)
+        if found is None:
             raise GraspError(f'ungraspable: object is {width * 100:.1f} cm across under the '
-                             f'fingers, the gripper opens {max_opening * 100:.1f} cm')
+                             f'fingers, the gripper opens {max_opening * 100:.1f} cm, and no '
+                             'narrower part was found')
+        centre, major = found
+        minor = np.array([-major[1], major[0]])
+        along_full = (xy - centre) @ major
+        a_lo, a_hi = (float(v) for v in np.percentile(along_full, [0.2, 99.8]))
+        a_lo, a_hi = a_lo - px / 2, a_hi + px / 2
+        along = (above[:, :2] - centre) @ major
+        across = (above[:, :2] - centre) @ minor
+        local = np.abs(along) <= slab
+        lo, hi = np.percentile(across[local], [1, 99])
+        width = float(hi - lo) + 2 * (max(erode_px, 0) + 1) * px
+        mid = centre + minor * (lo + hi) / 2
+        top = float(np.percentile(above[local, 2], 95))
+        height = top - z_table
+        length = a_hi - a_lo
     opening = float(min(max_opening, width + 2 * clearance))
     z = max(z_table + min_tcp_height, top - min(grasp_depth, height / 2))
     yaw = float(np.arctan2(minor[1], minor[0]))
@@ -244,6 +263,49 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
     position = np.array([mid[0], mid[1], z])
     return GraspPose(position, yaw, opening, z + approach_height, width, length, height,
                      z_table, int(len(pts)), major.copy(), (a_lo, a_hi))
+
+
+def _narrow_section(points: np.ndarray, com: np.ndarray, half: float, max_width: float,
+                    angles: int = 12, positions: int = 80, min_points: int = 8):
+    """Where and in which direction the fingers fit: ``(centre, axis)`` or ``None``.
+
+    Candidates are finger axes every ``180 / angles`` degrees through up to ``positions``
+    points of the object; a candidate's width is the extent, across the axis, of the points
+    within ``half`` of it along the axis (what lies between the pads). Of those narrower
+    than ``max_width`` and about as wide at both pad edges, the one closest to the centre
+    of mass ``com`` wins (a balanced lift).
+    """
+    xy = points[:, :2]
+    stride = max(1, len(xy) // positions)
+    cands = xy[::stride]
+    best, best_d = None, np.inf
+    for theta in np.arange(angles) * np.pi / angles:
+        axis = np.array([np.cos(theta), np.sin(theta)])
+        normal = np.array([-axis[1], axis[0]])
+        a = xy @ axis
+        n = xy @ normal
+        for q in cands:
+            sel = np.abs(a - q @ axis) <= half
+            if sel.sum() < min_points:
+                continue
+            lo, hi = np.percentile(n[sel], [1, 99])
+            if hi - lo > max_width:
+                continue
+            # the pads need faces that run along them: the width must not change across the
+            # pads (a box's corner seen diagonally narrows to a point and slips out)
+            side = a[sel] - q @ axis
+            halves = [n[sel][side < 0], n[sel][side >= 0]]
+            if min(len(h) for h in halves) < 3:
+                continue
+            w1, w2 = (float(np.ptp(h)) for h in halves)
+            if abs(w1 - w2) > 0.1 * max(w1, w2) + 0.003:
+                continue
+            d = float(np.linalg.norm(q - com))
+            if d < best_d:
+                best_d = d
+                # centre the pads on the section
+                best = (q + normal * ((lo + hi) / 2 - q @ normal), axis)
+    return best
 
 
 def _uniform_section(along: np.ndarray, across: np.ndarray, z: np.ndarray, half: float,

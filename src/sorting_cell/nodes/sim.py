@@ -10,9 +10,9 @@ Publishes (relative names)
   proposer. Published at start-up and again after every ``sim/reset``;
 - ``joint_states`` sensor_msgs/JointState (arm + two finger joints) at ``joint_state_rate``;
 - ``/clock`` rosgraph_msgs/Clock with the simulation time (``publish_clock``);
-- ``sim/ground_truth`` std_msgs/String (JSON: body -> family, current position, spawn yaw,
-  box it lies in or -1), latched and refreshed every second of sim time, only when
-  ``publish_ground_truth`` is true. For tests (where did each object end up?); the pipeline
+- ``sim/ground_truth`` std_msgs/String (JSON: body -> family, instance, current position and
+  orientation, spawn yaw, box it lies in or -1), latched and refreshed every second of sim
+  time, only when ``publish_ground_truth`` is true. For tests (where did each object end up?); the pipeline
   never subscribes to it.
 
 Subscribes
@@ -123,6 +123,9 @@ class SimNode(Node):
                                        int_range=(-1, 60)))
         p('families', '', fixed_param('comma-separated object families; empty = first '
                                       f'num_boxes of {", ".join(FAMILY_NAMES)}'))
+        p('objects', 'primitives', fixed_param("what the objects are: 'primitives', 'tools' "
+                                               '(the tool dataset\'s 28 tools) or a folder of '
+                                               '<category>/<instance>/ meshes'))
         p('width', 640, fixed_param('camera image width (px)', int_range=(16, 4096)))
         p('height', 480, fixed_param('camera image height (px)', int_range=(16, 4096)))
         p('camera_rate', 10.0, fixed_param('camera frames per second of sim time; 0 = off',
@@ -152,7 +155,7 @@ class SimNode(Node):
         self._build_args = dict(num_boxes=int(g('num_boxes')), seed=int(g('seed')),
                                 n_objects=None if n_objects < 0 else n_objects,
                                 families=families, width=int(g('width')),
-                                height=int(g('height')))
+                                height=int(g('height')), objects=g('objects').strip() or None)
         os.environ.setdefault('MUJOCO_GL', 'egl')
         # Build here so that a bad parameter fails at start-up with its reason.
         self._world = SimWorld(**self._build_args)
@@ -403,6 +406,8 @@ class SimNode(Node):
                   for name in world.objects_in_box(b)}
         truth = {t.body: {'family': t.family,
                           'position': [float(v) for v in poses[t.body][0]],
+                          'quat': [float(v) for v in poses[t.body][1]],
+                          'instance': t.spec.instance,
                           'yaw': t.placement.yaw, 'box': box_of.get(t.body, -1)}
                  for t in world.info.ground_truth}
         self._pub_gt.publish(String(data=json.dumps(

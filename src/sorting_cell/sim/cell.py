@@ -23,6 +23,7 @@ import mujoco
 import numpy as np
 
 from .layout import Placement, sample_layout
+from .catalog import draw_objects, is_primitives, object_catalog, resolve_categories
 from .objects import FAMILY_NAMES, ObjectSpec, make_object
 
 __all__ = ['build_cell', 'CellInfo', 'BoxInfo', 'CameraSpec', 'ObjectTruth', 'robot_assets_dir',
@@ -289,6 +290,14 @@ def _add_object(spec: mujoco.MjSpec, name: str, obj: ObjectSpec, place: Placemen
                 z: float) -> None:
     for mesh_name, verts in obj.meshes.items():
         spec.add_mesh(name=f'{name}_{mesh_name}', uservert=np.asarray(verts).ravel().tolist())
+    for mesh_name, path in obj.mesh_files.items():
+        spec.add_mesh(name=f'{name}_{mesh_name}', file=str(path))
+    for tex_name, path in obj.textures.items():
+        spec.add_texture(name=f'{name}_{tex_name}', type=mujoco.mjtTexture.mjTEXTURE_2D,
+                         file=str(path))
+        # material texture slot 1 is RGB (mjtTextureRole)
+        spec.add_material(name=f'{name}_{tex_name}', textures=['', f'{name}_{tex_name}'],
+                          specular=0.3, shininess=0.3)
     body = spec.worldbody.add_body(name=name, pos=[place.x, place.y, z],
                                    quat=_yaw_quat(place.yaw))
     body.add_freejoint(name=f'{name}_joint')
@@ -304,8 +313,10 @@ def _add_object(spec: mujoco.MjSpec, name: str, obj: ObjectSpec, place: Placemen
                           friction=[obj.friction, 0.01, 0.0002], condim=4,
                           solref=[0.005, 1.0], priority=1)
         else:
+            material = (f'{name}_{part.texture}' if part.texture is not None
+                        else _finish(part.specular))
             body.add_geom(**kwargs, rgba=list(part.rgba), contype=0, conaffinity=0, group=1,
-                          density=0.0, material=_finish(part.specular))
+                          density=0.0, material=material)
 
 
 def _add_camera(spec: mujoco.MjSpec, width: int, height: int) -> float:
@@ -368,7 +379,7 @@ def resolve_families(families, num_boxes: int) -> tuple[str, ...]:
 
 def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None = None,
                families=None, width: int = 640, height: int = 480,
-               clearance: float = LAYOUT_CLEARANCE
+               clearance: float = LAYOUT_CLEARANCE, objects=None
                ) -> tuple[mujoco.MjModel, mujoco.MjData, CellInfo]:
     """Build the cell and return the compiled model, its data at rest and its description.
 
@@ -383,6 +394,12 @@ def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None =
     families : sequence of str, comma-separated str, or None
         Object families (see :data:`sorting_cell.sim.objects.FAMILY_NAMES`); default the
         first ``num_boxes`` families. Objects cycle through them, so counts stay balanced.
+        With mesh ``objects``, the world's categories (default all of them).
+    objects : str, path or None
+        What the objects are (:mod:`sorting_cell.sim.catalog`): ``None`` or
+        ``'primitives'`` (drawn families), ``'tools'`` (the tool dataset's 28 tools) or a
+        ``<category>/<instance>/`` folder of meshes. For mesh worlds ``n_objects`` defaults
+        to two instances per category (a whole world rarely fits the tray at once).
     width, height : int
         Camera image size in pixels.
     clearance : float
@@ -396,15 +413,22 @@ def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None =
         Arm at :data:`HOME_QPOS`, gripper open, objects resting in the tray.
     info : CellInfo
     """
-    families = resolve_families(families, num_boxes)
-    if n_objects is None:
-        n_objects = 3 * len(families)
-    if n_objects < 0:
+    if n_objects is not None and n_objects < 0:
         raise ValueError(f'n_objects must be >= 0, got {n_objects}')
     if width < 16 or height < 16:
         raise ValueError(f'camera image must be at least 16x16 pixels, got {width}x{height}')
     rng = np.random.default_rng(seed)
-    objects = [make_object(families[i % len(families)], rng) for i in range(n_objects)]
+    if is_primitives(objects):
+        families = resolve_families(families, num_boxes)
+        if n_objects is None:
+            n_objects = 3 * len(families)
+        objects = [make_object(families[i % len(families)], rng) for i in range(n_objects)]
+    else:
+        catalog = object_catalog(objects)
+        if n_objects is None:
+            n_cat = len(catalog) if families is None else len(resolve_categories(families))
+            n_objects = 2 * n_cat
+        objects = draw_objects(catalog, n_objects, families, rng)
     # place the largest first so that small objects fill the gaps
     order = sorted(range(n_objects), key=lambda i: -objects[i].length * objects[i].width)
     placed = sample_layout([(objects[i].length, objects[i].width) for i in order], TRAY, rng,

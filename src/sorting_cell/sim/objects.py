@@ -52,6 +52,8 @@ class Part:
     mass: float = 0.0
     mesh: str | None = None
     specular: float = 0.3
+    #: Name of an image in :attr:`ObjectSpec.textures` the mesh's UVs index (visual parts).
+    texture: str | None = None
 
 
 @dataclass
@@ -73,6 +75,12 @@ class ObjectSpec:
     parts : list of Part
     meshes : dict
         Mesh name -> vertex array (N, 3) for ``'mesh'`` parts (convex hulls).
+    instance : str
+        Which physical object this is (mesh objects; empty for drawn primitives).
+    mesh_files : dict
+        Mesh name -> OBJ file (with texture coordinates) for textured visual meshes.
+    textures : dict
+        Texture name -> PNG file, referenced by :attr:`Part.texture`.
     """
 
     family: str
@@ -84,6 +92,9 @@ class ObjectSpec:
     parts: list[Part] = field(default_factory=list)
     meshes: dict[str, np.ndarray] = field(default_factory=dict)
     friction: float = 1.0
+    instance: str = ''
+    mesh_files: dict[str, str] = field(default_factory=dict)
+    textures: dict[str, str] = field(default_factory=dict)
 
     @property
     def mass(self) -> float:

@@ -108,10 +108,10 @@ class SimWorld:
 
     def __init__(self, num_boxes: int = 4, seed: int | None = 0, n_objects: int | None = None,
                  families=None, width: int = 640, height: int = 480, shadows: bool = False,
-                 clearance: float = LAYOUT_CLEARANCE):
+                 clearance: float = LAYOUT_CLEARANCE, objects=None):
         self._build_args = dict(num_boxes=num_boxes, seed=seed, n_objects=n_objects,
                                 families=families, width=width, height=height,
-                                clearance=clearance)
+                                clearance=clearance, objects=objects)
         self._shadows = shadows
         self._renderer: CameraRenderer | None = None
         self._observers: list[list] = []
