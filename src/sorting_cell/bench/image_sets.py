@@ -12,6 +12,8 @@ scores) and returns the number of images. All are made from what the project alr
 - ``tools-uniform``: each tool cut out and pasted, turned and scaled, on its own random
   texture, all 256 x 256 (uniform size, no shared background: the rule "same size = one
   camera" fails here);
+- ``tools-turntable``: each tool centred on one black stage at a random turn, 160 x 160
+  (one shared background, but the object always in the same place: a turntable rig);
 - ``tools-scenes``: several tools per image on an empty table of their condition, the
   class is that of the largest object (several objects per image);
 - ``tools-small``: each photo shrunk into a 1280 x 960 canvas of a flat random colour (images
@@ -98,6 +100,23 @@ def _tools_uniform(out: Path, rng, root, side: int = 256) -> int:
     return n
 
 
+def _tools_turntable(out: Path, rng, root, side: int = 160) -> int:
+    """Each tool centred on one black stage, turned: a turntable rig (COIL-style)."""
+    n = 0
+    for j, (im, patch, mask) in enumerate(_cuts(root)):
+        canvas = np.zeros((side, side, 3), np.uint8)
+        scale = 0.8 * side / max(patch.shape[:2])
+        h, w = patch.shape[:2]
+        M = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(0, 360)), scale)
+        M[:, 2] += (side / 2 - w / 2, side / 2 - h / 2)
+        p = cv2.warpAffine(patch, M, (side, side), flags=cv2.INTER_LINEAR)
+        m = cv2.warpAffine(mask.astype(np.uint8), M, (side, side), flags=cv2.INTER_NEAREST) > 0
+        canvas[m] = p[m]
+        _write(out, im.label, f'{j:04d}', canvas)
+        n += 1
+    return n
+
+
 def _tools_scenes(out: Path, rng, root, n_scenes: int = 140) -> int:
     from ..regions.composites import make_composite
     for j in range(n_scenes):
@@ -135,7 +154,8 @@ def _digits(out: Path, rng, root, per_class: int = 60) -> int:
 
 
 IMAGE_SETS = {'tools-c3': _tools_c3, 'tools-resized': _tools_resized,
-              'tools-uniform': _tools_uniform, 'tools-scenes': _tools_scenes,
+              'tools-uniform': _tools_uniform, 'tools-turntable': _tools_turntable,
+              'tools-scenes': _tools_scenes,
               'tools-small': _tools_small, 'digits': _digits}
 
 
