@@ -13,7 +13,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 
 from builtin_interfaces.msg import Duration  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from control_msgs.action import FollowJointTrajectory, GripperCommand  # noqa: E402
@@ -47,6 +47,17 @@ class Probe:
                                 'joint_trajectory_controller/follow_joint_trajectory')
         self.grip = ActionClient(self.node, GripperCommand, 'gripper_controller/gripper_cmd')
         self.reset = self.node.create_publisher(Int64, 'sim/reset', 10)
+        # Its own single-threaded executor: action client calls are made on it (see call()).
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def call(self, fn):
+        """The future of an action client ``*_async`` call, made on the spin thread: rclpy
+        drops a response that the spin thread handles before the call has stored its
+        future."""
+        return _wait(self.executor.create_task(fn), 10.0)
 
     def _store(self, topic):
         def cb(msg):
@@ -81,7 +92,6 @@ def cell():
         Parameter('real_time_factor', value=1.0), Parameter('publish_ground_truth', value=True)])
     probe = Probe(context)
     executor.add_node(sim)
-    executor.add_node(probe.node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
@@ -89,6 +99,7 @@ def cell():
     finally:
         sim.close()
         executor.shutdown(timeout_sec=5)
+        probe.executor.shutdown(timeout_sec=5)
         spinner.join(timeout=5)
         sim.destroy_node()
         probe.node.destroy_node()
@@ -180,12 +191,17 @@ def _wait(future, timeout=20.0):
     return future.result()
 
 
-def _send(client, goal, feedback=None):
+def _send(probe, client, goal, feedback=None):
     """Send ``goal``; the accepted goal handle."""
     assert client.wait_for_server(timeout_sec=10.0), 'action server not up'
-    handle = _wait(client.send_goal_async(goal, feedback_callback=feedback))
+    handle = _wait(probe.call(lambda: client.send_goal_async(goal,
+                                                             feedback_callback=feedback)))
     assert handle.accepted
     return handle
+
+
+def _result(probe, handle, timeout=20.0):
+    return _wait(probe.call(handle.get_result_async), timeout)
 
 
 def _arm_goal(points, names=ARM_JOINTS):
@@ -211,8 +227,8 @@ def test_follows_trajectory_with_feedback_and_goal_tolerance(cell):
     goal = _arm_goal([(0.6, (start + goal_q) / 2), (1.2, goal_q)])
     goal.goal_tolerance = [JointTolerance(name=j, position=0.01) for j in ARM_JOINTS]
     feedback = []
-    handle = _send(probe.arm, goal, feedback.append)
-    result = _wait(handle.get_result_async(), 30.0)
+    handle = _send(probe, probe.arm, goal, feedback.append)
+    result = _result(probe, handle, 30.0)
     assert result.status == 4, result   # SUCCEEDED
     assert result.result.error_code == FollowJointTrajectory.Result.SUCCESSFUL
     assert np.abs(_arm_now(probe) - goal_q).max() < 0.02
@@ -228,7 +244,7 @@ def test_gripper_command_reaches_its_opening(cell):
     for width in (0.03, 0.08):
         goal = GripperCommand.Goal()
         goal.command.position, goal.command.max_effort = width, 20.0
-        result = _wait(_send(probe.grip, goal).get_result_async(), 20.0)
+        result = _result(probe, _send(probe, probe.grip, goal))
         assert result.status == 4, result
         assert result.result.reached_goal and not result.result.stalled
         assert abs(result.result.position - width) <= 0.004
@@ -238,11 +254,11 @@ def test_wrong_joints_and_bad_goals_abort_with_their_error_codes(cell):
     sim, probe = cell
     R = FollowJointTrajectory.Result
     bad_names = _arm_goal([(1.0, [0.0])], names=['no_such_joint'])
-    res = _wait(_send(probe.arm, bad_names).get_result_async())
+    res = _result(probe, _send(probe, probe.arm, bad_names))
     assert res.status == 6 and res.result.error_code == R.INVALID_JOINTS   # ABORTED
     assert 'no_such_joint' in res.result.error_string
     outside = _arm_goal([(1.0, HOME_QPOS + np.array([0, 0, 0, 0, 0, 40.0]))])
-    res = _wait(_send(probe.arm, outside).get_result_async())
+    res = _result(probe, _send(probe, probe.arm, outside))
     assert res.status == 6 and res.result.error_code == R.INVALID_GOAL
     assert 'outside' in res.result.error_string
     # A stamped goal that ended in the past.
@@ -251,7 +267,7 @@ def test_wrong_joints_and_bad_goals_abort_with_their_error_codes(cell):
     with probe.lock:
         now = probe.last['joint_states'].header.stamp.sec
     assert now >= 2 or probe.wait(lambda: probe.last['joint_states'].header.stamp.sec >= 2)
-    res = _wait(_send(probe.arm, old).get_result_async())
+    res = _result(probe, _send(probe, probe.arm, old))
     assert res.status == 6 and res.result.error_code == R.OLD_HEADER_TIMESTAMP
     assert sim._thread.is_alive()
 
@@ -262,7 +278,7 @@ def test_path_tolerance_violation_aborts_and_holds(cell):
     goal = _arm_goal([(1.0, start + np.array([0.6, 0, 0, 0, 0, 0]))])
     # The servos lag the setpoint by more than 0.1 mrad while moving.
     goal.path_tolerance = [JointTolerance(name=j, position=1e-4) for j in ARM_JOINTS]
-    res = _wait(_send(probe.arm, goal).get_result_async())
+    res = _result(probe, _send(probe, probe.arm, goal))
     assert res.status == 6, res
     assert res.result.error_code == FollowJointTrajectory.Result.PATH_TOLERANCE_VIOLATED
     assert 'path tolerance' in res.result.error_string
@@ -274,17 +290,17 @@ def test_new_goal_preempts_and_cancel_holds(cell):
     sim, probe = cell
     start = _arm_now(probe)
     slow = _arm_goal([(4.0, start + np.array([0.8, 0, 0, 0, 0, 0]))])
-    first = _send(probe.arm, slow)
-    first_result = first.get_result_async()
+    first = _send(probe, probe.arm, slow)
+    first_result = probe.call(first.get_result_async)
     assert probe.wait(lambda: abs(_arm_now(probe)[0] - start[0]) > 0.02, 10), 'not moving'
     back = _arm_goal([(3.0, start)])
-    second = _send(probe.arm, back)
+    second = _send(probe, probe.arm, back)
     res = _wait(first_result)
     assert res.status == 6 and 'preempted' in res.result.error_string
     assert probe.wait(lambda: abs(_arm_now(probe)[0] - start[0]) > 0.01, 10)
-    cancel = _wait(second.cancel_goal_async())
+    cancel = _wait(probe.call(second.cancel_goal_async))
     assert len(cancel.goals_canceling) == 1
-    res = _wait(second.get_result_async())
+    res = _result(probe, second)
     assert res.status == 5, res   # CANCELED
     held = _arm_now(probe)
     time.sleep(0.5)   # the arm must stay where it stopped (a hold, not a stall of the test)

@@ -189,6 +189,22 @@ class ControllerArmBackend(ArmBackend):
                 self._cv.wait(0.05)
         return future.result()
 
+    def _call(self, fn, stops: int, client, what: str):
+        """``fn()`` (an action client ``*_async`` call) run on the spin thread; its future.
+
+        rclpy's ActionClient stores a request's future only after sending it: a response
+        processed by the spin thread in between is dropped ("Ignoring unexpected goal
+        response") and the call never completes. Sending from the spin thread itself
+        serialises the two.
+        """
+        task = self._executor.create_task(fn)
+        inner = self._wait_future(task, time.monotonic() + self.server_timeout, stops, client,
+                                  what)
+        if inner is None:
+            raise MotionError(F.TIMED_OUT.reason(f'the arm client did not get to {what} '
+                                                 f'within {self.server_timeout:g} s'))
+        return inner
+
     def _name(self, client) -> str:
         action = self.arm_action if client is self._arm else self.gripper_action
         return self.node.resolve_topic_name(action)
@@ -200,8 +216,9 @@ class ControllerArmBackend(ArmBackend):
                 f'action server {self._name(client)} not available within '
                 f'{self.server_timeout:g} s (is the controller running?)'))
         deadline = time.monotonic() + self.server_timeout
-        handle = self._wait_future(client.send_goal_async(goal), deadline, stops, client,
-                                   f'sending the {what} goal')
+        sent = self._call(lambda: client.send_goal_async(goal), stops, client,
+                          f'send the {what} goal')
+        handle = self._wait_future(sent, deadline, stops, client, f'sending the {what} goal')
         if handle is None:
             raise MotionError(F.TIMED_OUT.reason(
                 f'{self._name(client)} did not answer the {what} goal within '
@@ -216,12 +233,15 @@ class ControllerArmBackend(ArmBackend):
     def _result(self, client, handle, timeout: float, stops: int, what: str):
         """Wait for the goal's result; on timeout cancel it (the controller holds the arm)."""
         try:
-            res = self._wait_future(handle.get_result_async(), time.monotonic() + timeout,
-                                    stops, client, f'running the {what} goal')
+            asked = self._call(handle.get_result_async, stops, client,
+                               f'ask for the {what} result')
+            res = self._wait_future(asked, time.monotonic() + timeout, stops, client,
+                                    f'running the {what} goal')
             if res is None:
-                cancel = self._wait_future(handle.cancel_goal_async(),
-                                           time.monotonic() + 2.0, stops, client,
-                                           f'cancelling the {what} goal')
+                cancel = self._wait_future(
+                    self._call(handle.cancel_goal_async, stops, client,
+                               f'cancel the {what} goal'),
+                    time.monotonic() + 2.0, stops, client, f'cancelling the {what} goal')
                 held = ('cancelled' if cancel is not None and cancel.goals_canceling
                         else 'cancel not acknowledged')
                 raise MotionError(F.TIMED_OUT.reason(
@@ -230,7 +250,8 @@ class ControllerArmBackend(ArmBackend):
             return res
         except MotionError as exc:
             if exc.reason.startswith(F.STOPPED.value):
-                handle.cancel_goal_async()   # controlled stop: the controller holds
+                # Controlled stop: the controller holds the arm.
+                self._executor.create_task(handle.cancel_goal_async)
             raise
         finally:
             with self._cv:
@@ -329,7 +350,7 @@ class ControllerArmBackend(ArmBackend):
             active = list(self._active)
             self._cv.notify_all()
         for handle in active:
-            handle.cancel_goal_async()
+            self._executor.create_task(handle.cancel_goal_async)
 
     def close(self) -> None:
         self._executor.shutdown(timeout_sec=1.0)
