@@ -31,7 +31,10 @@ def driver(tmp_path):
 def test_each_failure_is_the_outcome_of_its_object(ros, driver):
     host = ros.add(Node('sorter', context=ros.context, parameter_overrides=[
         Parameter('arm.num_boxes', value=4), Parameter('arm.server_timeout', value=3.0),
-        Parameter('arm.timeout_factor', value=1.0), Parameter('arm.timeout_margin', value=1.0)]))
+        Parameter('arm.timeout_factor', value=1.0),
+        # The margin leaves room to notice the vanished server (absent > 1 s) before the
+        # vanished goal's own deadline, also on a loaded machine.
+        Parameter('arm.timeout_margin', value=6.0)]))
     arm = make_manipulator(host)
     try:
         z = arm.spec.table_z + 0.02
@@ -57,9 +60,9 @@ def test_each_failure_is_the_outcome_of_its_object(ros, driver):
                                                   'running the trajectory goal'), reasons
         assert reasons['orphan_obj'].startswith(f'no_robot: action server {action} not '
                                                 'available within 3 s'), reasons
-        # Deadlines: the hung goal at factor 1 x (duration + 0.5 s goal time) + 1 s, the
+        # Deadlines: the hung goal at factor 1 x (duration + 0.5 s goal time) + 6 s, the
         # vanished server after ~1 s of absence, the missing one after server_timeout.
-        assert seconds['hung_obj'] < 20.0 and seconds['vanished_obj'] < 20.0
+        assert seconds['hung_obj'] < 30.0 and seconds['vanished_obj'] < 30.0
         assert seconds['orphan_obj'] < 3.0 + 10.0
         assert driver.alive()
     finally:

@@ -1,9 +1,9 @@
 """Pick-and-place on any arm: plan in-process, execute through an :class:`ArmBackend`.
 
 One pick is: perceive the grasp (mask + depth) -> IK for pre-grasp and grasp -> plan a
-collision-free transit (OMPL), timed by TOPP-RA -> descend -> close -> verify by the finger gap -> lift ->
-verify again -> carry above a free lane of the box -> lower until the object is just above
-what is already there -> open -> retreat. Failures are retried after re-perceiving the
+collision-free transit (OMPL; every motion timed by TOPP-RA) -> descend -> close -> verify by
+the finger gap -> lift -> verify again -> carry above a free lane of the box -> lower until
+the object is just above what is already there -> open -> retreat. Failures are retried after re-perceiving the
 object (when a camera snapshot is available) and otherwise reported in
 :class:`~sorting_cell.manipulation.base.PickOutcome` with a ``'word: detail'`` reason:
 
@@ -12,7 +12,9 @@ object (when a camera snapshot is available) and otherwise reported in
 solution, or the grasp pose collides), ``planning_failed``, ``grasp_failed`` (nothing
 between the fingers after all attempts), ``knocked_over`` / ``lost`` (the object moved
 away or vanished), ``dropped`` (slipped out on the way; where it fell is re-perceived
-when possible), ``stopped``, and from backends ``no_robot`` / ``execution_failed``.
+when possible), ``stopped``, and from backends the
+:class:`~sorting_cell.manipulation.failures.ExecutionFailure` words (``no_robot``,
+``rejected``, ``aborted``, ``timed_out``, ``server_gone``).
 
 Placement: each box has ``lanes`` side by side; an object goes into the lowest lane, long
 axis along the lane and centred on it, released with the hand's body just above the

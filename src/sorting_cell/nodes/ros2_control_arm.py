@@ -241,7 +241,8 @@ class ControllerArmBackend(ArmBackend):
                 cancel = self._wait_future(
                     self._call(handle.cancel_goal_async, stops, client,
                                f'cancel the {what} goal'),
-                    time.monotonic() + 2.0, stops, client, f'cancelling the {what} goal')
+                    time.monotonic() + self.server_timeout, stops, client,
+                    f'cancelling the {what} goal')
                 held = ('cancelled' if cancel is not None and cancel.goals_canceling
                         else 'cancel not acknowledged')
                 raise MotionError(F.TIMED_OUT.reason(
