@@ -85,10 +85,13 @@ class Camera:
 
 def test_arm_picks_into_box_through_the_actions(ros, made):
     sim = made.sim()
-    host = ros.add(Node('sorter', context=ros.context))
+    host = ros.add(Node('sorter', context=ros.context, parameter_overrides=[
+        Parameter('use_sim_time', value=True)]))
     cam = Camera(ros.probe)
     arm = made.arm(host)           # asks the sim node for num_boxes
     assert len(arm.spec.boxes) == 4
+    # use_sim_time is honoured: the arm's clock is the sim's /clock.
+    ros.wait_for(lambda: abs(arm.backend.now() - sim._world.time) < 0.5, 10.0, 'sim time')
     ros.wait_for(cam.ready, 60.0, 'camera frames')
     arm.home()
     world = sim._world

@@ -286,6 +286,19 @@ def test_path_tolerance_violation_aborts_and_holds(cell):
     assert np.abs(held - start).max() < 0.3, 'the arm went on after the abort'
 
 
+def test_goal_tolerance_not_met_in_goal_time_aborts(cell):
+    sim, probe = cell
+    start = _arm_now(probe)
+    goal = _arm_goal([(0.5, start + np.array([0, 0, 0, 0, 0, 0.3]))])
+    # Position servos never settle to 1 nrad: the goal must fail after the goal time.
+    goal.goal_tolerance = [JointTolerance(name=j, position=1e-9) for j in ARM_JOINTS]
+    goal.goal_time_tolerance = Duration(nanosec=200_000_000)
+    res = _result(probe, _send(probe, probe.arm, goal))
+    assert res.status == 6, res
+    assert res.result.error_code == FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED
+    assert '0.20 s after the trajectory end' in res.result.error_string
+
+
 def test_new_goal_preempts_and_cancel_holds(cell):
     sim, probe = cell
     start = _arm_now(probe)

@@ -38,6 +38,7 @@ Action servers, as a ros2_control robot offers them (:mod:`sorting_cell.sim.cont
   ``gripper_tolerance`` (``reached_goal``) or the fingers stop short of it (``stalled``:
   holding something; succeeded when ``gripper_allow_stalling``, else aborted). Result and
   feedback: position, effort (N), stalled, reached_goal. A new goal preempts the running one.
+  ``max_effort`` is not applied: the simulated finger servos have a fixed force range.
 
 Subscribes
 - ``sim/reset`` std_msgs/Int64: rebuild the tray with this seed (negative: the same seed).
