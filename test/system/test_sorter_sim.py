@@ -163,7 +163,8 @@ def test_up_sim_sorts_tray_into_boxes_by_family(tmp_path):
         assert watch.count('gripper_controller/gripper_cmd',
                            GoalStatus.STATUS_SUCCEEDED) >= 2 * len(placed)
         sim_s = _ground_truth(ctx)['sim_time'] - truth['sim_time']   # +- 1 s (1 Hz truth)
-        print(f'sorted {len(placed)}/{OBJECTS} in {wall:.1f} s wall, ~{sim_s:.0f} s sim time: '
+        print(f'attempts {[o.attempts for o in out.objects]}; '
+              f'sorted {len(placed)}/{OBJECTS} in {wall:.1f} s wall, ~{sim_s:.0f} s sim time: '
               f'{3600 * len(placed) / sim_s:.0f} picks/h of sim time')
 
         # Each outcome is a distinct real object (world positions from depth + camera pose).
