@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import rclpy
+import rclpy.task
 from control_msgs.action import FollowJointTrajectory, GripperCommand
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -75,7 +76,9 @@ class StandInController(Node):
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
 
-    def _execute(self, handle):
+    async def _execute(self, handle):
+        # A coroutine: a 'vanish' goal awaits forever without holding an executor thread
+        # (an action server whose callback is running cannot be destroyed).
         mode = self._mode()
         with self.lock:
             self.goals += 1
@@ -93,10 +96,14 @@ class StandInController(Node):
             return R(error_code=R.PATH_TOLERANCE_VIOLATED,
                      error_string='shoulder_pan_joint is 0.2100 rad from its setpoint')
         if mode == 'vanish':
-            time.sleep(0.3)
-            self.get_logger().info('unloading the controller mid-goal (script)')
-            self.arm.destroy()
-            threading.Event().wait()   # this goal never ends
+            timer = None
+
+            def unload():
+                timer.cancel()
+                self.get_logger().info('unloading the controller mid-goal (script)')
+                self.arm.destroy()
+            timer = self.create_timer(0.3, unload)
+            await rclpy.task.Future()   # this goal never ends
         if mode == 'hang':
             while not handle.is_cancel_requested:
                 time.sleep(0.02)
