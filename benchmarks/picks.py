@@ -1,7 +1,7 @@
 """Pick-and-place over seeded trays: does every object end in its intended box?
 
 For each tray (``SimWorld(num_boxes, seed)``, objects of ``num_boxes`` families), objects
-are picked one by one with the in-process stack (mink IK, OMPL, trapezoidal timing,
+are picked one by one with the in-process stack (mink IK, OMPL, TOPP-RA timing,
 grasp verification and retries) running on the simulated physics. Per pick, one camera
 snapshot (RGB-D + segmentation) is rendered; the object's **ground-truth segmentation
 mask is used as the perceived mask** (this benchmark measures manipulation, not the

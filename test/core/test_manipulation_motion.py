@@ -101,3 +101,22 @@ def test_trajectory_rejects_bad_limits():
         time_parametrize(np.zeros((2, 6)), np.zeros(6), np.ones(6))
     with pytest.raises(ValueError, match='speed_scale'):
         time_parametrize(np.zeros((2, 6)), np.ones(6), np.ones(6), speed_scale=2.0)
+
+
+def test_blended_trajectory_keeps_moving_through_corners_within_limits():
+    from sorting_cell.manipulation.trajectory import max_deviation
+    path = np.array([[0, 0, 0, 0, 0, 0], [1.0, 0.5, 0, 0, 0, 0], [1.0, 1.5, 0.5, 0, 0, 0]])
+    vmax, amax = np.full(6, 2.0), np.full(6, 5.0)
+    blended = time_parametrize(path, vmax, amax)
+    stops = time_parametrize(path, vmax, amax, blend=False)
+    t, q, v, a = blended.sample(0.002)
+    assert np.allclose(q[-1], path[-1]) and np.allclose(v[-1], 0) and np.allclose(v[0], 0)
+    assert np.all(np.abs(v) <= vmax * (1 + 1e-6)) and np.all(np.abs(a) <= amax * (1 + 1e-6))
+    # Nearest sample to the corner: the blended arm is still moving there, the other is not.
+    k = np.argmin(np.abs(q - path[1]).max(axis=1))
+    assert np.abs(v[k]).max() > 0.3
+    ts, qs, vs, _ = stops.sample(0.002)
+    assert np.abs(vs[np.argmin(np.abs(qs - path[1]).max(axis=1))]).max() < 0.05
+    assert blended.duration < stops.duration
+    assert max_deviation(blended, path) < 0.05
+    assert max_deviation(stops, path) < 1e-9

@@ -1,4 +1,5 @@
-"""Sim node in-process on real rclpy/DDS: sensors come out, the arm follows a trajectory."""
+"""Sim node in-process on real rclpy/DDS: sensors come out, the arm and gripper are driven
+through the ros2_control actions (FollowJointTrajectory, GripperCommand)."""
 import json
 import os
 import threading
@@ -12,10 +13,13 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 
 from builtin_interfaces.msg import Duration  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
-from std_msgs.msg import Float64, Int64, String  # noqa: E402
+from control_msgs.action import FollowJointTrajectory, GripperCommand  # noqa: E402
+from control_msgs.msg import JointTolerance  # noqa: E402
+from rclpy.action import ActionClient  # noqa: E402
+from std_msgs.msg import Int64, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
 
 from sorting_cell.nodes.conversions import depth_from_image, pose_to_matrix, rgb_from_image  # noqa: E402,E501
@@ -30,7 +34,7 @@ class Probe:
     def __init__(self, context):
         self.node = rclpy.create_node('sim_probe', context=context)
         self.last, self.count = {}, {}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()   # predicates of wait() may take it again
         for topic, typ, qos in [('camera/image_raw', Image, sensor_qos()),
                                 ('camera/depth', Image, sensor_qos()),
                                 ('camera/camera_info', CameraInfo, sensor_qos()),
@@ -39,9 +43,21 @@ class Probe:
                                 ('joint_states', JointState, 10),
                                 ('sim/ground_truth', String, latched_qos())]:
             self.node.create_subscription(typ, topic, self._store(topic), qos)
-        self.traj = self.node.create_publisher(JointTrajectory, 'arm/joint_trajectory', 10)
-        self.grip = self.node.create_publisher(Float64, 'gripper/command', 10)
+        self.arm = ActionClient(self.node, FollowJointTrajectory,
+                                'joint_trajectory_controller/follow_joint_trajectory')
+        self.grip = ActionClient(self.node, GripperCommand, 'gripper_controller/gripper_cmd')
         self.reset = self.node.create_publisher(Int64, 'sim/reset', 10)
+        # Its own single-threaded executor: action client calls are made on it (see call()).
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def call(self, fn):
+        """The future of an action client ``*_async`` call, made on the spin thread: rclpy
+        drops a response that the spin thread handles before the call has stored its
+        future."""
+        return _wait(self.executor.create_task(fn), 10.0)
 
     def _store(self, topic):
         def cb(msg):
@@ -68,14 +84,14 @@ def cell():
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     context = rclpy.Context()
     rclpy.init(context=context)
-    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    # The sim's execute callbacks block until their goal ends (one thread each).
+    executor = MultiThreadedExecutor(num_threads=5, context=context)
     sim = SimNode(context=context, parameter_overrides=[
         Parameter('seed', value=5), Parameter('num_boxes', value=3),
         Parameter('n_objects', value=6), Parameter('camera_rate', value=5.0),
         Parameter('real_time_factor', value=1.0), Parameter('publish_ground_truth', value=True)])
     probe = Probe(context)
     executor.add_node(sim)
-    executor.add_node(probe.node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
@@ -83,6 +99,7 @@ def cell():
     finally:
         sim.close()
         executor.shutdown(timeout_sec=5)
+        probe.executor.shutdown(timeout_sec=5)
         spinner.join(timeout=5)
         sim.destroy_node()
         probe.node.destroy_node()
@@ -166,36 +183,142 @@ def test_reset_republishes_background(cell):
         'no camera/background after sim/reset'
 
 
-def test_follows_trajectory_and_gripper(cell):
-    sim, probe = cell
-    goal = HOME_QPOS + np.array([0.5, 0.2, -0.2, 0.1, 0.0, 0.6])
-    msg = JointTrajectory()
-    msg.joint_names = list(ARM_JOINTS)
-    for t, q in [(0.6, (HOME_QPOS + goal) / 2), (1.2, goal)]:
-        msg.points.append(JointTrajectoryPoint(
+def _wait(future, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not future.done():
+        assert time.monotonic() < deadline, 'timed out waiting for the action server'
+        time.sleep(0.01)
+    return future.result()
+
+
+def _send(probe, client, goal, feedback=None):
+    """Send ``goal``; the accepted goal handle."""
+    assert client.wait_for_server(timeout_sec=10.0), 'action server not up'
+    handle = _wait(probe.call(lambda: client.send_goal_async(goal,
+                                                             feedback_callback=feedback)))
+    assert handle.accepted
+    return handle
+
+
+def _result(probe, handle, timeout=20.0):
+    return _wait(probe.call(handle.get_result_async), timeout)
+
+
+def _arm_goal(points, names=ARM_JOINTS):
+    goal = FollowJointTrajectory.Goal()
+    goal.trajectory.joint_names = list(names)
+    for t, q in points:
+        goal.trajectory.points.append(JointTrajectoryPoint(
             positions=[float(v) for v in q],
-            time_from_start=Duration(sec=int(t), nanosec=int((t % 1) * 1e9))))
-    assert probe.wait(lambda: probe.traj.get_subscription_count() > 0, 10)
-    probe.traj.publish(msg)
-    probe.grip.publish(Float64(data=0.03))
-
-    def arrived():
-        js = probe.last.get('joint_states')
-        return js is not None and np.abs(np.array(js.position[:6]) - goal).max() < 0.01
-    assert probe.wait(arrived, 20), f'arm at {probe.last["joint_states"].position[:6]}'
-    assert probe.wait(lambda: abs(sum(np.abs(probe.last['joint_states'].position[6:]))
-                                  - 0.03) < 0.003, 10)
+            time_from_start=Duration(sec=int(t), nanosec=int(round((t % 1) * 1e9)))))
+    return goal
 
 
-def test_rejects_bad_trajectory_and_keeps_running(cell):
+def _arm_now(probe):
+    with probe.lock:
+        return np.array(probe.last['joint_states'].position[:6])
+
+
+def test_follows_trajectory_with_feedback_and_goal_tolerance(cell):
     sim, probe = cell
-    msg = JointTrajectory()
-    msg.joint_names = ['no_such_joint']
-    msg.points.append(JointTrajectoryPoint(positions=[0.0], time_from_start=Duration(sec=1)))
-    probe.traj.publish(msg)
-    n = probe.count.get('joint_states', 0)
-    assert probe.wait(lambda: probe.count.get('joint_states', 0) > n + 20, 10)
+    assert probe.wait(lambda: 'joint_states' in probe.last)
+    start = _arm_now(probe)
+    goal_q = HOME_QPOS + np.array([0.5, 0.2, -0.2, 0.1, 0.0, 0.6])
+    goal = _arm_goal([(0.6, (start + goal_q) / 2), (1.2, goal_q)])
+    goal.goal_tolerance = [JointTolerance(name=j, position=0.01) for j in ARM_JOINTS]
+    feedback = []
+    handle = _send(probe, probe.arm, goal, feedback.append)
+    result = _result(probe, handle, 30.0)
+    assert result.status == 4, result   # SUCCEEDED
+    assert result.result.error_code == FollowJointTrajectory.Result.SUCCESSFUL
+    assert np.abs(_arm_now(probe) - goal_q).max() < 0.02
+    assert feedback, 'no feedback while the trajectory ran'
+    fb = feedback[-1].feedback
+    assert list(fb.joint_names) == list(ARM_JOINTS) and len(fb.actual.positions) == 6
+    # Sim time: feedback is stamped with the simulation clock.
+    assert fb.header.stamp.sec < 10_000
+
+
+def test_gripper_command_reaches_its_opening(cell):
+    sim, probe = cell
+    for width in (0.03, 0.08):
+        goal = GripperCommand.Goal()
+        goal.command.position, goal.command.max_effort = width, 20.0
+        result = _result(probe, _send(probe, probe.grip, goal))
+        assert result.status == 4, result
+        assert result.result.reached_goal and not result.result.stalled
+        assert abs(result.result.position - width) <= 0.004
+
+
+def test_wrong_joints_and_bad_goals_abort_with_their_error_codes(cell):
+    sim, probe = cell
+    R = FollowJointTrajectory.Result
+    bad_names = _arm_goal([(1.0, [0.0])], names=['no_such_joint'])
+    res = _result(probe, _send(probe, probe.arm, bad_names))
+    assert res.status == 6 and res.result.error_code == R.INVALID_JOINTS   # ABORTED
+    assert 'no_such_joint' in res.result.error_string
+    outside = _arm_goal([(1.0, HOME_QPOS + np.array([0, 0, 0, 0, 0, 40.0]))])
+    res = _result(probe, _send(probe, probe.arm, outside))
+    assert res.status == 6 and res.result.error_code == R.INVALID_GOAL
+    assert 'outside' in res.result.error_string
+    # A stamped goal that ended in the past.
+    old = _arm_goal([(0.1, _arm_now(probe))])
+    old.trajectory.header.stamp.sec = 1
+    with probe.lock:
+        now = probe.last['joint_states'].header.stamp.sec
+    assert now >= 2 or probe.wait(lambda: probe.last['joint_states'].header.stamp.sec >= 2)
+    res = _result(probe, _send(probe, probe.arm, old))
+    assert res.status == 6 and res.result.error_code == R.OLD_HEADER_TIMESTAMP
     assert sim._thread.is_alive()
+
+
+def test_path_tolerance_violation_aborts_and_holds(cell):
+    sim, probe = cell
+    start = _arm_now(probe)
+    goal = _arm_goal([(1.0, start + np.array([0.6, 0, 0, 0, 0, 0]))])
+    # The servos lag the setpoint by more than 0.1 mrad while moving.
+    goal.path_tolerance = [JointTolerance(name=j, position=1e-4) for j in ARM_JOINTS]
+    res = _result(probe, _send(probe, probe.arm, goal))
+    assert res.status == 6, res
+    assert res.result.error_code == FollowJointTrajectory.Result.PATH_TOLERANCE_VIOLATED
+    assert 'path tolerance' in res.result.error_string
+    held = _arm_now(probe)
+    assert np.abs(held - start).max() < 0.3, 'the arm went on after the abort'
+
+
+def test_goal_tolerance_not_met_in_goal_time_aborts(cell):
+    sim, probe = cell
+    start = _arm_now(probe)
+    goal = _arm_goal([(0.5, start + np.array([0, 0, 0, 0, 0, 0.3]))])
+    # Position servos never settle to 1 nrad: the goal must fail after the goal time.
+    goal.goal_tolerance = [JointTolerance(name=j, position=1e-9) for j in ARM_JOINTS]
+    goal.goal_time_tolerance = Duration(nanosec=200_000_000)
+    res = _result(probe, _send(probe, probe.arm, goal))
+    assert res.status == 6, res
+    assert res.result.error_code == FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED
+    assert '0.20 s after the trajectory end' in res.result.error_string
+
+
+def test_new_goal_preempts_and_cancel_holds(cell):
+    sim, probe = cell
+    start = _arm_now(probe)
+    slow = _arm_goal([(4.0, start + np.array([0.8, 0, 0, 0, 0, 0]))])
+    first = _send(probe, probe.arm, slow)
+    first_result = probe.call(first.get_result_async)
+    assert probe.wait(lambda: abs(_arm_now(probe)[0] - start[0]) > 0.02, 10), 'not moving'
+    back = _arm_goal([(3.0, start)])
+    second = _send(probe, probe.arm, back)
+    res = _wait(first_result)
+    assert res.status == 6 and 'preempted' in res.result.error_string
+    assert probe.wait(lambda: abs(_arm_now(probe)[0] - start[0]) > 0.01, 10)
+    cancel = _wait(probe.call(second.cancel_goal_async))
+    assert len(cancel.goals_canceling) == 1
+    res = _result(probe, second)
+    assert res.status == 5, res   # CANCELED
+    held = _arm_now(probe)
+    time.sleep(0.5)   # the arm must stay where it stopped (a hold, not a stall of the test)
+    assert np.abs(_arm_now(probe) - held).max() < 0.02
+    assert np.abs(held - start).max() > 0.005, 'cancelled only after arriving'
 
 
 def test_reset_respawns_tray(cell):

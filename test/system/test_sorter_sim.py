@@ -1,6 +1,8 @@
-"""End to end on DDS: ``sorting-cell up sim`` (sim node: MuJoCo cell, RGB-D camera, arm;
-sorter node: the real perception pipeline + the simulated arm) and a SortObjects goal from
-the Python client. Nothing is faked.
+"""End to end on DDS: ``sorting-cell up sim`` (sim node: MuJoCo cell, RGB-D camera, and the
+arm and gripper as a ros2_control robot: FollowJointTrajectory and GripperCommand action
+servers; sorter node: the real perception pipeline + the ros2_control arm backend) and a
+SortObjects goal from the Python client. Nothing is faked; the arm moves only through the
+actions (their goal statuses are watched here).
 
 Like a real cell, the sorter finds objects against an empty-table frame: the sim node
 latches one on ``camera/background`` (the same cell rendered without objects). Where every
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from action_msgs.msg import GoalStatus, GoalStatusArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -57,6 +60,39 @@ def _ground_truth(ctx, after_sim_time: float = -1.0, timeout: float = 60.0) -> d
                          f'(last: {got[-1]["sim_time"] if got else None})')
 
 
+class _GoalWatch:
+    """Final statuses of the goals seen on the controllers' ``_action/status`` topics."""
+
+    def __init__(self, ctx):
+        self.node = Node('goal_watch', context=ctx)
+        self.final = {}     # (action, goal id) -> status
+        for action in ('joint_trajectory_controller/follow_joint_trajectory',
+                       'gripper_controller/gripper_cmd'):
+            self.node.create_subscription(GoalStatusArray, f'/{action}/_action/status',
+                                          self._store(action), 10)
+        self.executor = SingleThreadedExecutor(context=ctx)
+        self.executor.add_node(self.node)
+        import threading
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self):
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - context shut down at the end of the test
+            pass
+
+    def _store(self, action):
+        def cb(msg):
+            for st in msg.status_list:
+                if st.status >= GoalStatus.STATUS_SUCCEEDED:
+                    self.final[action, bytes(st.goal_info.goal_id.uuid)] = st.status
+        return cb
+
+    def count(self, action: str, status: int) -> int:
+        return sum(1 for (a, _), s in list(self.final.items()) if a == action and s == status)
+
+
 def _purity(truth: dict) -> float:
     """Per box, the share of its majority family, weighted by box size."""
     per_box = collections.defaultdict(collections.Counter)
@@ -93,12 +129,15 @@ def test_up_sim_sorts_tray_into_boxes_by_family(tmp_path):
     up = _up(tmp_path, domain)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
+    watch = _GoalWatch(ctx)
     try:
         truth = _ground_truth(ctx)
         objects = truth['objects']
         assert len(objects) == OBJECTS, _logs(tmp_path)
+        wall0 = time.monotonic()
         with SortingCell(context=ctx, server_timeout=120.0) as cell:
             out = cell.sort(num_boxes=BOXES, timeout=400)
+        wall = time.monotonic() - wall0
         assert out.status == 'succeeded', out.message + _logs(tmp_path)
         assert len(out.objects) == OBJECTS, [o.bbox for o in out.objects]
         reasons = [(o.object_id, o.reason) for o in out.objects]
@@ -112,6 +151,21 @@ def test_up_sim_sorts_tray_into_boxes_by_family(tmp_path):
         rec = SortLog(tmp_path / 'log').get(out.sort_id)
         assert rec.options['background'] == 'camera/background'
         assert rec.state == 'succeeded' and len(rec.placements()) == len(placed), reasons
+        # Every placement went through the actions: per pick at least five trajectory goals
+        # (pre-grasp, descent, lift, carry, lowering) and two gripper goals (close, open)
+        # ended SUCCEEDED on the controllers' status topics.
+        fjt = 'joint_trajectory_controller/follow_joint_trajectory'
+        deadline = time.monotonic() + 10.0
+        while (watch.count(fjt, GoalStatus.STATUS_SUCCEEDED) < 5 * len(placed)
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert watch.count(fjt, GoalStatus.STATUS_SUCCEEDED) >= 5 * len(placed)
+        assert watch.count('gripper_controller/gripper_cmd',
+                           GoalStatus.STATUS_SUCCEEDED) >= 2 * len(placed)
+        sim_s = _ground_truth(ctx)['sim_time'] - truth['sim_time']   # +- 1 s (1 Hz truth)
+        print(f'attempts {[o.attempts for o in out.objects]}; '
+              f'sorted {len(placed)}/{OBJECTS} in {wall:.1f} s wall, ~{sim_s:.0f} s sim time: '
+              f'{3600 * len(placed) / sim_s:.0f} picks/h of sim time')
 
         # Each outcome is a distinct real object (world positions from depth + camera pose).
         names = list(objects)
@@ -136,6 +190,7 @@ def test_up_sim_sorts_tray_into_boxes_by_family(tmp_path):
         contents = {n: (v['family'], v['box']) for n, v in final['objects'].items()}
         assert purity >= MIN_PURITY, f'purity {purity:.2f}: {contents}'
     finally:
+        watch.executor.shutdown(timeout_sec=2.0)
         rclpy.try_shutdown(context=ctx)
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGINT)

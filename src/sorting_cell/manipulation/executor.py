@@ -1,9 +1,9 @@
 """Pick-and-place on any arm: plan in-process, execute through an :class:`ArmBackend`.
 
 One pick is: perceive the grasp (mask + depth) -> IK for pre-grasp and grasp -> plan a
-collision-free transit (OMPL) -> descend -> close -> verify by the finger gap -> lift ->
-verify again -> carry above a free lane of the box -> lower until the object is just above
-what is already there -> open -> retreat. Failures are retried after re-perceiving the
+collision-free transit (OMPL; every motion timed by TOPP-RA) -> descend -> close -> verify by
+the finger gap -> lift -> verify again -> carry above a free lane of the box -> lower until
+the object is just above what is already there -> open -> retreat. Failures are retried after re-perceiving the
 object (when a camera snapshot is available) and otherwise reported in
 :class:`~sorting_cell.manipulation.base.PickOutcome` with a ``'word: detail'`` reason:
 
@@ -12,7 +12,9 @@ object (when a camera snapshot is available) and otherwise reported in
 solution, or the grasp pose collides), ``planning_failed``, ``grasp_failed`` (nothing
 between the fingers after all attempts), ``knocked_over`` / ``lost`` (the object moved
 away or vanished), ``dropped`` (slipped out on the way; where it fell is re-perceived
-when possible), ``stopped``, and from backends ``no_robot`` / ``execution_failed``.
+when possible), ``stopped``, and from backends the
+:class:`~sorting_cell.manipulation.failures.ExecutionFailure` words (``no_robot``,
+``rejected``, ``aborted``, ``timed_out``, ``server_gone``).
 
 Placement: each box has ``lanes`` side by side; an object goes into the lowest lane, long
 axis along the lane and centred on it, released with the hand's body just above the
@@ -374,8 +376,16 @@ class PickPlaceManipulator(Manipulator):
     def _run(self, path: np.ndarray, scale: float) -> None:
         if self._stop.is_set():
             raise MotionError('stopped: goal cancelled')
-        traj = time_parametrize(path, self.spec.max_velocity, self.spec.max_acceleration,
-                                speed_scale=scale)
+        limits = self.spec.max_velocity, self.spec.max_acceleration
+        try:
+            traj = time_parametrize(path, *limits, speed_scale=scale)
+            # The blended corners leave the checked straight segments: check them too (with
+            # the caller's bounds still set), else stop at the waypoints instead.
+            if len(path) > 2 and not all(
+                    self.checker.is_valid(q) for q in traj.sample(0.03)[1]):
+                traj = time_parametrize(path, *limits, speed_scale=scale, blend=False)
+        except ValueError as exc:
+            raise MotionError(f'planning_failed: time parametrisation: {exc}') from exc
         self._execute(traj, path[-1])
 
     def _move_to(self, q_goal: np.ndarray, min_z: float | None,
@@ -390,9 +400,9 @@ class PickPlaceManipulator(Manipulator):
             res = self.planner.plan(q0, q_goal)
             if not res.success:
                 raise MotionError(f'planning_failed: {what}: {res.reason}')
+            self._run(res.path, self.config.speed_scale)
         finally:
             self.checker.min_tcp_z = None
-        self._run(res.path, self.config.speed_scale)
 
     def _execute(self, traj: Trajectory, goal: np.ndarray) -> None:
         if self._stop.is_set():

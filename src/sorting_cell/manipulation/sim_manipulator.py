@@ -2,9 +2,9 @@
 
 :class:`SimWorldBackend` hands each timed trajectory to
 :class:`sorting_cell.sim.SimWorld` as the same waypoint list the ROS sim node receives on
-``arm/joint_trajectory`` (positions + velocities every ``dt``), then steps the physics
-until the arm has arrived. The benchmark and the tests use it; the sim_arm adapter
-drives the sim node over topics instead.
+a FollowJointTrajectory goal (positions + velocities every ``dt``), then steps the physics
+until the arm has arrived. The benchmark and the tests use it; the ros2_control arm
+(:mod:`sorting_cell.nodes.ros2_control_arm`) drives the sim node through its actions instead.
 """
 from __future__ import annotations
 

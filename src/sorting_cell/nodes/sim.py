@@ -1,4 +1,4 @@
-"""Sim node: the MuJoCo cell as a robot and an RGB-D camera on ROS topics.
+"""Sim node: the MuJoCo cell as a ros2_control robot and an RGB-D camera on ROS topics.
 
 Publishes (relative names)
 - ``camera/image_raw`` sensor_msgs/Image rgb8, ``camera/depth`` sensor_msgs/Image 32FC1 (m),
@@ -9,17 +9,39 @@ Publishes (relative names)
   without objects -- the empty-table frame a real cell grabs at start-up for the background
   proposer. Published at start-up and again after every ``sim/reset``;
 - ``joint_states`` sensor_msgs/JointState (arm + two finger joints) at ``joint_state_rate``;
-- ``/clock`` rosgraph_msgs/Clock with the simulation time (``publish_clock``);
+- ``/clock`` rosgraph_msgs/Clock with the simulation time (``publish_clock``); every message
+  the node publishes is then stamped with simulation time, else with the node's clock
+  (which follows ``use_sim_time``);
 - ``sim/ground_truth`` std_msgs/String (JSON: body -> family, instance, current position and
   orientation, spawn yaw, box it lies in or -1), latched and refreshed every second of sim
-  time, only when ``publish_ground_truth`` is true. For tests (where did each object end up?); the pipeline
+  time, only when ``publish_ground_truth`` is true. For tests (where did each object end up?);
+  the pipeline
   never subscribes to it.
 
+Action servers, as a ros2_control robot offers them (:mod:`sorting_cell.sim.controllers`)
+- ``<arm_controller>/follow_joint_trajectory`` control_msgs/action/FollowJointTrajectory
+  (``arm_controller`` default ``joint_trajectory_controller``): the goal must name exactly
+  the six arm joints (else aborted with ``INVALID_JOINTS``); malformed points, positions
+  outside the joint limits or unknown tolerance joints abort with ``INVALID_GOAL``; a stamped
+  goal whose end is past aborts with ``OLD_HEADER_TIMESTAMP``. It starts at its header stamp
+  (zero: now); points with velocities are interpolated by cubic Hermite, otherwise linearly.
+  Path tolerances (against the setpoint) are checked while it runs, goal tolerances within
+  ``goal_time_tolerance`` after its end; a violation holds the arm where it is and aborts with
+  ``PATH_TOLERANCE_VIOLATED`` / ``GOAL_TOLERANCE_VIOLATED`` and the joint and error in
+  ``error_string``. Tolerances of 0 take the node's ``constraints.*`` defaults, negative ones
+  are not checked. Feedback (desired / actual / error) every 50 ms. Cancelling holds the arm
+  where it is; a new goal preempts the running one (aborted, ``INVALID_GOAL``, "preempted"),
+  as ros2_control's controller does. ros2_control's controller *rejects* goals with wrong
+  joints instead of aborting them: clients must handle both.
+- ``<gripper_controller>/gripper_cmd`` control_msgs/action/GripperCommand
+  (``gripper_controller`` default ``gripper_controller``): ``command.position`` is the
+  finger opening (m, 0..0.08); the goal ends when the opening is within
+  ``gripper_tolerance`` (``reached_goal``) or the fingers stop short of it (``stalled``:
+  holding something; succeeded when ``gripper_allow_stalling``, else aborted). Result and
+  feedback: position, effort (N), stalled, reached_goal. A new goal preempts the running one.
+  ``max_effort`` is not applied: the simulated finger servos have a fixed force range.
+
 Subscribes
-- ``arm/joint_trajectory`` trajectory_msgs/JointTrajectory: replaces the running trajectory
-  and starts now; points with velocities are interpolated by cubic Hermite, otherwise linearly;
-  the position servos track the interpolated targets every physics step;
-- ``gripper/command`` std_msgs/Float64: finger opening (m, 0..0.08);
 - ``sim/reset`` std_msgs/Int64: rebuild the tray with this seed (negative: the same seed).
 
 Physics runs in its own thread at ``real_time_factor`` times real time (0 = as fast as
@@ -41,49 +63,31 @@ import time
 
 import mujoco
 import numpy as np
+from builtin_interfaces.msg import Time
+from control_msgs.action import FollowJointTrajectory, GripperCommand
 from geometry_msgs.msg import PoseStamped
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64, Int64, String
-from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
+from std_msgs.msg import Int64, String
+from trajectory_msgs.msg import JointTrajectoryPoint
 
-from sorting_cell.sim import FAMILY_NAMES, JointTrajectory, SimWorld, TrajectoryError
+from sorting_cell.sim import FAMILY_NAMES, SimWorld, TrajectoryError
 from sorting_cell.sim.camera import CameraRenderer
 from sorting_cell.sim.cell import build_cell
+from sorting_cell.sim.controllers import (GripperExecution, Status, Tolerances,
+                                          TrajectoryExecution)
 
 from . import _rosio
+from .controller_msgs import tolerance_array, trajectory_from_msg
 from .conversions import numpy_to_image
 from .diagnostics import ERROR, OK, WARN, Diagnostics
 from .params import descriptor
 from .qos import latched_qos, result_qos, sensor_qos
 
-__all__ = ['SimNode', 'main', 'trajectory_from_msg', 'camera_info_from_spec']
-
-
-def trajectory_from_msg(msg: JointTrajectoryMsg) -> JointTrajectory:
-    """A trajectory_msgs/JointTrajectory as a core :class:`JointTrajectory`.
-
-    Raises
-    ------
-    TrajectoryError
-        Empty, mismatched sizes, non-increasing times, NaN.
-    """
-    if not msg.points:
-        raise TrajectoryError('trajectory has no points')
-    n = len(msg.joint_names)
-    times, pos, vel = [], [], []
-    for i, p in enumerate(msg.points):
-        if len(p.positions) != n:
-            raise TrajectoryError(f'point {i} has {len(p.positions)} positions for {n} joints')
-        times.append(p.time_from_start.sec + p.time_from_start.nanosec * 1e-9)
-        pos.append(list(p.positions))
-        vel.append(list(p.velocities))
-    has_vel = all(len(v) == n for v in vel)
-    if not has_vel and any(len(v) for v in vel):
-        raise TrajectoryError('velocities must be given for every point or for none')
-    return JointTrajectory(tuple(msg.joint_names), np.array(times), np.array(pos),
-                           np.array(vel) if has_vel else None)
+__all__ = ['SimNode', 'main', 'camera_info_from_spec']
 
 
 def camera_info_from_spec(camera, stamp, frame_id: str) -> CameraInfo:
@@ -142,6 +146,20 @@ class SimNode(Node):
         p('world_frame', 'world', fixed_param('frame of camera/pose'))
         p('reliable', True, fixed_param('RELIABLE image QoS (best effort only with SHM)'))
         p('queue_depth', 5, fixed_param('image QoS depth', int_range=(1, 100)))
+        p('arm_controller', 'joint_trajectory_controller',
+          fixed_param('serves <arm_controller>/follow_joint_trajectory'))
+        p('gripper_controller', 'gripper_controller',
+          fixed_param('serves <gripper_controller>/gripper_cmd'))
+        p('constraints.goal', 0.01, fixed_param('default goal position tolerance (rad); '
+                                                '0 = not checked', float_range=(0.0, 3.2)))
+        p('constraints.trajectory', 0.0, fixed_param('default path position tolerance (rad); '
+                                                     '0 = not checked', float_range=(0.0, 3.2)))
+        p('constraints.goal_time', 0.5, fixed_param('default goal_time_tolerance (s)',
+                                                    float_range=(0.0, 60.0)))
+        p('gripper_tolerance', 0.004, fixed_param('opening error that counts as reached (m)',
+                                                  float_range=(0.0, 0.08)))
+        p('gripper_allow_stalling', True, fixed_param('a stalled gripper goal succeeds '
+                                                      '(else it is aborted)'))
         g = lambda name: self.get_parameter(name).value  # noqa: E731
         self._rtf = float(g('real_time_factor'))
         self._cam_period = 1.0 / g('camera_rate') if g('camera_rate') > 0 else math.inf
@@ -150,6 +168,10 @@ class SimNode(Node):
         self._publish_clock = bool(g('publish_clock'))
         self._publish_gt = bool(g('publish_ground_truth'))
         self._frame_id, self._world_frame = g('frame_id'), g('world_frame')
+        self._defaults = {k: float(g(f'constraints.{k}'))
+                          for k in ('goal', 'trajectory', 'goal_time')}
+        self._gripper_tolerance = float(g('gripper_tolerance'))
+        self._allow_stalling = bool(g('gripper_allow_stalling'))
         families = g('families').strip() or None
         n_objects = int(g('n_objects'))
         self._build_args = dict(num_boxes=int(g('num_boxes')), seed=int(g('seed')),
@@ -171,10 +193,22 @@ class SimNode(Node):
         self._pub_clock = self.create_publisher(Clock, '/clock', 10)
         self._pub_gt = (self.create_publisher(String, 'sim/ground_truth', latched_qos())
                         if self._publish_gt else None)
-        self.create_subscription(JointTrajectoryMsg, 'arm/joint_trajectory',
-                                 self._on_trajectory, 10)
-        self.create_subscription(Float64, 'gripper/command', self._on_gripper, 10)
         self.create_subscription(Int64, 'sim/reset', self._on_reset, 10)
+        # Goals block their execute callback until the physics thread finishes them: a
+        # reentrant group lets a new goal (preemption) and cancels in meanwhile.
+        actions = ReentrantCallbackGroup()
+        accept_cancel = lambda _: CancelResponse.ACCEPT  # noqa: E731
+        self._arm_server = ActionServer(
+            self, FollowJointTrajectory,
+            f'{g("arm_controller")}/follow_joint_trajectory', self._execute_trajectory,
+            goal_callback=lambda _: GoalResponse.ACCEPT, cancel_callback=accept_cancel,
+            callback_group=actions)
+        self._gripper_server = ActionServer(
+            self, GripperCommand, f'{g("gripper_controller")}/gripper_cmd',
+            self._execute_gripper, goal_callback=lambda _: GoalResponse.ACCEPT,
+            cancel_callback=accept_cancel, callback_group=actions)
+        self._arm_goal: _Goal | None = None         # physics thread only
+        self._gripper_goal: _Goal | None = None     # physics thread only
 
         self._commands: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -203,20 +237,93 @@ class SimNode(Node):
             f'real_time_factor {self._rtf:g}')
 
     # ------------------------------------------------------------------ callbacks (any thread)
-    def _on_trajectory(self, msg: JointTrajectoryMsg) -> None:
+    def _execute_trajectory(self, handle) -> FollowJointTrajectory.Result:
+        """FollowJointTrajectory: validate, hand to the physics thread, follow it to its end."""
+        goal: FollowJointTrajectory.Goal = handle.request
+        R = FollowJointTrajectory.Result
+        names = list(self._world.info.arm_joint_names)
+        given = list(goal.trajectory.joint_names)
+        if sorted(given) != sorted(names) or len(set(given)) != len(given):
+            missing = [n for n in names if n not in given]
+            unknown = [n for n in given if n not in names]
+            return self._abort(handle, R(error_code=R.INVALID_JOINTS, error_string=(
+                f'goal joints {given} are not the controller joints {names} (missing '
+                f'{missing}, unknown {unknown})')))
         try:
-            traj = trajectory_from_msg(msg)
+            stamp = goal.trajectory.header.stamp
+            offset = 0.0
+            if stamp.sec or stamp.nanosec:
+                offset = stamp.sec + stamp.nanosec * 1e-9 - self._sim_now()
+            traj = trajectory_from_msg(goal.trajectory, offset)
+            tolerances = Tolerances(
+                tolerance_array(goal.path_tolerance, names, self._defaults['trajectory']),
+                tolerance_array(goal.goal_tolerance, names, self._defaults['goal']),
+                (goal.goal_time_tolerance.sec + goal.goal_time_tolerance.nanosec * 1e-9)
+                or self._defaults['goal_time'])
         except TrajectoryError as exc:
-            self.get_logger().error(f'rejected arm/joint_trajectory: {exc}')
-            self._diag.update(WARN, f'rejected trajectory: {exc}')
-            return
-        self._commands.put(('trajectory', traj))
+            code = R.OLD_HEADER_TIMESTAMP if 'past' in str(exc) else R.INVALID_GOAL
+            return self._abort(handle, R(error_code=code, error_string=str(exc)))
+        except ValueError as exc:
+            return self._abort(handle, R(error_code=R.INVALID_GOAL, error_string=str(exc)))
+        job = _Goal('trajectory', (traj, tolerances))
+        self._commands.put(('arm_goal', job))
+        feedback = FollowJointTrajectory.Feedback(joint_names=names)
+        while not job.done.wait(0.05):
+            if not self._thread.is_alive():
+                return self._abort(handle, R(error_code=R.INVALID_GOAL,
+                                             error_string='the simulation stopped'))
+            if handle.is_cancel_requested:
+                self._commands.put(('arm_cancel', job))
+            state = job.feedback
+            if state is not None:
+                desired, actual, vel = state
+                feedback.header.stamp = self._stamp()
+                feedback.desired = JointTrajectoryPoint(positions=desired.tolist())
+                feedback.actual = JointTrajectoryPoint(positions=actual.tolist(),
+                                                       velocities=vel.tolist())
+                feedback.error = JointTrajectoryPoint(positions=(desired - actual).tolist())
+                handle.publish_feedback(feedback)
+        if job.status is Status.SUCCEEDED:
+            handle.succeed()
+            return R(error_code=R.SUCCESSFUL)
+        if job.status is Status.CANCELED:
+            handle.canceled()
+            return R(error_code=R.SUCCESSFUL, error_string='cancelled: holding position')
+        code = {Status.PATH_TOLERANCE_VIOLATED: R.PATH_TOLERANCE_VIOLATED,
+                Status.GOAL_TOLERANCE_VIOLATED: R.GOAL_TOLERANCE_VIOLATED}.get(
+                    job.status, R.INVALID_GOAL)
+        return self._abort(handle, R(error_code=code, error_string=job.message))
 
-    def _on_gripper(self, msg: Float64) -> None:
-        if not math.isfinite(msg.data):
-            self.get_logger().error(f'rejected gripper/command {msg.data}: not finite')
-            return
-        self._commands.put(('gripper', float(msg.data)))
+    def _execute_gripper(self, handle) -> GripperCommand.Result:
+        """GripperCommand: move the fingers; end when reached, stalled or preempted."""
+        command = handle.request.command
+        if not math.isfinite(command.position):
+            handle.abort()
+            return GripperCommand.Result()
+        job = _Goal('gripper', float(command.position))
+        self._commands.put(('gripper_goal', job))
+        while not job.done.wait(0.05):
+            if not self._thread.is_alive():
+                handle.abort()
+                return GripperCommand.Result()
+            if handle.is_cancel_requested:
+                self._commands.put(('gripper_cancel', job))
+            if job.feedback is not None:
+                handle.publish_feedback(GripperCommand.Feedback(**job.feedback))
+        result = GripperCommand.Result(**(job.feedback or {}))
+        if job.status is Status.SUCCEEDED or (job.status is Status.STALLED
+                                              and self._allow_stalling):
+            handle.succeed()
+        elif job.status is Status.CANCELED:
+            handle.canceled()
+        else:
+            handle.abort()
+        return result
+
+    @staticmethod
+    def _abort(handle, result):
+        handle.abort()
+        return result
 
     def _on_reset(self, msg: Int64) -> None:
         self._commands.put(('reset', int(msg.data)))
@@ -224,19 +331,40 @@ class SimNode(Node):
     # ------------------------------------------------------------------ physics thread
     def _apply(self, kind: str, value) -> None:
         world = self._world
-        if kind == 'trajectory':
+        if kind == 'arm_goal':
+            if self._arm_goal is not None:
+                self._arm_goal.finish(Status.PREEMPTED, 'preempted by a new goal')
+            traj, tolerances = value.request
             try:
-                end = world.follow(value)
+                value.execution = TrajectoryExecution(world, traj, tolerances)
             except TrajectoryError as exc:
-                self.get_logger().error(f'rejected arm/joint_trajectory: {exc}')
                 self._diag.update(WARN, f'rejected trajectory: {exc}')
+                self._arm_goal = None
+                value.finish(Status.INVALID, str(exc))
                 return
-            self.get_logger().debug(f'following trajectory until t={end:.3f}')
-        elif kind == 'gripper':
-            world.set_gripper(value)
+            self._arm_goal = value
+        elif kind == 'arm_cancel':
+            if value is self._arm_goal:
+                world.stop()    # controlled stop: hold where the arm is
+                self._arm_goal = None
+                value.finish(Status.CANCELED, 'cancelled')
+        elif kind == 'gripper_goal':
+            if self._gripper_goal is not None:
+                self._gripper_goal.finish(Status.PREEMPTED, 'preempted by a new goal')
+            value.execution = GripperExecution(world, value.request, self._gripper_tolerance)
+            self._gripper_goal = value
+        elif kind == 'gripper_cancel':
+            if value is self._gripper_goal:
+                world.set_gripper(world.gripper_width())
+                self._gripper_goal = None
+                value.finish(Status.CANCELED, 'cancelled')
         elif kind == 'reset':
             seed = value if value >= 0 else self._build_args['seed']
             self._build_args['seed'] = seed
+            for job in (self._arm_goal, self._gripper_goal):
+                if job is not None:
+                    job.finish(Status.PREEMPTED, 'the simulation was reset')
+            self._arm_goal = self._gripper_goal = None
             with self._model_lock:
                 world.reset(seed=seed)
                 self._render_data = mujoco.MjData(world.model)
@@ -267,6 +395,7 @@ class SimNode(Node):
                     next_js = next_cam = next_gt = sim0 = world.time
                     wall0 = time.monotonic()
                 world.step(chunk)
+                self._update_goals()
                 now_sim = world.time
                 if now_sim >= next_js:
                     self._publish_joint_state()
@@ -296,6 +425,25 @@ class SimNode(Node):
                 return   # shutting down (Ctrl-C, SIGTERM): publishers are already gone
             self.get_logger().error(f'simulation stopped: {type(exc).__name__}: {exc}')
             self._diag.update(ERROR, f'simulation stopped: {exc}')
+
+    def _update_goals(self) -> None:
+        """Advance the controller goals by one physics chunk (physics thread)."""
+        job = self._arm_goal
+        if job is not None:
+            status = job.execution.update()
+            job.feedback = job.execution.feedback()
+            if status is not Status.RUNNING:
+                self._arm_goal = None
+                job.finish(status, job.execution.message)
+        job = self._gripper_goal
+        if job is not None:
+            ex = job.execution
+            status = ex.update()
+            job.feedback = dict(position=ex.width(), effort=ex.effort(),
+                                stalled=status is Status.STALLED, reached_goal=ex.reached())
+            if status is not Status.RUNNING:
+                self._gripper_goal = None
+                job.finish(status, '')
 
     def _request_frame(self) -> None:
         """Hand the current state to the camera thread, or drop the frame if it is busy."""
@@ -357,7 +505,18 @@ class SimNode(Node):
         self.get_logger().info(f'published camera/background (empty cell, seed '
                                f'{args["seed"]})')
 
-    def _stamp(self):
+    def _sim_now(self) -> float:
+        """The time messages are stamped with, s."""
+        if self._publish_clock:
+            return self._world.time
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _stamp(self) -> Time:
+        # The sim is the clock when it publishes /clock; else the node's clock (wall time,
+        # or /clock from elsewhere with use_sim_time).
+        if self._publish_clock:
+            t = self._world.time
+            return Time(sec=int(t), nanosec=int((t - int(t)) * 1e9))
         return self.get_clock().now().to_msg()
 
     def _publish_joint_state(self) -> None:
@@ -369,10 +528,7 @@ class SimNode(Node):
         msg.velocity = vel.tolist()
         self._pub_js.publish(msg)
         if self._publish_clock:
-            clock = Clock()
-            t = self._world.time
-            clock.clock.sec, clock.clock.nanosec = int(t), int((t - int(t)) * 1e9)
-            self._pub_clock.publish(clock)
+            self._pub_clock.publish(Clock(clock=msg.header.stamp))
 
     def _publish_camera(self, frame, stamp) -> None:
         rgb = numpy_to_image(frame.rgb, 'rgb8')
@@ -423,8 +579,25 @@ class SimNode(Node):
                 thread.join(timeout=10.0)
 
 
+class _Goal:
+    """One action goal handed from an execute callback to the physics thread."""
+
+    def __init__(self, kind: str, request):
+        self.kind, self.request = kind, request
+        self.execution = None
+        self.feedback = None
+        self.status = Status.RUNNING
+        self.message = ''
+        self.done = threading.Event()
+
+    def finish(self, status: Status, message: str) -> None:
+        self.status, self.message = status, message
+        self.done.set()
+
+
 def main(args=None) -> int:
-    return _rosio.run(SimNode, args)
+    # Action goals block their callback until done: spin on several threads.
+    return _rosio.run(SimNode, args, threads=4)
 
 
 if __name__ == '__main__':

@@ -8,9 +8,10 @@ every phase and object; cancel stops after the pick in progress. A sorter killed
 and restarted continues the logged sort (see ``SortObjects.action`` for the semantics).
 
 The manipulator is chosen by the ``manipulator`` parameter: ``'none'`` (perception only,
-nothing moves, results say so), ``'sim'`` (the simulated arm,
-``sorting_cell.nodes.sim_arm:make_manipulator``) or ``'package.module:factory'`` with
-``factory(node) -> Manipulator``.
+nothing moves, results say so), ``'ros2_control'`` (an arm driven by ros2_control's
+FollowJointTrajectory and GripperCommand actions: the sim node or a real robot's driver,
+``sorting_cell.nodes.ros2_control_arm:make_manipulator``; ``'sim'`` is the same) or
+``'package.module:factory'`` with ``factory(node) -> Manipulator``.
 
 Run: ``python -m sorting_cell.nodes.sorter --ros-args --params-file config/sorter.yaml``
 """
@@ -49,7 +50,9 @@ from .qos import latched_qos, sensor_qos
 
 __all__ = ['SorterNode', 'GoalError', 'load_manipulator', 'default_log_dir', 'main']
 
-SIM_FACTORY = 'sorting_cell.nodes.sim_arm:make_manipulator'
+#: Built-in manipulators; the simulator is a ros2_control robot like any other.
+FACTORIES = {'ros2_control': 'sorting_cell.nodes.ros2_control_arm:make_manipulator',
+             'sim': 'sorting_cell.nodes.ros2_control_arm:make_manipulator'}
 PERCEPTION = ('local', 'nodes')
 
 
@@ -68,14 +71,14 @@ def default_log_dir() -> str:
 
 
 def load_manipulator(node: Node, spec: str) -> Manipulator | None:
-    """The arm named by ``spec`` ('none', 'sim' or 'package.module:factory')."""
+    """The arm named by ``spec`` ('none', 'ros2_control', 'sim' or 'package.module:factory')."""
     if spec == 'none':
         return None
-    target = SIM_FACTORY if spec == 'sim' else spec
+    target = FACTORIES.get(spec, spec)
     module, _, attr = target.partition(':')
     if not module or not attr:
-        raise ValueError(f"manipulator must be 'none', 'sim' or 'package.module:factory', "
-                         f'got {spec!r}')
+        raise ValueError(f"manipulator must be 'none', 'ros2_control', 'sim' or "
+                         f"'package.module:factory', got {spec!r}")
     try:
         factory = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
@@ -108,8 +111,8 @@ class SorterNode(Node):
         self.service_timeout = declare(self, 'service_timeout', 30.0, "Seconds to wait for "
                                        "the perception services ('nodes')", min_value=0.1,
                                        max_value=600.0)
-        manipulator = declare(self, 'manipulator', 'none', "'none', 'sim' or "
-                              "'package.module:factory'", read_only=True)
+        manipulator = declare(self, 'manipulator', 'none', "'none', 'ros2_control', 'sim' "
+                              "(= ros2_control) or 'package.module:factory'", read_only=True)
         log_dir = declare(self, 'sort_log_dir', '', "Sort log directory; '' = "
                           '$SORTING_CELL_SORT_LOG or ~/.local/state/sorting_cell/sortlog',
                           read_only=True)

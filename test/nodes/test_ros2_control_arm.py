@@ -1,4 +1,5 @@
-"""The sim arm adapter on real rclpy/DDS: plans in-process, executes on the sim node.
+"""The ros2_control arm on real rclpy/DDS: plans in-process, executes on the sim node
+through its FollowJointTrajectory and GripperCommand action servers.
 
 The object to pick is chosen with the sim's ground truth (test only); its mask comes from
 the depth image alone (``relocate``), and the outcome is checked from the sim's physics.
@@ -23,7 +24,31 @@ from sorting_cell.nodes.conversions import (camera_info_to_dict, depth_from_imag
                                             pose_to_matrix)
 from sorting_cell.nodes.qos import latched_qos, sensor_qos  # noqa: E402
 from sorting_cell.nodes.sim import SimNode  # noqa: E402
-from sorting_cell.nodes.sim_arm import make_manipulator  # noqa: E402
+from sorting_cell.nodes.ros2_control_arm import make_manipulator  # noqa: E402
+
+
+@pytest.fixture
+def made(ros):
+    """``made.arm(host)`` / ``made.sim(**params)``, closed after the test even when it fails
+    (before the harness shuts the context down)."""
+    class Made:
+        def arm(self, host):
+            self.arms.append(make_manipulator(host))
+            return self.arms[-1]
+
+        def sim(self, **params):
+            self.sims.append(ros.add(SimNode(context=ros.context,
+                                             parameter_overrides=sim_params(**params))))
+            return self.sims[-1]
+
+    m = Made()
+    m.arms, m.sims = [], []
+    yield m
+    for arm in m.arms:
+        arm.stop()
+        arm.backend.close()
+    for sim in m.sims:
+        sim.close()
 
 
 def sim_params(**kw):
@@ -58,12 +83,15 @@ class Camera:
                     camera_info_to_dict(self.info, pose_to_matrix(self.pose.pose)))
 
 
-def test_sim_arm_picks_into_box_over_ros(ros):
-    sim = ros.add(SimNode(context=ros.context, parameter_overrides=sim_params()))
-    host = ros.add(Node('sorter', context=ros.context))
+def test_arm_picks_into_box_through_the_actions(ros, made):
+    sim = made.sim()
+    host = ros.add(Node('sorter', context=ros.context, parameter_overrides=[
+        Parameter('use_sim_time', value=True)]))
     cam = Camera(ros.probe)
-    arm = make_manipulator(host)           # asks the sim node for num_boxes
+    arm = made.arm(host)           # asks the sim node for num_boxes
     assert len(arm.spec.boxes) == 4
+    # use_sim_time is honoured: the arm's clock is the sim's /clock.
+    ros.wait_for(lambda: abs(arm.backend.now() - sim._world.time) < 0.5, 10.0, 'sim time')
     ros.wait_for(cam.ready, 60.0, 'camera frames')
     arm.home()
     world = sim._world
@@ -78,29 +106,25 @@ def test_sim_arm_picks_into_box_over_ros(ros):
     # Unreachable targets are reported without moving.
     far = arm.pick_and_place(PickRequest('far', 0, position=(1.4, 0.0, 0.02)))
     assert not far.success and far.reason.startswith('unreachable: ')
-    arm.backend.close()
-    sim.close()
 
 
-def test_sim_arm_reports_missing_robot(ros):
+def test_arm_reports_missing_robot(ros, made):
     host = ros.add(Node('sorter', context=ros.context, parameter_overrides=[
-        Parameter('sim_arm.num_boxes', value=4), Parameter('sim_arm.timeout', value=1.0)]))
-    arm = make_manipulator(host)
+        Parameter('arm.num_boxes', value=4), Parameter('arm.server_timeout', value=1.0)]))
+    arm = made.arm(host)
     t0 = time.monotonic()
     out = arm.pick_and_place(PickRequest('x', 0, position=(0.5, 0.0, 0.02)))
     assert not out.success and out.reason.startswith('no_robot: no joint_states')
     assert time.monotonic() - t0 < 10.0
-    arm.backend.close()
 
 
-def test_stop_halts_a_running_pick(ros):
+def test_stop_halts_a_running_pick(ros, made):
     import threading as th
 
-    sim = ros.add(SimNode(context=ros.context, parameter_overrides=sim_params(
-        real_time_factor=1.0)))
+    sim = made.sim(real_time_factor=1.0)
     host = ros.add(Node('sorter', context=ros.context))
     cam = Camera(ros.probe)
-    arm = make_manipulator(host)
+    arm = made.arm(host)
     ros.wait_for(cam.ready, 60.0, 'camera frames')
     world = sim._world
     name = world.info.object_bodies[1]
@@ -122,5 +146,3 @@ def test_stop_halts_a_running_pick(ros):
     q_stop = world.arm_positions()
     time.sleep(1.0)
     assert abs(world.arm_positions() - q_stop).max() < 0.05, 'the arm kept moving'
-    arm.backend.close()
-    sim.close()
