@@ -151,4 +151,5 @@ class Calibration:
                         board_thickness: float = 0.0, **kwargs) -> Calibration:
         """The camera on the table from the board's pose in the camera."""
         T_table_camera = invert(T_camera_board @ board_to_table(board_thickness))
-        return cls(T_table_camera=T_table_camera, board=board, **kwargs)
+        quality = dict(kwargs.pop('quality', {}), board_thickness_m=float(board_thickness))
+        return cls(T_table_camera=T_table_camera, board=board, quality=quality, **kwargs)

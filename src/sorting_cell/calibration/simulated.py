@@ -16,7 +16,8 @@ from .result import Calibration, board_to_table
 from .sim_board import BOARD_THICKNESS, board_on_table
 from .touch import TouchCalibration, TouchPoint, default_touch_corners
 
-__all__ = ['SimCalibrationReport', 'board_pose_on_tray', 'calibrate_in_sim', 'touch_corners']
+__all__ = ['SimCalibrationReport', 'board_pose_on_tray', 'board_scene', 'calibrate_in_sim',
+           'touch_corners']
 
 #: The tray mat's top face (m): the board lies on it.
 _MAT_TOP = 0.001
@@ -131,6 +132,21 @@ def _settle(model, data, act, q_target, seconds: float) -> None:
         mujoco.mj_step(model, data)
 
 
+def board_scene(board: CharucoBoardSpec, yaw_deg: float = 8.0, width: int = 640,
+                height: int = 480):
+    """The empty cell with the board on the tray and the overhead camera's view of it:
+    ``(model, data, info, T_world_board, rgb)``."""
+    from sorting_cell.sim.camera import CameraRenderer
+    from sorting_cell.sim.cell import build_cell
+
+    T_world_board = board_pose_on_tray(board, yaw_deg)
+    model, data, info = build_cell(n_objects=0, width=width, height=height,
+                                   extras=board_on_table(board, T_world_board))
+    with CameraRenderer(model, info.camera) as renderer:
+        image = renderer.rgb(data)
+    return model, data, info, T_world_board, image
+
+
 def calibrate_in_sim(board: CharucoBoardSpec | None = None, yaw_deg: float = 8.0,
                      width: int = 640, height: int = 480, touch: bool = True,
                      corner_ids=None) -> SimCalibrationReport:
@@ -140,15 +156,8 @@ def calibrate_in_sim(board: CharucoBoardSpec | None = None, yaw_deg: float = 8.0
     cell's overhead camera at ``width`` x ``height``; the touch step uses the four outermost
     inner corners unless ``corner_ids`` are given.
     """
-    from sorting_cell.sim.camera import CameraRenderer
-    from sorting_cell.sim.cell import build_cell
-
     board = board or CharucoBoardSpec()
-    T_world_board = board_pose_on_tray(board, yaw_deg)
-    model, data, info = build_cell(n_objects=0, width=width, height=height,
-                                   extras=board_on_table(board, T_world_board))
-    with CameraRenderer(model, info.camera) as renderer:
-        image = renderer.rgb(data)
+    model, data, info, T_world_board, image = board_scene(board, yaw_deg, width, height)
     est = BoardPoseEstimator(board).fit([image], info.camera.K)
     calib = Calibration.from_board_pose(
         est.T_camera_board_, board, BOARD_THICKNESS,
