@@ -1,4 +1,5 @@
 """ament_python package; also a plain pip-installable Python package (src layout)."""
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -20,7 +21,8 @@ setup(
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
-        (f'share/{PACKAGE}/config', glob('config/*')),
+        (f'share/{PACKAGE}/config', [f for f in glob('config/*') if os.path.isfile(f)]),
+        (f'share/{PACKAGE}/config/robots', glob('config/robots/*.yaml')),
     ],
     install_requires=[
         'numpy', 'opencv-python-headless', 'scikit-learn', 'scipy', 'scikit-image',
@@ -37,15 +39,16 @@ setup(
     entry_points={
         'console_scripts': [
             'sorting-cell = sorting_cell.cli:main',
-            # ROS nodes (``ros2 run sorting_cell <name>`` on a full install)
-            'sorting_cell_camera = sorting_cell.nodes.camera:main',
-            'sorting_cell_proposals = sorting_cell.nodes.proposals:main',
-            'sorting_cell_clustering = sorting_cell.nodes.clustering:main',
-            'sorting_cell_sorter = sorting_cell.nodes.sorter:main',
-            'sorting_cell_sim = sorting_cell.nodes.sim:main',
-            'sorting_cell_replay = sorting_cell.nodes.replay:main',
-            'sorting_cell_recorder = sorting_cell.nodes.recorder:main',
-            'sorting_cell_monitor = sorting_cell.nodes.monitor:main',
+            # ROS nodes: ``ros2 run sorting_cell <name>`` on a full install
+            'camera = sorting_cell.nodes.camera:main',
+            'proposals = sorting_cell.nodes.proposals:main',
+            'clustering = sorting_cell.nodes.clustering:main',
+            'sorter = sorting_cell.nodes.sorter:main',
+            'sim = sorting_cell.nodes.sim:main',
+            'cell_frames = sorting_cell.nodes.cell_frames:main',
+            'replay = sorting_cell.nodes.replay:main',
+            'recorder = sorting_cell.nodes.recorder:main',
+            'monitor = sorting_cell.nodes.monitor:main',
         ],
     },
 )
