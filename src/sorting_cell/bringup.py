@@ -210,7 +210,7 @@ def robot_node_set(config, overrides: dict[str, dict[str, str]] | None = None,
         remaps['camera/depth'] = cam.depth
     common = {'use_sim_time': str(config.use_sim_time).lower()}
     perception = dict(common, best_effort=str(cam.best_effort).lower(),
-                      world_frame=config.frames.base)
+                      world_frame=config.frames.base, background_path=cam.background)
     arm, gripper = config.arm, config.gripper
     sorter = dict(perception, manipulator=arm.manipulator or ROS2_CONTROL_FACTORY,
                   cell_config=str(Path(config.source).resolve()) if config.source else '')

@@ -50,6 +50,9 @@ class CameraConfig:
     best_effort: bool = True
     driver: str = 'external'
     device: str = '0'
+    #: image of the empty table for the background proposer (relative to the config file;
+    #: grab it with `sorting-cell calibrate snapshot`); '' = find objects in single frames
+    background: str = ''
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,9 @@ class CellConfig:
                 fail(key, 'missing (required)')
         frames = Frames(**_section(data, 'frames', Frames, fail))
         camera = CameraConfig(**_section(data, 'camera', CameraConfig, fail))
+        if camera.background:
+            camera = CameraConfig(**dict(camera.__dict__, background=str(
+                (Path(base_dir) / camera.background).resolve())))
         if camera.driver not in CAMERA_DRIVERS:
             fail('camera.driver', f'must be one of {", ".join(CAMERA_DRIVERS)}, got '
                  f'{camera.driver!r}')
@@ -230,7 +236,8 @@ def _section(data: dict, key: str, cls, fail) -> dict:
         elif want is not None and (not isinstance(value, want) or (
                 want != bool and isinstance(value, bool))):
             fail(f'{key}.{name}', f'expected {f.type}, got {value!r}')
-        elif want is str and not value and name not in ('depth', 'action', 'manipulator'):
+        elif want is str and not value and name not in ('depth', 'action', 'manipulator',
+                                                        'background'):
             fail(f'{key}.{name}', 'must not be empty')
     return d
 

@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sim.add_argument('--yaw', type=float, default=8.0, help='board yaw on the table (deg)')
     _board_arguments(sim)
 
+    snap = sub.add_parser('snapshot', help="save one live frame (e.g. the empty table for "
+                          "the cell configuration's camera.background)")
+    snap.add_argument('--out', required=True, help='image file (PNG)')
+    snap.add_argument('--topic', default='camera/image_raw', help='image topic')
+    snap.add_argument('--timeout', type=float, default=20.0)
+
     board = sub.add_parser('board', help='write the board as a printable image')
     board.add_argument('--out', required=True, help='image file (PNG)')
     board.add_argument('--pixels-per-square', type=int, default=200)
@@ -94,8 +100,8 @@ def load_camera_info_yaml(path) -> tuple[np.ndarray, np.ndarray, str]:
 def run(args: argparse.Namespace) -> int:
     from ..calibration import BoardError, BoardNotFound, CalibrationError, TouchError
     try:
-        return {'camera': _camera, 'touch': _touch, 'sim': _sim, 'board': _print_board}[
-            args.step](args)
+        return {'camera': _camera, 'touch': _touch, 'sim': _sim, 'board': _print_board,
+                'snapshot': _snapshot}[args.step](args)
     except (BoardError, BoardNotFound, CalibrationError, TouchError, ValueError,
             TimeoutError) as exc:
         print(f'calibrate {args.step}: {exc}', file=sys.stderr)
@@ -185,4 +191,17 @@ def _print_board(args) -> int:
     w, h = board.size
     print(f'wrote {args.out}: print it so that the squares measure {board.square_length * 1000:g}'
           f' mm ({w * 1000:g} x {h * 1000:g} mm without the margin)')
+    return 0
+
+
+def _snapshot(args) -> int:
+    import cv2
+
+    from ..nodes.capture import capture_frames
+    info_topic = args.topic.rsplit('/', 1)[0] + '/camera_info'
+    frames, _, _, _ = capture_frames(args.topic, info_topic, 1, args.timeout,
+                                     need_info=False)
+    if not cv2.imwrite(args.out, frames[0][:, :, ::-1]):
+        raise ValueError(f'cannot write {args.out}')
+    print(f'wrote {args.out} ({frames[0].shape[1]}x{frames[0].shape[0]}) from {args.topic}')
     return 0

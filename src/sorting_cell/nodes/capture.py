@@ -15,7 +15,7 @@ __all__ = ['capture_frames']
 
 
 def capture_frames(image_topic: str, info_topic: str, n_frames: int, timeout: float,
-                   args=None) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, str]:
+                   args=None, need_info: bool = True) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, str]:
     """``n_frames`` RGB frames, K, distortion and the optical frame id from live topics.
 
     Subscribes best effort, which also receives from reliable publishers (drivers such as
@@ -48,15 +48,18 @@ def capture_frames(image_topic: str, info_topic: str, n_frames: int, timeout: fl
                              sensor_qos(best_effort=True))
     deadline = time.monotonic() + timeout
     try:
-        while (len(frames) < n_frames or not info) and time.monotonic() < deadline:
+        while ((len(frames) < n_frames or (need_info and not info))
+               and time.monotonic() < deadline):
             rclpy.spin_once(node, timeout_sec=0.1)
     finally:
         node.destroy_node()
         if owns:
             rclpy.try_shutdown()
-    if not info or len(frames) < n_frames:
+    if (need_info and not info) or len(frames) < n_frames:
         why = f'; unusable frames: {errors[-1]}' if errors else ''
         raise TimeoutError(f'within {timeout:g} s got {len(frames)}/{n_frames} frames on '
                            f'{image_topic} and {len(info)} camera_info on {info_topic}{why}')
+    if not info:
+        return frames, None, None, ''
     K = np.asarray(info[-1].k, float).reshape(3, 3)
     return frames, K, np.asarray(info[-1].d, float), info[-1].header.frame_id
