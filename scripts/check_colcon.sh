@@ -55,17 +55,15 @@ for mode in plain symlink; do
            install/sorting_cell_interfaces/share/sorting_cell_interfaces/package.xml; do
     [ -e "$f" ] || { echo "check_colcon: $mode build lacks $f" >&2; exit 1; }
   done
-  # Import from the install space (a path entry wins over the venv's editable finder).
-  site=$(ls -d "$WS"/install/sorting_cell/lib/python3*/site-packages)
-  (cd / && "$PY" -c "
-import site; site.addsitedir('$site')   # processes the .pth of a --symlink-install
-import sorting_cell
+  # Import from the workspace the colcon way (local_setup puts it before the venv's
+  # editable install of the source tree).
+  (set +u; . install/local_setup.bash; cd / && "$PY" -c "
+import sorting_cell, sorting_cell_interfaces.msg
 from sorting_cell.datasets import manifest
 assert sorting_cell.__file__.startswith('$WS'), sorting_cell.__file__
+assert sorting_cell_interfaces.msg.__file__.startswith('$WS'), sorting_cell_interfaces.msg.__file__
 assert 'tools' in str(manifest())
 print('check_colcon: $mode build imports from', sorting_cell.__file__)") \
     || { echo "check_colcon: $mode install does not import" >&2; exit 1; }
-  [ -n "$(find install/sorting_cell_interfaces -path '*sorting_cell_interfaces/msg/_detection.py' | head -1)" ] \
-    || { echo "check_colcon: $mode build lacks the generated Python messages" >&2; exit 1; }
 done
 echo "check_colcon: plain and --symlink-install builds pass"

@@ -144,3 +144,22 @@ def test_proposals_put_detections_in_3d_from_tf(ros):
     ros.wait_for(lambda: markers, 10, 'detection markers')
     spheres = [m for m in markers[-1].markers if m.type == Marker.SPHERE]
     assert len(spheres) == 5 and spheres[0].header.frame_id == 'world'
+
+
+def test_broadcasters_stamp_with_sim_time_under_use_sim_time(ros):
+    """use_sim_time: the static transforms carry the /clock time, not the wall clock."""
+    from rosgraph_msgs.msg import Clock
+    talker = ros.add(Node('talker', context=ros.context, parameter_overrides=[
+        Parameter('use_sim_time', value=True)]))
+    clock = ros.probe.create_publisher(Clock, '/clock', 10)
+    ros.wait_for(lambda: clock.get_subscription_count() > 0, 10, 'talker on /clock')
+
+    def at_sim_time():
+        clock.publish(Clock(clock=__import__('builtin_interfaces').msg.Time(sec=123)))
+        return talker.get_clock().now().nanoseconds // 10**9 == 123
+    ros.wait_for(at_sim_time, 10, 'sim time 123 s')
+    got = []
+    ros.probe.create_subscription(TFMessage, '/tf_static', got.append, tf_static_qos(100))
+    StaticTransformBroadcaster(talker).send([('world', 'base_link', np.eye(4))])
+    ros.wait_for(lambda: got, 10, '/tf_static')
+    assert got[-1].transforms[0].header.stamp.sec == 123
