@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import IO, Sequence
 
 __all__ = ['NodeSpec', 'Supervisor', 'NODE_SETS', 'KEY_TOPICS', 'LATCHED_TOPICS',
-           'MissingNodeError', 'node_set', 'robot_node_set', 'ROS2_CONTROL_FACTORY', 'find_config', 'shm_profile', 'missing_modules',
+           'MissingNodeError', 'node_set', 'robot_node_set', 'ROS2_CONTROL_FACTORY',
+           'find_config', 'shm_profile', 'missing_modules',
            'transport_env']
 
 NODE_SETS: dict[str, list[str]] = {

@@ -15,8 +15,10 @@ __all__ = ['capture_frames']
 
 
 def capture_frames(image_topic: str, info_topic: str, n_frames: int, timeout: float,
-                   args=None, need_info: bool = True) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, str]:
-    """``n_frames`` RGB frames, K, distortion and the optical frame id from live topics.
+                   args=None, need_info: bool = True
+                   ) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None, str]:
+    """``n_frames`` RGB frames, K, distortion and the optical frame id from live topics
+    (K and distortion None, frame '' when ``need_info`` is false and none came).
 
     Subscribes best effort, which also receives from reliable publishers (drivers such as
     v4l2_camera and realsense publish sensor data best effort).
