@@ -38,6 +38,10 @@ class Frames:
     tcp: str = 'tool0'
     table: str = 'table'
     camera: str = 'camera_optical_frame'
+    #: when the camera driver publishes its own frames (realsense: camera_link ->
+    #: camera_color_optical_frame), the root of that chain: the calibration is attached
+    #: there, so that the optical frame keeps one parent; '' = attach the optical frame
+    camera_root: str = ''
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ def _section(data: dict, key: str, cls, fail) -> dict:
                 want != bool and isinstance(value, bool))):
             fail(f'{key}.{name}', f'expected {f.type}, got {value!r}')
         elif want is str and not value and name not in ('depth', 'action', 'manipulator',
-                                                        'background'):
+                                                        'background', 'camera_root'):
             fail(f'{key}.{name}', 'must not be empty')
     return d
 

@@ -1,6 +1,8 @@
 """tf over tf2_msgs/TFMessage: latched /tf_static for late joiners, the listener's tree, the
 cell_frames node (sim: true camera pose, TCP from joint_states; boxes as markers), and the
 proposals node putting detections in 3-D from tf."""
+from pathlib import Path
+
 import numpy as np
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -163,3 +165,34 @@ def test_broadcasters_stamp_with_sim_time_under_use_sim_time(ros):
     StaticTransformBroadcaster(talker).send([('world', 'base_link', np.eye(4))])
     ros.wait_for(lambda: got, 10, '/tf_static')
     assert got[-1].transforms[0].header.stamp.sec == 123
+
+
+def test_cell_frames_attaches_the_calibration_at_the_camera_drivers_root(ros, tmp_path):
+    """A realsense-like driver publishes camera_link -> camera_color_optical_frame; the
+    calibration (table -> optical) is attached at camera_link so the optical frame keeps
+    its one parent, and base -> optical equals the calibration."""
+    import yaml
+
+    from sorting_cell.calibration import Calibration
+    T_base_table, T_table_optical = _pose(3), _pose(4)
+    Calibration(T_table_optical, T_base_table,
+                camera_frame='camera_color_optical_frame').save(tmp_path / 'cal.yaml')
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / 'config' / 'robots'
+                          / 'ur5e.yaml').read_text())
+    cfg['calibration'] = 'cal.yaml'
+    (tmp_path / 'cell.yaml').write_text(yaml.safe_dump(cfg))
+    driver = ros.add(Node('realsense', context=ros.context))
+    T_link_optical = _pose(5)
+    StaticTransformBroadcaster(driver).send([('camera_link', 'camera_color_optical_frame',
+                                              T_link_optical)])
+    ros.add(CellFramesNode(context=ros.context, parameter_overrides=[
+        Parameter('source', value='cell_config'),
+        Parameter('cell_config', value=str(tmp_path / 'cell.yaml'))]))
+    listener = TransformListener(ros.add(Node('listener', context=ros.context)))
+    ros.wait_for(lambda: listener.tree.can_transform('base_link', 'camera_color_optical_frame'),
+                 15, 'base -> optical through camera_link')
+    np.testing.assert_allclose(listener.lookup('base_link', 'camera_color_optical_frame'),
+                               T_base_table @ T_table_optical, atol=1e-6)
+    assert listener.tree.edge('camera_color_optical_frame').parent == 'camera_link'
+    assert listener.tree.edge('camera_link').parent == 'table'
+    assert listener.tree.edge('box3').parent == 'base_link'

@@ -1,6 +1,7 @@
 """`sorting-cell up robot --config CELL.yaml` as processes against a stand-in robot camera:
-the camera publishes best effort under realsense topic names (the hardware edge, speaking
-sensor_msgs as the driver does); cell_frames latches the calibration on /tf_static; the
+the camera publishes best effort under realsense topic names and its own camera_link ->
+optical frame on /tf_static (the hardware edge, speaking sensor_msgs and tf as the driver
+does); cell_frames latches the calibration on /tf_static, attached at camera_link; the
 proposals node puts detections in the robot base frame from tf."""
 import os
 import subprocess
@@ -73,6 +74,12 @@ def test_up_robot_detections_in_the_base_frame_from_calibration(tmp_path, monkey
         info_pub = node.create_publisher(CameraInfo, f'{PREFIX}/color/camera_info', be)
         depth_pub = node.create_publisher(
             Image, f'{PREFIX}/aligned_depth_to_color/image_raw', be)
+        # like realsense2_camera: the driver's own camera_link -> optical frame chain
+        from sorting_cell.nodes.tf import StaticTransformBroadcaster
+        StaticTransformBroadcaster(node).send([(
+            'camera_link', 'camera_color_optical_frame',
+            make_transform(Rotation.from_euler('xyz', [-90, 0, -90], degrees=True).as_matrix(),
+                           [0.0, 0.015, 0.0]))])
         dets, statics = [], []
         node.create_subscription(Detections, 'detections', dets.append, result_qos())
         node.create_subscription(TFMessage, '/tf_static', statics.append, tf_static_qos(100))
@@ -105,7 +112,8 @@ def test_up_robot_detections_in_the_base_frame_from_calibration(tmp_path, monkey
             p = d.position.point
             np.testing.assert_allclose([p.x, p.y, p.z], expected, atol=2e-3)
         edges = {(t.header.frame_id, t.child_frame_id) for m in statics for t in m.transforms}
-        assert {('base_link', 'table'), ('table', 'camera_color_optical_frame'),
+        assert {('base_link', 'table'), ('table', 'camera_link'),
+                ('camera_link', 'camera_color_optical_frame'),
                 ('world', 'base_link'), ('base_link', 'box0')} <= edges
     finally:
         ex.shutdown()

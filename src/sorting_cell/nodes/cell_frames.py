@@ -3,8 +3,10 @@
 Publishes
 - ``/tf_static`` (latched, tf2_msgs/TFMessage): ``world -> base`` (``world_to_base``),
   ``base -> table -> camera optical frame`` (from the calibration file of a real cell, or the
-  simulator's true camera pose), ``base -> box<i>`` (centre of each box's floor, x along
-  its yaw);
+  simulator's true camera pose; when the cell config names ``frames.camera_root``, the
+  camera driver's own root frame, the calibration is attached there instead, composed with
+  the driver's ``camera_root -> optical`` from tf), ``base -> box<i>`` (centre of each
+  box's floor, x along its yaw);
 - ``/tf`` ``base -> tcp`` from ``joint_states`` (simulator only: forward kinematics of the
   simulated arm; on a real robot its robot_state_publisher publishes the TCP);
 - ``boxes/markers`` visualization_msgs/MarkerArray (latched): each box as an outline cube and
@@ -19,19 +21,21 @@ Run: ``python -m sorting_cell.nodes.cell_frames --ros-args -p source:=sim``.
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import MarkerArray
 
-from sorting_cell.transforms import make_transform
+from sorting_cell.transforms import invert, make_transform
 
 from . import _rosio
 from .markers import box_markers
 from .params import check_choices, declare
 from .qos import latched_qos, result_qos
-from .tf import StaticTransformBroadcaster, TransformBroadcaster
+from .tf import (FrameLookupError, StaticTransformBroadcaster, TransformBroadcaster,
+                 TransformListener)
 
 __all__ = ['CellFramesNode', 'main', 'SOURCES']
 
@@ -66,11 +70,21 @@ class CellFramesNode(Node):
         self.dynamic = TransformBroadcaster(self)
         self._markers = self.create_publisher(MarkerArray, 'boxes/markers', latched_qos())
         self._fk = None
+        self._camera_root = ''
         if self.source == 'sim':
             transforms, boxes = self._from_sim(num_boxes)
         else:
             transforms, boxes = self._from_cell_config(cell_config)
         transforms += [(self.base_frame, f'box{i}', T) for i, (T, _) in enumerate(boxes)]
+        if self._camera_root:
+            # the optical frame already hangs below the driver's root frame: attach the
+            # calibration there once the driver's chain is known
+            camera = next(t for t in transforms if t[1] == self.camera_frame)
+            transforms.remove(camera)
+            self._pending_camera = camera
+            self._tf = TransformListener(self)
+            self._waiting_since = time.monotonic()
+            self._root_timer = self.create_timer(0.2, self._attach_camera_root)
         self.static.send(transforms)
         self._markers.publish(box_markers(self.base_frame, boxes,
                                           self.get_clock().now().to_msg()))
@@ -109,9 +123,26 @@ class CellFramesNode(Node):
         transforms += [(f.base if p == calib.base_frame else p,
                         f.camera if c == calib.camera_frame else c, T)
                        for p, c, T in calib.transforms()]
-        self.base_frame = f.base
+        self.base_frame, self.camera_frame, self._camera_root = f.base, f.camera, f.camera_root
         boxes = [(b.transform(), b.size) for b in cfg.boxes]
         return transforms, boxes
+
+    def _attach_camera_root(self) -> None:
+        """Publish ``table -> camera_root`` = calibration composed with the driver's
+        ``camera_root -> optical`` once that is on tf."""
+        parent, child, T_parent_optical = self._pending_camera
+        try:
+            T_root_optical = self._tf.lookup(self._camera_root, child)
+        except FrameLookupError as exc:
+            waited = time.monotonic() - self._waiting_since
+            self.get_logger().warning(
+                f'waiting for the camera driver\'s {self._camera_root} -> {child} on tf '
+                f'({waited:.0f} s): {exc}', throttle_duration_sec=10.0)
+            return
+        self._root_timer.cancel()
+        self.static.send([(parent, self._camera_root, T_parent_optical @ invert(T_root_optical))])
+        self.get_logger().info(f'camera calibration attached at {self._camera_root} (the '
+                               f'driver publishes {self._camera_root} -> {child})')
 
     def _on_joint_states(self, msg: JointState) -> None:
         model, data, site, qadr, mujoco = self._fk
