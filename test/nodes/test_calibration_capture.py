@@ -58,3 +58,38 @@ def test_silent_camera_times_out_with_the_reason(ros, tmp_path, capsys):
                  '--out', str(tmp_path / 'cal.yaml')]) == 2
     err = capsys.readouterr().err
     assert 'got 0/10 frames on nobody/image_raw and 0 camera_info on nobody/camera_info' in err
+
+
+def test_calibrate_touch_live_reads_the_tcp_from_tf(ros, tmp_path, monkeypatch, capsys):
+    """The operator jogs the tip onto each corner and presses Enter; the TCP comes from /tf
+    as a robot_state_publisher sends it (continuously, the current pose)."""
+    from rclpy.node import Node
+
+    from sorting_cell.calibration import default_touch_corners
+    from sorting_cell.nodes.tf import TransformBroadcaster
+    from sorting_cell.transforms import make_transform
+    board = CharucoBoardSpec()
+    T_base_board = make_transform([[0, -1, 0], [-1, 0, 0], [0, 0, -1]], [0.6, 0.2, 0.003])
+    corners = board.corners()
+    cal = tmp_path / 'cal.yaml'
+    Calibration(make_transform(translation=[0.2, -0.1, 0.6]), board=board).save(cal)
+    robot = ros.add(Node('robot_state_publisher', context=ros.context))
+    tf = TransformBroadcaster(robot)
+    current = {'T': make_transform(translation=[0.2, 0.0, 0.5])}   # on the way
+    robot.create_timer(0.02, lambda: tf.send([('base_link', 'tool0', current['T'])]))
+    pending = list(default_touch_corners(board))
+
+    def operator(prompt):   # jogs the tip onto the corner named in the prompt
+        cid = pending.pop(0)
+        assert f'corner {cid}' in prompt
+        tip = T_base_board[:3, :3] @ corners[cid] + T_base_board[:3, 3]
+        current['T'] = make_transform(translation=tip + [0, 0, 0.01])   # TCP 1 cm above tip
+        return ''
+    monkeypatch.setattr('builtins.input', operator)
+    assert main(['calibrate', 'touch', str(cal), '--live', '--tcp-offset', '0.01']) == 0
+    assert not pending
+    back = Calibration.load(cal)
+    from sorting_cell.calibration.result import board_to_table
+    assert translation_error(back.T_base_table, T_base_board @ board_to_table(0.0)) < 1e-4
+    assert (tmp_path / 'cal.touched.yaml').is_file()
+    assert 'touch RMS 0.00 mm over 4 corners' in capsys.readouterr().out

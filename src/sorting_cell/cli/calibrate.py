@@ -35,9 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     touch = sub.add_parser('touch', help='add the table in the robot base frame from board '
                            'corners touched with the tool tip')
     touch.add_argument('calibration', help='calibration file from `calibrate camera` (updated)')
-    touch.add_argument('--points', required=True, metavar='YAML',
-                       help="touched corners: a list of {corner: ID, tcp: [x, y, z]} in the "
-                            'base frame (m)')
+    src = touch.add_mutually_exclusive_group(required=True)
+    src.add_argument('--points', metavar='YAML',
+                     help="touched corners: a list of {corner: ID, tcp: [x, y, z]} in the "
+                          'base frame (m)')
+    src.add_argument('--live', action='store_true',
+                     help='read the TCP from tf at each corner (press Enter when the tip is '
+                          'on it); the points are saved next to the calibration file')
+    touch.add_argument('--corners', type=int, nargs='+', metavar='ID',
+                       help='live: corner ids to touch (default: the four outermost)')
+    touch.add_argument('--tcp-frame', default='tool0', help='live: TCP frame on tf (tool0)')
+    touch.add_argument('--timeout', type=float, default=10.0,
+                       help='live: seconds to wait for the TCP on tf')
     touch.add_argument('--tcp-offset', type=float, default=0.0,
                        help='how far the reported TCP lies above the touching tip (m)')
     touch.add_argument('--max-rms', type=float, default=0.003,
@@ -145,6 +154,15 @@ def _touch(args) -> int:
 
     from ..calibration import Calibration, TouchCalibration, TouchError
     calib = Calibration.load(args.calibration)
+    if args.live:
+        from ..calibration import default_touch_corners
+        from ..nodes.capture import record_touches
+        corners = args.corners or default_touch_corners(calib.board)
+        touched = record_touches(corners, calib.base_frame, args.tcp_frame, args.timeout)
+        args.points = str(Path(args.calibration).with_suffix('.touched.yaml'))
+        Path(args.points).write_text(yaml.safe_dump(
+            [{'corner': c, 'tcp': p} for c, p in touched], default_flow_style=None))
+        print(f'touched points saved to {args.points}')
     try:
         entries = yaml.safe_load(Path(args.points).read_text())
         points = [(int(e['corner']), [float(v) for v in e['tcp']]) for e in entries]

@@ -1,4 +1,5 @@
-"""Grab a few frames and the intrinsics from a live camera (for calibration)."""
+"""Live inputs of the calibration: frames and intrinsics from a camera, touched TCP positions
+from tf."""
 from __future__ import annotations
 
 import time
@@ -11,7 +12,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from .conversions import MessageError, rgb_from_image
 from .qos import sensor_qos
 
-__all__ = ['capture_frames']
+__all__ = ['capture_frames', 'record_touches']
 
 
 def capture_frames(image_topic: str, info_topic: str, n_frames: int, timeout: float,
@@ -65,3 +66,55 @@ def capture_frames(image_topic: str, info_topic: str, n_frames: int, timeout: fl
         return frames, None, None, ''
     K = np.asarray(info[-1].k, float).reshape(3, 3)
     return frames, K, np.asarray(info[-1].d, float), info[-1].header.frame_id
+
+
+def record_touches(corner_ids, base_frame: str, tcp_frame: str, timeout: float = 10.0,
+                   ask=None, args=None) -> list[tuple[int, list[float]]]:
+    """For each corner id: ask the operator to put the tool tip on it, then read the TCP
+    position in ``base_frame`` from tf (the robot's robot_state_publisher).
+
+    ``ask(prompt)`` waits for the operator (default ``input``: Enter on the terminal). Raises
+    :class:`TimeoutError` when tf has no ``base_frame -> tcp_frame`` within ``timeout`` s.
+    """
+    import threading
+
+    from rclpy.executors import SingleThreadedExecutor
+
+    from .tf import FrameLookupError, TransformListener
+    ask = ask or input
+    owns = not rclpy.ok()
+    if owns:
+        rclpy.init(args=args)
+    node = Node('calibration_touch')
+    listener = TransformListener(node)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    out = []
+    try:
+        for cid in corner_ids:
+            ask(f'put the tool tip on board corner {cid}, then press Enter ')
+            # only a TCP published after Enter counts: an older one may be from the way there
+            pressed = node.get_clock().now().nanoseconds * 1e-9
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if listener.last_tf_stamp >= pressed:
+                        T = listener.lookup(base_frame, tcp_frame)
+                        break
+                    why = 'nothing newer than the key press on /tf'
+                except FrameLookupError as exc:
+                    why = str(exc)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f'no {base_frame} -> {tcp_frame} on tf within '
+                                       f'{timeout:g} s: {why}')
+                time.sleep(0.05)
+            out.append((int(cid), [float(v) for v in T[:3, 3]]))
+            print(f'corner {cid}: TCP at {[round(v, 4) for v in out[-1][1]]} m in {base_frame}')
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        if owns:
+            rclpy.try_shutdown()
+    return out

@@ -88,6 +88,8 @@ class TransformListener:
     def __init__(self, node: Node, tree: FrameTree | None = None, callback_group=None):
         self.tree = tree if tree is not None else FrameTree()
         self._node = node
+        #: newest stamp (s) seen on /tf: lets a caller wait for transforms newer than an event
+        self.last_tf_stamp = float('-inf')
         node.create_subscription(TFMessage, TF_TOPIC, lambda m: self._on_tf(m, False),
                                  tf_qos(), callback_group=callback_group)
         node.create_subscription(TFMessage, TF_STATIC_TOPIC, lambda m: self._on_tf(m, True),
@@ -98,6 +100,8 @@ class TransformListener:
             try:
                 parent, child, T, stamp = from_msg(t)
                 self.tree.set(parent, child, T, stamp, static)
+                if not static:
+                    self.last_tf_stamp = max(self.last_tf_stamp, stamp)
             except (TransformError, FrameLookupError) as exc:
                 self._node.get_logger().warning(
                     f'{TF_STATIC_TOPIC if static else TF_TOPIC}: dropped '
