@@ -3,8 +3,9 @@
     ros2 launch sorting_cell cell.launch.py manipulator:=sim use_sim:=true
     ros2 launch sorting_cell cell.launch.py manipulator:=my_arm.driver:make_manipulator
 
-Nodes: camera (or the simulator), proposals, clustering, sorter; each reads
-config/<node>.yaml. Here (PyPI ROS) the tests start the same nodes as processes instead.
+Nodes: camera (or the simulator and cell_frames, which puts the simulated cell's frames on
+tf), proposals, clustering, sorter; each reads config/<node>.yaml. Here (PyPI ROS) the tests
+start the same nodes as processes instead. A real arm: robot.launch.py.
 """
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def generate_launch_description() -> LaunchDescription:
     ]
 
     def node(name: str, condition=None, **overrides) -> Node:
-        return Node(package='sorting_cell', executable=f'sorting_cell_{name}', name=name,
+        return Node(package='sorting_cell', executable=name, name=name,
                     output='screen', parameters=[_config(name), overrides],
                     condition=condition)
 
@@ -44,6 +45,8 @@ def generate_launch_description() -> LaunchDescription:
         PushRosNamespace(namespace),
         node('camera', condition=UnlessCondition(use_sim)),
         node('sim', condition=IfCondition(use_sim)),
+        node('cell_frames', condition=IfCondition(use_sim), source='sim',
+             num_boxes=LaunchConfiguration('num_boxes')),
         node('proposals'),
         node('clustering', num_boxes=LaunchConfiguration('num_boxes')),
         node('sorter', manipulator=LaunchConfiguration('manipulator'),

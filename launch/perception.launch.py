@@ -18,11 +18,11 @@ def _config(name: str) -> str:
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         DeclareLaunchArgument('num_boxes', default_value='4'),
-        Node(package='sorting_cell', executable='sorting_cell_camera', name='camera',
+        Node(package='sorting_cell', executable='camera', name='camera',
              parameters=[_config('camera')], output='screen'),
-        Node(package='sorting_cell', executable='sorting_cell_proposals', name='proposals',
+        Node(package='sorting_cell', executable='proposals', name='proposals',
              parameters=[_config('proposals')], output='screen'),
-        Node(package='sorting_cell', executable='sorting_cell_clustering', name='clustering',
+        Node(package='sorting_cell', executable='clustering', name='clustering',
              parameters=[_config('clustering'),
                          {'num_boxes': LaunchConfiguration('num_boxes')}],
              output='screen'),

@@ -32,21 +32,27 @@ from pathlib import Path
 from typing import IO, Sequence
 
 __all__ = ['NodeSpec', 'Supervisor', 'NODE_SETS', 'KEY_TOPICS', 'LATCHED_TOPICS',
-           'MissingNodeError', 'node_set', 'find_config', 'shm_profile', 'missing_modules',
+           'MissingNodeError', 'node_set', 'robot_node_set', 'ROS2_CONTROL_FACTORY',
+           'find_config', 'shm_profile', 'missing_modules',
            'transport_env']
 
 NODE_SETS: dict[str, list[str]] = {
     'camera': ['camera', 'proposals', 'clustering', 'sorter'],
     'replay': ['replay', 'proposals', 'clustering', 'sorter'],
-    'sim': ['sim', 'proposals', 'clustering', 'sorter'],
+    'sim': ['sim', 'cell_frames', 'proposals', 'clustering', 'sorter'],
+    # a real arm under its own driver; 'camera' only when camera.driver is 'opencv'
+    'robot': ['camera', 'cell_frames', 'proposals', 'clustering', 'sorter'],
 }
+#: The sorter's arm backend for a real robot (ros2_control FollowJointTrajectory +
+#: GripperCommand action clients), unless the cell configuration names another.
+ROS2_CONTROL_FACTORY = 'sorting_cell.nodes.control_arm:make_manipulator'
 # Per node set: parameters that make the set what it is.
 SET_OVERRIDES: dict[str, dict[str, dict[str, str]]] = {
     'camera': {'sorter': {'manipulator': 'none'}},
     'replay': {'sorter': {'manipulator': 'none'},
                # the first frames must not go out before the proposals node listens
                'replay': {'wait_for_subscribers': '1'}},
-    'sim': {'sorter': {'manipulator': 'sim'}},
+    'sim': {'sorter': {'manipulator': 'sim'}, 'cell_frames': {'source': 'sim'}},
 }
 KEY_TOPICS = ['camera/image_raw', 'detections', 'assignments']
 LATCHED_TOPICS = ['clustering/ready']
@@ -66,6 +72,7 @@ class NodeSpec:
     params_file: Path | None = None
     overrides: dict[str, str] = field(default_factory=dict)
     internal: bool = False  # the monitor: not part of the cell itself
+    remaps: dict[str, str] = field(default_factory=dict)   # topic -> topic
 
     def command(self, python: str = sys.executable) -> list[str]:
         cmd = [python, '-m', self.module, '--ros-args']
@@ -73,6 +80,8 @@ class NodeSpec:
             cmd += ['--params-file', str(self.params_file)]
         for key, value in self.overrides.items():
             cmd += ['-p', f'{key}:={value}']
+        for src, dst in self.remaps.items():
+            cmd += ['-r', f'{src}:={dst}']
         return cmd
 
 
@@ -148,6 +157,9 @@ def node_set(kind: str, overrides: dict[str, dict[str, str]] | None = None,
     """
     if kind not in NODE_SETS:
         raise ValueError(f'unknown node set {kind!r}; choose one of {sorted(NODE_SETS)}')
+    if kind == 'robot':
+        raise ValueError("the 'robot' node set comes from a cell configuration: "
+                         'robot_node_set(CellConfig.load(path))')
     names = NODE_SETS[kind]
     if only:
         unknown = sorted(set(only) - set(names))
@@ -160,6 +172,70 @@ def node_set(kind: str, overrides: dict[str, dict[str, str]] | None = None,
         params.update((overrides or {}).get(name, {}))
         specs.append(NodeSpec(name, f'sorting_cell.nodes.{name}', find_config(f'{name}.yaml'),
                               params))
+    if kind == 'sim':
+        _match_sim_frames(specs, overrides or {})
+    return specs
+
+
+def _match_sim_frames(specs: list[NodeSpec], overrides: dict) -> None:
+    """cell_frames describes the sim's cell: same boxes, the sim's camera frame name."""
+    frames = next((s for s in specs if s.name == 'cell_frames'), None)
+    if frames is None:
+        return
+    sim = dict(_yaml_params(find_config('sim.yaml')), **overrides.get('sim', {}))
+    for mine, theirs in (('num_boxes', 'num_boxes'), ('camera_frame', 'frame_id')):
+        if mine not in frames.overrides and theirs in sim:
+            frames.overrides[mine] = str(sim[theirs])
+
+
+def _yaml_params(path: Path | None) -> dict:
+    """The ``/**: ros__parameters`` of a node's config file (empty when there is none)."""
+    if path is None:
+        return {}
+    import yaml
+    data = yaml.safe_load(path.read_text()) or {}
+    return next(iter(data.values()), {}).get('ros__parameters', {}) if data else {}
+
+
+def robot_node_set(config, overrides: dict[str, dict[str, str]] | None = None,
+                   only: Sequence[str] | None = None) -> list[NodeSpec]:
+    """The node set of a real cell from its :class:`~sorting_cell.cell_config.CellConfig`.
+
+    The perception nodes subscribe to the robot's camera topics (remapped; best effort when
+    the config says so), put positions in the robot base frame, and the sorter drives the
+    arm's ros2_control controllers named in the config. ``use_sim_time`` goes to every node.
+    """
+    cam = config.camera
+    remaps = {'camera/image_raw': cam.image, 'camera/camera_info': cam.camera_info}
+    if cam.depth:
+        remaps['camera/depth'] = cam.depth
+    common = {'use_sim_time': str(config.use_sim_time).lower()}
+    perception = dict(common, best_effort=str(cam.best_effort).lower(),
+                      world_frame=config.frames.base, background_path=cam.background)
+    arm, gripper = config.arm, config.gripper
+    sorter = dict(perception, manipulator=arm.manipulator or ROS2_CONTROL_FACTORY,
+                  cell_config=str(Path(config.source).resolve()) if config.source else '')
+    sorter.update({'arm.controller': arm.controller, 'arm.action': arm.action_name,
+                   'arm.joints': '[' + ','.join(arm.joints) + ']',
+                   'gripper.action': gripper.action,
+                   'gripper.max_opening': repr(float(gripper.max_opening)),
+                   'frames.base': config.frames.base, 'frames.tcp': config.frames.tcp})
+    per_node = {
+        'camera': dict(common, source='opencv', device=cam.device,
+                       frame_id=config.frames.camera),
+        'cell_frames': dict(common, source='cell_config', cell_config=sorter['cell_config']),
+        'proposals': perception, 'clustering': dict(common), 'sorter': sorter}
+    names = [n for n in NODE_SETS['robot'] if n != 'camera' or cam.driver == 'opencv']
+    if only:
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise ValueError(f'{unknown} not in the robot node set {names}')
+        names = [n for n in names if n in only]
+    specs = []
+    for name in names:
+        params = dict(per_node[name], **(overrides or {}).get(name, {}))
+        specs.append(NodeSpec(name, f'sorting_cell.nodes.{name}', find_config(f'{name}.yaml'),
+                              params, remaps=dict(remaps) if name != 'cell_frames' else {}))
     return specs
 
 

@@ -165,6 +165,6 @@ def test_transport_env_points_children_at_the_shipped_shm_profile(monkeypatch):
     monkeypatch.setenv('FASTRTPS_DEFAULT_PROFILES_FILE', '/custom.xml')
     assert bringup.transport_env('auto')['FASTRTPS_DEFAULT_PROFILES_FILE'] == '/custom.xml'
     specs = bringup.node_set('sim')
-    assert [s.name for s in specs] == ['sim', 'proposals', 'clustering', 'sorter']
+    assert [s.name for s in specs] == ['sim', 'cell_frames', 'proposals', 'clustering', 'sorter']
     assert specs[-1].overrides['manipulator'] == 'sim'
     assert bringup.node_set('camera')[-1].overrides['manipulator'] == 'none'

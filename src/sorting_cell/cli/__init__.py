@@ -18,6 +18,8 @@ COMMANDS = {
     'up': ('up', 'start the cell (sim | camera | replay BAG) as processes and show its health'),
     'record': ('record', 'record live topics to a rosbag2, or write a camera bag from images'),
     'replay': ('replay', "publish a bag's camera stream with its original timing"),
+    'calibrate': ('calibrate', 'camera pose on the table and in the robot base frame from a '
+                  'ChArUco board (writes the calibration file)'),
 }
 
 

@@ -1,4 +1,5 @@
-"""``sorting-cell up sim|camera|replay [BAG]``: start the cell's node set and watch it."""
+"""``sorting-cell up sim|camera|replay [BAG]|robot --config CELL.yaml``: start the cell's node
+set and watch it."""
 from __future__ import annotations
 
 import argparse
@@ -8,10 +9,14 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('mode', choices=['sim', 'camera', 'replay'],
+    parser.add_argument('mode', choices=['sim', 'camera', 'replay', 'robot'],
                         help='sim: simulator + perception + simulated arm; camera: live camera '
-                             '+ perception (no arm); replay: a recorded bag + perception')
+                             '+ perception (no arm); replay: a recorded bag + perception; '
+                             'robot: a real arm under its own driver (needs --config)')
     parser.add_argument('bag', nargs='?', help='replay: the rosbag2 to play')
+    parser.add_argument('--config', metavar='CELL.yaml',
+                        help='robot: the cell configuration (camera topics, controllers, '
+                             'joints, frames, boxes, calibration; see config/robots/)')
     parser.add_argument('--rate', type=float, help='replay: time scale (default 1.0)')
     parser.add_argument('--loop', action='store_true', help='replay: loop the bag')
     parser.add_argument('--device', help="camera: OpenCV device index, path or URL")
@@ -74,12 +79,28 @@ def run(args: argparse.Namespace) -> int:
             Path(args.bag).is_file() and (Path(args.bag).parent / 'metadata.yaml').is_file()):
         print(f'up replay: {args.bag} is not a rosbag2 (no metadata.yaml)', file=sys.stderr)
         return 2
+    if (args.mode == 'robot') != bool(args.config):
+        print('up: --config CELL.yaml goes with `up robot` (and only with it)', file=sys.stderr)
+        return 2
     try:
         only = [n.strip() for n in args.nodes.split(',')] if args.nodes else None
-        specs = bringup.node_set(args.mode, _overrides(args), only)
+        if args.mode == 'robot':
+            from ..cell_config import CellConfig
+            config = CellConfig.load(args.config)
+            config.calibration()   # fail now, with the reason, not inside a node
+            specs = bringup.robot_node_set(config, _overrides(args), only)
+        else:
+            specs = bringup.node_set(args.mode, _overrides(args), only)
         env = bringup.transport_env(args.transport)
     except (ValueError, FileNotFoundError) as exc:
         print(f'up: {exc}', file=sys.stderr)
+        return 2
+    sorter = next((s for s in specs if s.name == 'sorter'), None)
+    arm = sorter.overrides.get('manipulator', 'none') if sorter is not None else 'none'
+    if args.mode == 'robot' and arm not in ('none', 'sim') and bringup.missing_modules(
+            [bringup.NodeSpec('arm', arm.partition(':')[0])]):
+        print(f'up robot: the arm backend {arm!r} is not installed; set arm.manipulator: none '
+              'in the cell configuration to run perception only', file=sys.stderr)
         return 2
     missing = bringup.missing_modules(specs)
     if missing:

@@ -1,40 +1,45 @@
-"""Latest depth, intrinsics and camera pose of the cell's camera, to put objects in 3-D."""
+"""Latest depth, intrinsics and camera pose (from tf) of the cell's camera, to put objects
+in 3-D."""
 from __future__ import annotations
 
 import threading
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from sorting_cell.regions import Region
 
-from .conversions import (MessageError, backproject, camera_info_to_dict, depth_from_image,
-                          pose_to_matrix)
-from .qos import latched_qos, sensor_qos
+from .conversions import MessageError, backproject, camera_info_to_dict, depth_from_image
+from .params import declare
+from .qos import sensor_qos
+from .tf import FrameLookupError, TransformListener
 
 __all__ = ['Perception3D']
 
 
 class Perception3D:
-    """Latest depth, intrinsics and camera pose, to put detections in 3-D.
+    """Latest depth and intrinsics, and the camera pose from tf, to put detections in 3-D.
 
-    Shared by the proposals and sorter nodes. Positions are in the world frame when the
-    camera pose is known, else in the camera's optical frame.
+    Shared by the proposals and sorter nodes. The camera pose is the tf transform from the
+    node's ``world_frame`` parameter to the optical frame named in ``camera_info``'s header
+    (a static transform from the calibration, the robot description or the simulator).
+    Positions are in ``world_frame`` when that transform is known, else in the optical frame.
     """
 
     def __init__(self, node: Node, best_effort: bool = False):
         self._lock = threading.Lock()
         self.depth: np.ndarray | None = None
         self.info: CameraInfo | None = None
-        self.t_world_camera: np.ndarray | None = None
-        self.pose_frame = ''
         self._node = node
+        self.world_frame = declare(node, 'world_frame', 'world', 'tf frame of the 3-D '
+                                   'positions given to detections and picks (the frame the '
+                                   'arm plans in)', read_only=True)
+        self.tf = TransformListener(node)
+        self._announced = False
         node.create_subscription(Image, 'camera/depth', self._on_depth, sensor_qos(best_effort))
         node.create_subscription(CameraInfo, 'camera/camera_info', self._on_info,
                                  sensor_qos(best_effort))
-        node.create_subscription(PoseStamped, 'camera/pose', self._on_pose, latched_qos())
 
     def _on_depth(self, msg: Image) -> None:
         try:
@@ -49,27 +54,30 @@ class Perception3D:
         with self._lock:
             self.info = msg
 
-    def _on_pose(self, msg: PoseStamped) -> None:
+    def camera_pose(self, optical_frame: str) -> np.ndarray | None:
+        """``T_world_camera`` from tf, or None while tf cannot relate the two frames."""
+        if not optical_frame:
+            return None
         try:
-            T = pose_to_matrix(msg.pose)
-        except MessageError as exc:
-            self._node.get_logger().warning(f'camera/pose: {exc}')
-            return
-        with self._lock:
-            first = self.t_world_camera is None
-            self.t_world_camera, self.pose_frame = T, msg.header.frame_id or 'world'
-        if first:
-            self._node.get_logger().info(f'camera pose received (frame {self.pose_frame!r}): '
-                                         'detections get world positions')
+            T = self.tf.lookup(self.world_frame, optical_frame)
+        except FrameLookupError:
+            return None
+        if not self._announced:
+            self._announced = True
+            self._node.get_logger().info(f'camera pose from tf ({self.world_frame} -> '
+                                         f'{optical_frame}): detections get positions in '
+                                         f'{self.world_frame!r}')
+        return T
 
     def snapshot(self, shape: tuple[int, int]) -> tuple[np.ndarray | None, dict | None]:
-        """Depth and camera-info dict matching an image of ``shape`` (or None)."""
+        """Depth and camera-info dict (with ``T_world_camera`` when tf knows it) matching an
+        image of ``shape`` (or None)."""
         with self._lock:
-            depth, info, T = self.depth, self.info, self.t_world_camera
+            depth, info = self.depth, self.info
         if info is None:
             return None, None
         try:
-            cam = camera_info_to_dict(info, T)
+            cam = camera_info_to_dict(info, self.camera_pose(info.header.frame_id))
         except MessageError:
             return None, None
         if depth is not None and depth.shape[:2] != tuple(shape[:2]):
@@ -78,10 +86,10 @@ class Perception3D:
 
     def positions(self, regions: list[Region], depth: np.ndarray | None,
                   cam: dict | None, image_frame: str = '') -> tuple[list, str]:
-        """3-D point per region and its frame (world if the pose is known, else the
-        image's optical frame)."""
+        """3-D point per region and its frame (``world_frame`` if the camera pose is known,
+        else the image's optical frame)."""
         if depth is None or cam is None:
             return [None] * len(regions), ''
         T = cam.get('T_world_camera')
-        frame = self.pose_frame if T is not None else (image_frame or cam.get('frame_id', ''))
+        frame = self.world_frame if T is not None else (image_frame or cam.get('frame_id', ''))
         return [backproject(r, depth, cam['K'], T) for r in regions], frame

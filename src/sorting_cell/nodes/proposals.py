@@ -1,9 +1,11 @@
 """proposals node: camera image -> Detections (boxes, masks, crops, scores, 3-D points).
 
-Subscribes ``camera/image_raw`` (sensor QoS), and optionally ``camera/depth``,
-``camera/camera_info`` and the latched ``camera/pose`` to attach 3-D positions, and the
-latched ``camera/background`` (an empty-table frame) to fit the background model. Publishes
-``detections`` and serves ``proposals/detect`` (DetectObjects) for one-off requests.
+Subscribes ``camera/image_raw`` (sensor QoS), and optionally ``camera/depth`` and
+``camera/camera_info`` with the camera pose from tf (``world_frame`` -> the images' optical
+frame) to attach 3-D positions, and the latched ``camera/background`` (an empty-table frame)
+to fit the background model. Publishes ``detections``, the same as
+``detections/markers`` (visualization_msgs/MarkerArray), and serves ``proposals/detect``
+(DetectObjects) for one-off requests.
 Bad frames (unsupported encoding, empty, corrupt) and a silent camera are reported on
 /diagnostics; the node keeps running.
 
@@ -19,6 +21,7 @@ import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image
+from visualization_msgs.msg import MarkerArray
 
 from sorting_cell.images import ImageLoadError, load_image, to_rgb8
 from sorting_cell.perception import CROPS, Describer
@@ -30,6 +33,7 @@ from . import _rosio
 from .camera_geometry import Perception3D
 from .conversions import MessageError, regions_to_detections, rgb_from_image
 from .diagnostics import ERROR, OK, WARN, Diagnostics
+from .markers import detection_markers
 from .params import check_choices, declare
 from .qos import latched_qos, result_qos, sensor_qos
 
@@ -88,6 +92,8 @@ class ProposalsNode(Node):
         self.geometry = Perception3D(self, best_effort)
         self.pub = self.create_publisher(Detections, 'detections',
                                          result_qos(max(10, queue_depth)))
+        self.pub_markers = self.create_publisher(MarkerArray, 'detections/markers',
+                                                 result_qos())
         self._held: list[Image] = []
         self.create_subscription(Image, 'camera/image_raw', self._on_image,
                                  sensor_qos(best_effort, queue_depth))
@@ -156,6 +162,7 @@ class ProposalsNode(Node):
                              width=msg.width, height=msg.height)
             return
         self.pub.publish(out)
+        self.pub_markers.publish(detection_markers(out))
         self.diag.report('image', OK, f'{len(out.detections)} object(s) in last frame')
 
     def _on_detect(self, request: DetectObjects.Request, response: DetectObjects.Response):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-__all__ = ['sensor_qos', 'result_qos', 'latched_qos']
+__all__ = ['sensor_qos', 'result_qos', 'latched_qos', 'tf_qos', 'tf_static_qos']
 
 
 def sensor_qos(best_effort: bool = False, depth: int = 5) -> QoSProfile:
@@ -26,5 +26,21 @@ def latched_qos() -> QoSProfile:
     """State ('clustering/ready', background frame, camera pose): the last value reaches
     subscribers that join later."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def tf_qos() -> QoSProfile:
+    """``/tf``: what tf2_ros's broadcaster and listener use (reliable, volatile, depth 100)."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def tf_static_qos(depth: int = 1) -> QoSProfile:
+    """``/tf_static``: latched like tf2_ros (TRANSIENT_LOCAL): each broadcaster republishes
+    all its static transforms in one message, so depth 1 keeps them all for late joiners;
+    listeners use depth 100 to hear every broadcaster."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -1,6 +1,7 @@
 """sorter node: the SortObjects action server.
 
-snapshot (a fresh ``camera/image_raw`` frame, with depth/intrinsics/pose when published)
+snapshot (a fresh ``camera/image_raw`` frame, with depth/intrinsics when published and the
+camera pose from tf)
 -> detect (region proposer) -> cluster (CNN features + ImageClusterer) -> record the plan in
 the durable sort log -> pick each object into its box through a
 :class:`~sorting_cell.manipulation.Manipulator` -> result. One goal at a time; feedback after
@@ -424,15 +425,16 @@ class SorterNode(Node):
         """Depth and intrinsics (+ pose) for a snapshot of ``shape``.
 
         Right after start-up the colour image can come before the first depth, camera_info
-        or the latched pose (each arrives on its own topic): when someone publishes them,
-        wait for them -- without depth and pose the arm gets no object positions.
+        or the camera's static transform on /tf_static (each arrives on its own topic): when
+        someone publishes them, wait for them -- without depth and pose the arm gets no
+        object positions.
         """
         deadline = time.monotonic() + timeout
         while True:
             depth, cam = self.geometry.snapshot(shape)
             missing = [topic for topic, absent in (
                 ('camera/camera_info', cam is None), ('camera/depth', depth is None),
-                ('camera/pose', cam is not None and depth is not None
+                ('/tf_static', cam is not None and depth is not None
                  and 'T_world_camera' not in cam)) if absent and self.count_publishers(topic)]
             if not missing:
                 return depth, cam
@@ -520,7 +522,7 @@ class SorterNode(Node):
             if 'T_world_camera' in snap:
                 cam['T_world_camera'] = snap['T_world_camera']
         pos = obj.info.get('position')
-        world = pos is not None and obj.info.get('position_frame') in ('world', 'map')
+        world = pos is not None and obj.info.get('position_frame') == self.geometry.world_frame
         return PickRequest(object_id=obj.object_id, box_index=obj.box, mask=full,
                            depth=snap.get('depth'), camera_info=cam,
                            position=tuple(pos) if world else None,

@@ -379,7 +379,7 @@ def resolve_families(families, num_boxes: int) -> tuple[str, ...]:
 
 def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None = None,
                families=None, width: int = 640, height: int = 480,
-               clearance: float = LAYOUT_CLEARANCE, objects=None
+               clearance: float = LAYOUT_CLEARANCE, objects=None, extras=None
                ) -> tuple[mujoco.MjModel, mujoco.MjData, CellInfo]:
     """Build the cell and return the compiled model, its data at rest and its description.
 
@@ -405,6 +405,9 @@ def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None =
     clearance : float
         Free gap between objects (m): room for the fingers, and wide enough that a
         segmenter merging fragments closer than ~1.5 cm keeps neighbours apart.
+    extras : callable or None
+        ``extras(spec)`` adds to the cell's ``mujoco.MjSpec`` before it is compiled (e.g. a
+        calibration board lying on the table).
 
     Returns
     -------
@@ -448,6 +451,8 @@ def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None =
     names = tuple(f'obj{i:02d}' for i in range(n_objects))
     for name, obj, place in zip(names, objects, placements):
         _add_object(spec, name, obj, place, z=0.0015)
+    if extras is not None:
+        extras(spec)
     model = spec.compile()
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
     model.vis.global_.offheight = max(model.vis.global_.offheight, height)

@@ -1,4 +1,4 @@
-"""Read datasets/manifest.yaml (shipped inside the package as sorting_cell.datasets)."""
+"""Read the dataset manifest (manifest.yaml next to this module)."""
 from __future__ import annotations
 
 from functools import lru_cache
