@@ -14,7 +14,8 @@ the core stays importable without ROS. The implementation is in
 """
 from __future__ import annotations
 
-__all__ = ['SortingCell', 'SortOutcome', 'ObjectResult', 'SortTask', 'SortRejected']  # noqa: F822
+__all__ = ['SortingCell', 'SortOutcome', 'ObjectResult', 'SortTask', 'SortRejected',  # noqa: F822
+           'SorterGone']
 
 
 def __getattr__(name: str):

@@ -17,8 +17,9 @@ from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
 
 
 class FakeArm(Manipulator):
-    def __init__(self, journal: str, pick_seconds: float = 0.4, fail_ids=()):
+    def __init__(self, journal: str, pick_seconds: float = 0.4, fail_ids=(), num_boxes=16):
         self.journal = journal
+        self.num_boxes = num_boxes   # the physical cell's boxes
         self.pick_seconds = pick_seconds
         self.fail_ids = set(fail_ids)
         self._stop = threading.Event()
@@ -61,6 +62,7 @@ def make_manipulator(node) -> FakeArm:
     journal = node.declare_parameter('fake_arm.journal', '').value
     seconds = node.declare_parameter('fake_arm.pick_seconds', 0.4).value
     fail = node.declare_parameter('fake_arm.fail_ids', ['']).value
+    boxes = node.declare_parameter('fake_arm.num_boxes', 16).value
     if not journal:
         raise ValueError('fake_arm.journal parameter is required')
-    return FakeArm(journal, seconds, [f for f in fail if f])
+    return FakeArm(journal, seconds, [f for f in fail if f], boxes)

@@ -146,6 +146,18 @@ def test_failed_pick_is_reported_and_sort_fails(ros, tmp_path):
     assert len(read_journal(cell.journal)) == 3
 
 
+def test_more_boxes_than_the_cell_has_is_refused_before_anything_moves(ros, tmp_path):
+    scene = make_scene(n_objects=8, n_kinds=2, seed=13)
+    cell = Cell(ros, tmp_path, scene, **{'fake_arm.num_boxes': 4})
+    status, result, feedback = cell.run(num_boxes=6)
+    assert status == GoalStatus.STATUS_ABORTED
+    assert '6 boxes asked for, but the cell has 4 (boxes 0..3); nothing was moved' in \
+        result.message
+    assert read_journal(cell.journal) == [] and not feedback   # refused before perception
+    status, result, _ = cell.run(num_boxes=2)                   # and the node still serves
+    assert status == GoalStatus.STATUS_SUCCEEDED and result.success
+
+
 @pytest.mark.parametrize('case, match', [
     ('too_many_boxes', 'found 4 usable object(s) but 7 boxes'),
     ('no_camera', 'no image on /camera/image_raw within 0.5 s'),

@@ -19,7 +19,8 @@ from fake_arm import read_journal  # noqa: E402
 from rosproc import NodeProcess, domain_for  # noqa: E402
 from scenes import make_scene  # noqa: E402
 
-from sorting_cell.client import SortingCell, SortRejected  # noqa: E402
+from sorting_cell.client import SortingCell, SorterGone, SortRejected  # noqa: E402
+from sorting_cell.nodes.qos import HEARTBEAT_LEASE_S  # noqa: E402
 from sorting_cell.sortlog import SortLog  # noqa: E402
 
 DOMAIN = domain_for(__name__)
@@ -127,6 +128,11 @@ def test_killed_sorter_resumes_from_sort_log_nothing_lost_or_repeated(cell):
                    'three objects done')
     time.sleep(0.15)                  # mid-way through the next pick
     assert cell.sorter.kill() == -9
+    killed = time.monotonic()
+    # The waiting client does not wait forever: the heartbeat's liveliness lease runs out.
+    with pytest.raises(SorterGone, match='died or hung'):
+        task.wait(timeout=60)
+    assert time.monotonic() - killed < HEARTBEAT_LEASE_S + 10
     moved_before = {p['object_id'] for p in read_journal(cell.journal)[before:]}
     rec = SortLog(cell.log_dir).get('crash')
     assert rec.state == 'running'                         # it never got to finish
@@ -150,6 +156,9 @@ def test_killed_sorter_resumes_from_sort_log_nothing_lost_or_repeated(cell):
 
 
 def test_bad_requests_end_with_clear_errors_and_sorter_keeps_running(cell):
+    for bad in (-1, 0, 256, 2.5, True):
+        with pytest.raises(ValueError, match='num_boxes must be an integer from 1 to 255'):
+            cell.client.sort_async(num_boxes=bad)
     out = cell.client.sort(num_boxes=N_OBJECTS + 3, timeout=60)
     assert out.status == 'aborted'
     assert f'found {N_OBJECTS} usable object(s) but {N_OBJECTS + 3} boxes' in out.message

@@ -266,6 +266,11 @@ class PickPlaceManipulator(Manipulator):
         for lane, h in zip(self._lanes[box_index], heights):
             lane.fill = h
 
+    @property
+    def num_boxes(self) -> int:
+        """Boxes this arm can place into (``0..num_boxes-1``)."""
+        return len(self.spec.boxes)
+
     def box_counts(self) -> list[int]:
         """Objects placed in each box since the last reset."""
         return [sum(ln.count for ln in box) for box in self._lanes]

@@ -12,11 +12,16 @@ import rclpy
 from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
+from std_msgs.msg import Header
 
 from sorting_cell_interfaces.action import SortObjects
 
-__all__ = ['SortingCell', 'SortOutcome', 'ObjectResult', 'SortTask', 'SortRejected']
+from .qos import HEARTBEAT_LEASE_S, heartbeat_qos
+
+__all__ = ['SortingCell', 'SortOutcome', 'ObjectResult', 'SortTask', 'SortRejected',
+           'SorterGone']
 
 _COUNTER = itertools.count()
 _STATUS = {GoalStatus.STATUS_SUCCEEDED: 'succeeded', GoalStatus.STATUS_CANCELED: 'canceled',
@@ -25,6 +30,19 @@ _STATUS = {GoalStatus.STATUS_SUCCEEDED: 'succeeded', GoalStatus.STATUS_CANCELED:
 
 class SortRejected(RuntimeError):
     """The sorter refused the goal (it is already running a sort)."""
+
+
+class SorterGone(ConnectionError):
+    """The sorter died or hung while a goal was in flight (its heartbeat stopped).
+
+    What it had sorted is in its durable sort log: a restarted sorter resumes the sort.
+    """
+
+
+#: Largest number of boxes a goal may ask for (the goal field is a uint8).
+MAX_BOXES = 255
+#: What ``sort()`` waits at most by default (s); a dead sorter is noticed much sooner.
+DEFAULT_SORT_TIMEOUT = 3600.0
 
 
 @dataclass
@@ -74,6 +92,7 @@ class SortTask:
     def __init__(self, cell: 'SortingCell', handle, feedback: list):
         self._cell, self._handle, self.feedback = cell, handle, feedback
         self._result = handle.get_result_async()
+        self._accepted_at = time.monotonic()
 
     def done(self) -> bool:
         return self._result.done()
@@ -84,8 +103,11 @@ class SortTask:
         resp = self._cell._wait(fut, timeout, 'cancel response')
         return bool(resp.goals_canceling)
 
-    def wait(self, timeout: float | None = None) -> SortOutcome:
-        res = self._cell._wait(self._result, timeout, 'sort result')
+    def wait(self, timeout: float | None = DEFAULT_SORT_TIMEOUT) -> SortOutcome:
+        """The outcome; raises :class:`SorterGone` when the sorter's heartbeat stops
+        (dead or hung) and ``TimeoutError`` after ``timeout`` s (None: no limit)."""
+        res = self._cell._wait(self._result, timeout, 'sort result',
+                               sorter_since=self._accepted_at)
         return SortOutcome.from_result(res.status, res.result, self.feedback)
 
 
@@ -123,11 +145,26 @@ class SortingCell:
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
         self._client = ActionClient(self._node, SortObjects, 'sort_objects')
+        # The sorter's heartbeat: DDS reports when its liveliness lease runs out.
+        self._alive = None   # None: never heard (an older sorter); then True / False
+        self._lost_at = 0.0
+        self._node.create_subscription(
+            Header, 'sorter/heartbeat', self._on_beat, heartbeat_qos(),
+            event_callbacks=SubscriptionEventCallbacks(liveliness=self._on_liveliness))
         if not self._client.wait_for_server(timeout_sec=server_timeout):
             name = self._node.resolve_topic_name('sort_objects')
             self.close()
             raise ConnectionError(f'no SortObjects action server on {name} within '
                                   f'{server_timeout:.1f} s; is the sorter node running?')
+
+    def _on_beat(self, msg: Header) -> None:
+        self._alive = True
+
+    def _on_liveliness(self, event) -> None:
+        if event.alive_count == 0 and self._alive:
+            self._alive, self._lost_at = False, time.monotonic()
+        elif event.alive_count > 0:
+            self._alive = True
 
     def _spin(self) -> None:
         try:
@@ -135,11 +172,23 @@ class SortingCell:
         except Exception:  # noqa: BLE001 - ends with the context at close()
             pass
 
-    def _wait(self, future, timeout: float | None, what: str):
+    def _wait(self, future, timeout: float | None, what: str,
+              sorter_since: float | None = None):
+        """``future``'s result; with ``sorter_since``, :class:`SorterGone` when the sorter's
+        heartbeat was lost after that time."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not future.done():
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f'no {what} within {timeout:.1f} s')
+            # Only a loss during this goal counts: a sorter lost earlier and restarted
+            # since may not have been heard again yet.
+            if sorter_since is not None and self._alive is False \
+                    and self._lost_at >= sorter_since:
+                name = self._node.resolve_topic_name('sort_objects')
+                raise SorterGone(f'the sorter ({name}) stopped its heartbeat '
+                                 f'{time.monotonic() - self._lost_at + HEARTBEAT_LEASE_S:.1f} s '
+                                 'ago: it died or hung while sorting. What it sorted is in '
+                                 'its sort log; restart it and send the goal again to resume')
             time.sleep(0.01)
         return future.result()
 
@@ -147,6 +196,13 @@ class SortingCell:
                    dry_run: bool = False, max_objects: int = 0, snapshot_timeout: float = 0.0,
                    on_feedback: Callable | None = None) -> SortTask:
         """Send a goal and return at once (see ``SortObjects.action`` for the options)."""
+        lowest = 0 if (sort_id or resume) else 1   # 0: the logged sort's own boxes
+        if isinstance(num_boxes, bool) or not isinstance(num_boxes, int) \
+                or not lowest <= num_boxes <= MAX_BOXES:
+            raise ValueError(f'num_boxes must be an integer from {lowest} to {MAX_BOXES}, '
+                             f'got {num_boxes!r}')
+        if not isinstance(max_objects, int) or max_objects < 0:
+            raise ValueError(f'max_objects must be an integer >= 0, got {max_objects!r}')
         feedback: list = []
 
         def _fb(msg):
@@ -184,12 +240,15 @@ class SortingCell:
                 time.sleep(0.01)
         raise TimeoutError(f'no answer to the goal within {self.goal_timeout:.1f} s')
 
-    def sort(self, num_boxes: int, *, timeout: float | None = None, **options) -> SortOutcome:
+    def sort(self, num_boxes: int, *, timeout: float | None = DEFAULT_SORT_TIMEOUT,
+             **options) -> SortOutcome:
         """Sort the table into ``num_boxes`` boxes and wait for the outcome.
 
         ``options``: sort_id, resume, dry_run, max_objects, snapshot_timeout, on_feedback.
         Errors of the cell (no camera, too few objects...) come back as an outcome with
-        status 'aborted' and the reason in ``message``.
+        status 'aborted' and the reason in ``message``. A sorter that dies or hangs
+        mid-goal raises :class:`SorterGone` within a few seconds (its heartbeat lease);
+        ``timeout`` bounds the whole wait.
         """
         return self.sort_async(num_boxes, **options).wait(timeout)
 

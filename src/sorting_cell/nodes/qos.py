@@ -1,9 +1,15 @@
 """QoS per stream: sensor images, reliable results, latched state."""
 from __future__ import annotations
 
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.duration import Duration
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, LivelinessPolicy, QoSProfile,
+                       ReliabilityPolicy)
 
-__all__ = ['sensor_qos', 'result_qos', 'latched_qos', 'tf_qos', 'tf_static_qos']
+__all__ = ['sensor_qos', 'result_qos', 'latched_qos', 'tf_qos', 'tf_static_qos',
+           'heartbeat_qos', 'HEARTBEAT_LEASE_S']
+
+#: A server whose heartbeat is silent this long is dead or hung.
+HEARTBEAT_LEASE_S = 3.0
 
 
 def sensor_qos(best_effort: bool = False, depth: int = 5) -> QoSProfile:
@@ -44,3 +50,14 @@ def tf_static_qos(depth: int = 1) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def heartbeat_qos(lease_s: float = HEARTBEAT_LEASE_S) -> QoSProfile:
+    """A node's heartbeat: DDS liveliness asserted by each message (MANUAL_BY_TOPIC), so a
+    subscriber's liveliness event says within ``lease_s`` that the node died or hung (its
+    timer stopped), the way Nav2's bond notices a dead server."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE,
+                      liveliness=LivelinessPolicy.MANUAL_BY_TOPIC,
+                      liveliness_lease_duration=Duration(seconds=lease_s))

@@ -30,6 +30,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, RegionOfInterest
+from std_msgs.msg import Header
 
 from sorting_cell.clustering import METHODS
 from sorting_cell.features import make_extractor
@@ -47,7 +48,7 @@ from .conversions import MessageError, detections_to_regions, rgb_from_image
 from .diagnostics import ERROR, OK, Diagnostics
 from .params import check_choices, declare
 from .camera_geometry import Perception3D
-from .qos import latched_qos, sensor_qos
+from .qos import HEARTBEAT_LEASE_S, heartbeat_qos, latched_qos, sensor_qos
 
 __all__ = ['SorterNode', 'GoalError', 'load_manipulator', 'default_log_dir', 'main']
 
@@ -167,6 +168,11 @@ class SorterNode(Node):
             self, SortObjects, 'sort_objects', execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=self._on_cancel,
             callback_group=ReentrantCallbackGroup())
+        # Clients watch this to tell a dead or hung sorter from a long sort (its own group:
+        # a busy goal does not silence it; a hung executor does).
+        self._heartbeat = self.create_publisher(Header, 'sorter/heartbeat', heartbeat_qos())
+        self.create_timer(HEARTBEAT_LEASE_S / 3, self._beat,
+                          callback_group=MutuallyExclusiveCallbackGroup())
         if self.extractor is not None:
             threading.Thread(target=self._warm_up, daemon=True).start()
         self.get_logger().info(f'sort_objects action server ready (manipulator '
@@ -178,6 +184,10 @@ class SorterNode(Node):
                 f'sort log {self.sort_log.path}: unfinished sort {pending.sort_id!r} '
                 f'({done}/{len(pending.objects)} objects done, {pending.num_boxes} boxes); '
                 'send a goal with that sort_id or resume=true to continue it')
+
+    def _beat(self) -> None:
+        self._heartbeat.publish(Header(stamp=self.get_clock().now().to_msg(),
+                                       frame_id=self.get_name()))
 
     def _warm_up(self) -> None:
         """Load the feature weights before the first goal, off the executor threads."""
@@ -277,6 +287,11 @@ class SorterNode(Node):
     def _run(self, goal_handle) -> SortObjects.Result:
         goal: SortObjects.Goal = goal_handle.request
         self._current = ''
+        # A request the cell cannot meet is refused before anything is seen or moved.
+        cell_boxes = getattr(self.manipulator, 'num_boxes', None)
+        if cell_boxes is not None and not goal.dry_run and goal.num_boxes > cell_boxes:
+            raise GoalError(f'{goal.num_boxes} boxes asked for, but the cell has '
+                            f'{cell_boxes} (boxes 0..{cell_boxes - 1}); nothing was moved')
         record = self._resumable(goal)
         if record is not None and record.finished:
             self.get_logger().info(f'sort {record.sort_id!r} already finished; returning '
