@@ -83,38 +83,38 @@ def _cuts(root):
     return out
 
 
+def _paste_centred(canvas: np.ndarray, patch: np.ndarray, mask: np.ndarray, angle: float,
+                   scale: float) -> np.ndarray:
+    """``patch``'s masked pixels turned by ``angle``, scaled, at the centre of ``canvas``."""
+    side = canvas.shape[0]
+    h, w = patch.shape[:2]
+    M = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    M[:, 2] += (side / 2 - w / 2, side / 2 - h / 2)
+    p = cv2.warpAffine(patch, M, (side, side), flags=cv2.INTER_LINEAR)
+    m = cv2.warpAffine(mask.astype(np.uint8), M, (side, side), flags=cv2.INTER_NEAREST) > 0
+    canvas[m] = p[m]
+    return canvas
+
+
 def _tools_uniform(out: Path, rng, root, side: int = 256) -> int:
-    n = 0
-    for j, (im, patch, mask) in enumerate(_cuts(root)):
+    cuts = _cuts(root)
+    for j, (im, patch, mask) in enumerate(cuts):
         canvas = _texture(rng, side)
         scale = float(rng.uniform(0.55, 0.85)) * side / max(patch.shape[:2])
         angle = float(rng.uniform(0, 360))
-        h, w = patch.shape[:2]
-        M = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-        M[:, 2] += (side / 2 - w / 2, side / 2 - h / 2)
-        p = cv2.warpAffine(patch, M, (side, side), flags=cv2.INTER_LINEAR)
-        m = cv2.warpAffine(mask.astype(np.uint8), M, (side, side), flags=cv2.INTER_NEAREST) > 0
-        canvas[m] = p[m]
-        _write(out, im.label, f'{j:04d}', canvas)
-        n += 1
-    return n
+        _write(out, im.label, f'{j:04d}', _paste_centred(canvas, patch, mask, angle, scale))
+    return len(cuts)
 
 
 def _tools_turntable(out: Path, rng, root, side: int = 160) -> int:
     """Each tool centred on one black stage, turned: a turntable rig (COIL-style)."""
-    n = 0
-    for j, (im, patch, mask) in enumerate(_cuts(root)):
+    cuts = _cuts(root)
+    for j, (im, patch, mask) in enumerate(cuts):
         canvas = np.zeros((side, side, 3), np.uint8)
-        scale = 0.8 * side / max(patch.shape[:2])
-        h, w = patch.shape[:2]
-        M = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(0, 360)), scale)
-        M[:, 2] += (side / 2 - w / 2, side / 2 - h / 2)
-        p = cv2.warpAffine(patch, M, (side, side), flags=cv2.INTER_LINEAR)
-        m = cv2.warpAffine(mask.astype(np.uint8), M, (side, side), flags=cv2.INTER_NEAREST) > 0
-        canvas[m] = p[m]
-        _write(out, im.label, f'{j:04d}', canvas)
-        n += 1
-    return n
+        angle = float(rng.uniform(0, 360))
+        _write(out, im.label, f'{j:04d}', _paste_centred(canvas, patch, mask, angle,
+                                                          0.8 * side / max(patch.shape[:2])))
+    return len(cuts)
 
 
 def _tools_scenes(out: Path, rng, root, n_scenes: int = 140) -> int:
