@@ -13,17 +13,19 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
-from geometry_msgs.msg import PoseStamped  # noqa: E402
+import numpy as np  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from sorting_cell.manipulation.base import PickRequest  # noqa: E402
 from sorting_cell.manipulation.grasp import relocate  # noqa: E402
-from sorting_cell.nodes.conversions import (camera_info_to_dict, depth_from_image,  # noqa: E402
-                                            pose_to_matrix)
-from sorting_cell.nodes.qos import latched_qos, sensor_qos  # noqa: E402
+from sorting_cell.frame_tree import FrameLookupError  # noqa: E402
+from sorting_cell.nodes.cell_frames import CellFramesNode  # noqa: E402
+from sorting_cell.nodes.conversions import camera_info_to_dict, depth_from_image  # noqa: E402
+from sorting_cell.nodes.qos import sensor_qos  # noqa: E402
 from sorting_cell.nodes.sim import SimNode  # noqa: E402
+from sorting_cell.nodes.tf import TransformListener  # noqa: E402
 from sorting_cell.nodes.ros2_control_arm import make_manipulator  # noqa: E402
 
 
@@ -39,6 +41,9 @@ def made(ros):
         def sim(self, **params):
             self.sims.append(ros.add(SimNode(context=ros.context,
                                              parameter_overrides=sim_params(**params))))
+            # the cell's frames on tf, as `up sim` starts them: the camera pose comes from there
+            ros.add(CellFramesNode(context=ros.context, parameter_overrides=[
+                Parameter('num_boxes', value=self.sims[-1].get_parameter('num_boxes').value)]))
             return self.sims[-1]
 
     m = Made()
@@ -53,19 +58,27 @@ def made(ros):
 
 def sim_params(**kw):
     values = dict(seed=7, num_boxes=4, n_objects=3, camera_rate=4.0, real_time_factor=0.0,
-                  joint_state_rate=100.0)
+                  joint_state_rate=100.0, frame_id='camera_optical_frame')
     values.update(kw)
     return [Parameter(k, value=v) for k, v in values.items()]
 
 
 class Camera:
+    """Depth frames with the camera pose from tf (world -> camera_info's frame)."""
+
     def __init__(self, node: Node):
         self.lock = threading.Lock()
-        self.depth = self.info = self.pose = None
+        self.depth = self.info = None
         node.create_subscription(Image, 'camera/depth', self._set('depth'), sensor_qos(depth=1))
         node.create_subscription(CameraInfo, 'camera/camera_info', self._set('info'),
                                  sensor_qos(depth=1))
-        node.create_subscription(PoseStamped, 'camera/pose', self._set('pose'), latched_qos())
+        self.tf = TransformListener(node)
+
+    def pose(self):
+        try:
+            return self.tf.lookup('world', self.info.header.frame_id)
+        except FrameLookupError:
+            return None
 
     def _set(self, attr):
         def cb(msg):
@@ -75,12 +88,11 @@ class Camera:
 
     def ready(self):
         with self.lock:
-            return self.depth is not None and self.info is not None and self.pose is not None
+            return self.depth is not None and self.info is not None and self.pose() is not None
 
     def frame(self):
         with self.lock:
-            return (depth_from_image(self.depth),
-                    camera_info_to_dict(self.info, pose_to_matrix(self.pose.pose)))
+            return depth_from_image(self.depth), camera_info_to_dict(self.info, self.pose())
 
 
 def test_arm_picks_into_box_through_the_actions(ros, made):
@@ -103,6 +115,12 @@ def test_arm_picks_into_box_through_the_actions(ros, made):
     out = arm.pick_and_place(PickRequest(name, 1, mask, depth, info))
     assert out.success, f'{out.reason}; log: {arm.last_log.events}'
     ros.wait_for(lambda: name in world.objects_in_box(1), 30.0, f'{name} in box 1')
+    # A fresh look (re-perception after a failed grasp): depth newer than the call, the
+    # camera pose from tf, which the sim's cell_frames publishes.
+    snap = arm.backend.snapshot()
+    assert snap is not None and snap.camera_info['frame_id'] == 'camera_optical_frame'
+    np.testing.assert_allclose(snap.camera_info['T_world_camera'],
+                               world.info.camera.T_world_camera, atol=1e-6)
     # Unreachable targets are reported without moving.
     far = arm.pick_and_place(PickRequest('far', 0, position=(1.4, 0.0, 0.02)))
     assert not far.success and far.reason.startswith('unreachable: ')
