@@ -7,6 +7,7 @@ the depth image alone (``relocate``), and the outcome is checked from the sim's 
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,38 @@ def test_stop_halts_a_running_pick(ros, made):
     q_stop = world.arm_positions()
     time.sleep(1.0)
     assert abs(world.arm_positions() - q_stop).max() < 0.05, 'the arm kept moving'
+
+
+def test_arm_plans_on_the_cell_config(ros, made, tmp_path):
+    """With ``cell_config`` (what `up robot` passes), the planning model is the configured
+    robot with the configured boxes; an arm without a model fails at start, clearly."""
+    import yaml
+
+    from sorting_cell.sim.cell import UnsupportedRobotError
+    robots = Path(__file__).resolve().parents[2] / 'config' / 'robots'
+    data = yaml.safe_load((robots / 'ur5e.yaml').read_text())
+    data['boxes'] = [{'position': [0.1, -0.5, 0.0], 'yaw': 0.3, 'size': [0.2, 0.16, 0.09]},
+                     {'position': [-0.3, 0.4, 0.0]}]
+    (tmp_path / 'cell.yaml').write_text(yaml.safe_dump(data))
+    host = ros.add(Node('sorter', context=ros.context, parameter_overrides=[
+        Parameter('cell_config', value=str(tmp_path / 'cell.yaml')),
+        Parameter('arm.joints', value=list(data['arm']['joints'])),
+        Parameter('arm.action', value='/scaled_joint_trajectory_controller/'
+                                      'follow_joint_trajectory'),
+        Parameter('gripper.max_opening', value=0.085)]))
+    arm = made.arm(host)
+    np.testing.assert_allclose([(*b.center, *b.inner_half_size, b.yaw) for b in arm.spec.boxes],
+                               [(0.1, -0.5, 0.1, 0.08, 0.3), (-0.3, 0.4, 0.09, 0.09, 0.0)])
+    assert arm.spec.boxes[0].wall_top_z - arm.spec.boxes[0].floor_z == pytest.approx(0.09)
+    assert arm.spec.max_opening == 0.085
+    assert arm.backend.node.resolve_topic_name(arm.backend.arm_action) == \
+        '/scaled_joint_trajectory_controller/follow_joint_trajectory'
+    fr3 = ros.add(Node('fr3_sorter', context=ros.context, parameter_overrides=[
+        Parameter('cell_config', value=str(robots / 'franka_fr3.yaml'))]))
+    with pytest.raises(UnsupportedRobotError, match="no planning model for arm 'fr3'"):
+        make_manipulator(fr3)
+    bad = ros.add(Node('bad_sorter', context=ros.context, parameter_overrides=[
+        Parameter('cell_config', value=str(tmp_path / 'cell.yaml')),
+        Parameter('arm.joints', value=['a', 'b'])]))
+    with pytest.raises(ValueError, match='arm.joints: 6 joint names are needed'):
+        make_manipulator(bad)
