@@ -79,7 +79,8 @@ class NodeSpec:
         if self.params_file is not None:
             cmd += ['--params-file', str(self.params_file)]
         for key, value in self.overrides.items():
-            cmd += ['-p', f'{key}:={value}']
+            # rcl rejects `key:=` ; the YAML empty string is what an empty value means
+            cmd += ['-p', f'{key}:={value}' if str(value) != '' else f"{key}:=''"]
         for src, dst in self.remaps.items():
             cmd += ['-r', f'{src}:={dst}']
         return cmd
