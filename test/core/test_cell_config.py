@@ -79,6 +79,8 @@ def test_robot_node_set_wires_topics_frames_and_controllers(tmp_path):
     assert prop.overrides['best_effort'] == 'true' and prop.overrides['world_frame'] == 'base_link'
     cmd = specs['sorter'].command('python')
     assert '-r' in cmd and 'camera/camera_info:=/camera/camera/color/camera_info' in cmd
+    # no background file: an empty string rcl accepts (it rejects 'background_path:=')
+    assert "background_path:=''" in cmd
     sorter = specs['sorter'].overrides
     assert sorter['manipulator'] == ROS2_CONTROL_FACTORY and sorter['random_state'] == '3'
     assert sorter['arm.action'] == '/scaled_joint_trajectory_controller/follow_joint_trajectory'
