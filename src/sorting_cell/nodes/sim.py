@@ -62,7 +62,6 @@ import threading
 import time
 
 import mujoco
-import numpy as np
 from builtin_interfaces.msg import Time
 from control_msgs.action import FollowJointTrajectory, GripperCommand
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
