@@ -24,8 +24,9 @@ def _nodes(context):
     config.calibration()   # a missing or half calibration stops the launch with its reason
     nodes = []
     for spec in robot_node_set(config):
-        # the bring-up passes values as command-line text; launch wants typed values
-        params = {k: yaml.safe_load(v) for k, v in spec.overrides.items()}
+        # the bring-up passes values as command-line text; launch wants typed values ('' is
+        # an empty string, not YAML's null)
+        params = {k: yaml.safe_load(v) if v != '' else '' for k, v in spec.overrides.items()}
         files = [str(spec.params_file)] if spec.params_file else []
         nodes.append(Node(package='sorting_cell', executable=spec.name, name=spec.name,
                             output='screen', parameters=files + [params],

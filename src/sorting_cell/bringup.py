@@ -45,7 +45,7 @@ NODE_SETS: dict[str, list[str]] = {
 }
 #: The sorter's arm backend for a real robot (ros2_control FollowJointTrajectory +
 #: GripperCommand action clients), unless the cell configuration names another.
-ROS2_CONTROL_FACTORY = 'sorting_cell.nodes.control_arm:make_manipulator'
+ROS2_CONTROL_FACTORY = 'sorting_cell.nodes.ros2_control_arm:make_manipulator'
 # Per node set: parameters that make the set what it is.
 SET_OVERRIDES: dict[str, dict[str, dict[str, str]]] = {
     'camera': {'sorter': {'manipulator': 'none'}},
@@ -79,7 +79,8 @@ class NodeSpec:
         if self.params_file is not None:
             cmd += ['--params-file', str(self.params_file)]
         for key, value in self.overrides.items():
-            cmd += ['-p', f'{key}:={value}']
+            # rcl rejects `key:=` ; the YAML empty string is what an empty value means
+            cmd += ['-p', f'{key}:={value}' if str(value) != '' else f"{key}:=''"]
         for src, dst in self.remaps.items():
             cmd += ['-r', f'{src}:={dst}']
         return cmd
@@ -215,11 +216,11 @@ def robot_node_set(config, overrides: dict[str, dict[str, str]] | None = None,
     arm, gripper = config.arm, config.gripper
     sorter = dict(perception, manipulator=arm.manipulator or ROS2_CONTROL_FACTORY,
                   cell_config=str(Path(config.source).resolve()) if config.source else '')
-    sorter.update({'arm.controller': arm.controller, 'arm.action': arm.action_name,
+    # the parameters of nodes/ros2_control_arm.py (robot model and boxes: from cell_config)
+    sorter.update({'arm.action': arm.action_name,
                    'arm.joints': '[' + ','.join(arm.joints) + ']',
                    'gripper.action': gripper.action,
-                   'gripper.max_opening': repr(float(gripper.max_opening)),
-                   'frames.base': config.frames.base, 'frames.tcp': config.frames.tcp})
+                   'gripper.max_opening': repr(float(gripper.max_opening))})
     per_node = {
         'camera': dict(common, source='opencv', device=cam.device,
                        frame_id=config.frames.camera),

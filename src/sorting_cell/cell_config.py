@@ -66,6 +66,9 @@ class ArmConfig:
     controller: str
     joints: tuple[str, ...]
     action: str = ''
+    #: the arm model the sorter plans on (``sorting_cell.sim.cell.ROBOT_MODELS``: ur5e);
+    #: required by the ros2_control backend, '' is enough for perception only
+    model: str = ''
     #: the sorter's arm backend ('package.module:factory', or 'none' for perception only);
     #: '' = the ros2_control action-client backend
     manipulator: str = ''
@@ -241,7 +244,7 @@ def _section(data: dict, key: str, cls, fail) -> dict:
                 want != bool and isinstance(value, bool))):
             fail(f'{key}.{name}', f'expected {f.type}, got {value!r}')
         elif want is str and not value and name not in ('depth', 'action', 'manipulator',
-                                                        'background', 'camera_root'):
+                                                        'background', 'camera_root', 'model'):
             fail(f'{key}.{name}', 'must not be empty')
     return d
 

@@ -2,6 +2,7 @@
 name the key, and the bring-up turns a config into the robot node set."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -78,10 +79,16 @@ def test_robot_node_set_wires_topics_frames_and_controllers(tmp_path):
     assert prop.overrides['best_effort'] == 'true' and prop.overrides['world_frame'] == 'base_link'
     cmd = specs['sorter'].command('python')
     assert '-r' in cmd and 'camera/camera_info:=/camera/camera/color/camera_info' in cmd
+    # no background file: an empty string rcl accepts (it rejects 'background_path:=')
+    assert "background_path:=''" in cmd
     sorter = specs['sorter'].overrides
     assert sorter['manipulator'] == ROS2_CONTROL_FACTORY and sorter['random_state'] == '3'
     assert sorter['arm.action'] == '/scaled_joint_trajectory_controller/follow_joint_trajectory'
     assert sorter['arm.joints'].startswith('[shoulder_pan_joint,')
+    assert sorter['gripper.action'] == '/robotiq_gripper_controller/gripper_cmd'
+    assert sorter['gripper.max_opening'] == '0.085'
+    # one name per thing: the backend's parameters, nothing it would ignore
+    assert not {'arm.controller', 'frames.base', 'frames.tcp'} & set(sorter)
     assert all(s.overrides['use_sim_time'] == 'true' for s in specs.values())
     assert specs['cell_frames'].overrides['cell_config'] == str(path.resolve())
     data['camera'].update(driver='opencv', device='/dev/video2')
@@ -118,3 +125,40 @@ def test_up_robot_checks_its_configuration_before_starting(tmp_path, capsys):
         tmp_path / 'cal.yaml')
     assert main(['up', 'robot', '--config', str(tmp_path / 'cell.yaml')]) == 2
     assert "arm backend 'no_such_package.arm:make' is not installed" in capsys.readouterr().err
+
+
+def test_sim_cell_config_is_the_simulated_cell():
+    """config/robots/sim.yaml describes the sim node's cell: its boxes, joints, and a
+    calibration that is the sim camera's true pose."""
+    from sorting_cell.sim.cell import ARM_JOINTS, box_poses, build_cell
+    cfg = CellConfig.load(ROBOTS / 'sim.yaml')
+    assert cfg.arm.model == 'ur5e' and cfg.arm.joints == ARM_JOINTS and cfg.use_sim_time
+    for box, (x, y, yaw) in zip(cfg.boxes, box_poses(4), strict=True):
+        np.testing.assert_allclose([*box.position, box.yaw], [x, y, 0.0, yaw], atol=1e-5)
+    _, _, info = build_cell(num_boxes=4, n_objects=0)
+    calib = cfg.calibration()
+    assert calib.camera_frame == cfg.frames.camera
+    np.testing.assert_allclose(calib.T_base_table @ calib.T_table_camera,
+                               info.camera.T_world_camera, atol=1e-6)
+
+
+def test_up_robot_refuses_an_arm_without_a_planning_model(tmp_path, capsys):
+    """The FR3 example: no FR3 model here (robosuite has a Panda, with other joint limits);
+    `up robot` says so before starting anything. Perception only still starts."""
+    from sorting_cell.cli import main
+    data = yaml.safe_load((ROBOTS / 'franka_fr3.yaml').read_text())
+    data['calibration'] = 'cal.yaml'
+    Calibration(make_transform(translation=[0, 0, 0.6]), make_transform()).save(
+        tmp_path / 'cal.yaml')
+    (tmp_path / 'cell.yaml').write_text(yaml.safe_dump(data))
+    assert main(['up', 'robot', '--config', str(tmp_path / 'cell.yaml')]) == 2
+    err = capsys.readouterr().err
+    assert "no planning model for arm 'fr3'" in err and 'Panda' in err, err
+    data['arm'].pop('model')
+    (tmp_path / 'cell.yaml').write_text(yaml.safe_dump(data))
+    assert main(['up', 'robot', '--config', str(tmp_path / 'cell.yaml')]) == 2
+    assert 'arm.model: missing' in capsys.readouterr().err
+    data['arm']['manipulator'] = 'none'
+    (tmp_path / 'cell.yaml').write_text(yaml.safe_dump(data))
+    specs = robot_node_set(CellConfig.load(tmp_path / 'cell.yaml'))
+    assert {s.name: s for s in specs}['sorter'].overrides['manipulator'] == 'none'

@@ -12,7 +12,6 @@ rclpy = pytest.importorskip('rclpy')
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
 from builtin_interfaces.msg import Duration  # noqa: E402
-from geometry_msgs.msg import PoseStamped  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
@@ -22,7 +21,7 @@ from rclpy.action import ActionClient  # noqa: E402
 from std_msgs.msg import Int64, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
 
-from sorting_cell.nodes.conversions import depth_from_image, pose_to_matrix, rgb_from_image  # noqa: E402,E501
+from sorting_cell.nodes.conversions import depth_from_image, rgb_from_image  # noqa: E402
 from sorting_cell.nodes.qos import latched_qos, sensor_qos  # noqa: E402
 from sorting_cell.nodes.sim import SimNode  # noqa: E402
 from sorting_cell.sim.cell import ARM_JOINTS, HOME_QPOS  # noqa: E402
@@ -38,7 +37,6 @@ class Probe:
         for topic, typ, qos in [('camera/image_raw', Image, sensor_qos()),
                                 ('camera/depth', Image, sensor_qos()),
                                 ('camera/camera_info', CameraInfo, sensor_qos()),
-                                ('camera/pose', PoseStamped, latched_qos()),
                                 ('camera/background', Image, latched_qos()),
                                 ('joint_states', JointState, 10),
                                 ('sim/ground_truth', String, latched_qos())]:
@@ -113,8 +111,8 @@ def cell():
 
 def test_publishes_calibrated_rgbd_and_joint_states(cell):
     sim, probe = cell
-    topics = ['camera/image_raw', 'camera/depth', 'camera/camera_info', 'camera/pose',
-              'joint_states', 'sim/ground_truth']
+    topics = ['camera/image_raw', 'camera/depth', 'camera/camera_info', 'joint_states',
+              'sim/ground_truth']
     assert probe.wait(lambda: all(t in probe.last for t in topics)), \
         f'missing: {[t for t in topics if t not in probe.last]}'
     rgb = rgb_from_image(probe.last['camera/image_raw'])
@@ -127,9 +125,10 @@ def test_publishes_calibrated_rgbd_and_joint_states(cell):
     assert 0.55 < float(np.median(depth)) < 0.61
     K = np.array(info.k).reshape(3, 3)
     np.testing.assert_allclose(K, sim._world.info.camera.K)
-    T = pose_to_matrix(probe.last['camera/pose'].pose)
-    np.testing.assert_allclose(T, sim._world.info.camera.T_world_camera, atol=1e-6)
-    assert probe.last['camera/pose'].header.frame_id == 'world'
+    # Like a camera driver the sim names its optical frame; the pose is tf's business.
+    assert info.header.frame_id == sim.get_parameter('frame_id').value
+    assert not any(name.endswith('camera/pose')
+                   for name, _ in probe.node.get_topic_names_and_types())
     js = probe.last['joint_states']
     assert list(js.name[:6]) == list(ARM_JOINTS) and len(js.position) == 8
     np.testing.assert_allclose(js.position[:6], HOME_QPOS, atol=0.02)

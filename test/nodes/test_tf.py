@@ -99,7 +99,7 @@ def test_cell_frames_sim_publishes_true_camera_tcp_and_box_markers(ros):
 
 def test_proposals_put_detections_in_3d_from_tf(ros):
     """The camera pose comes from /tf_static; each position is the mask centroid's ray at
-    the depth, taken through that pose -- what the camera/pose topic gave before."""
+    the depth, taken through that pose."""
     scene = make_scene(n_objects=5, n_kinds=2, seed=4)
     T = make_transform(Rotation.from_euler('xyz', [180, 0, -90], degrees=True).as_matrix(),
                        [0.49, 0.0, 0.6])

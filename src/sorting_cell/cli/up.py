@@ -66,6 +66,20 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     return out
 
 
+def _check_arm_model(config, specs) -> None:
+    """The ros2_control backend plans on a model of the arm: fail now if there is none."""
+    from .. import bringup
+    sorter = next((s for s in specs if s.name == 'sorter'), None)
+    if sorter is None or sorter.overrides.get('manipulator') != bringup.ROS2_CONTROL_FACTORY:
+        return
+    from ..sim.cell import ROBOT_MODELS, check_robot_model
+    if not config.arm.model:
+        raise ValueError(f'{config.source}: arm.model: missing: the arm the sorter plans on '
+                         f'({", ".join(ROBOT_MODELS)}); or arm.manipulator: none for '
+                         'perception only')
+    check_robot_model(config.arm.model)
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import bringup
 
@@ -89,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             config = CellConfig.load(args.config)
             config.calibration()   # fail now, with the reason, not inside a node
             specs = bringup.robot_node_set(config, _overrides(args), only)
+            _check_arm_model(config, specs)
         else:
             specs = bringup.node_set(args.mode, _overrides(args), only)
         env = bringup.transport_env(args.transport)

@@ -137,7 +137,7 @@ def planning_model(model: mujoco.MjModel) -> mujoco.MjModel:
 
 
 def arm_spec_from_cell(info, max_velocity: float = 2.6,
-                       max_acceleration: float = 7.0) -> ArmSpec:
+                       max_acceleration: float = 7.0, max_opening: float = 0.08) -> ArmSpec:
     """An :class:`ArmSpec` from :class:`sorting_cell.sim.cell.CellInfo` (duck-typed).
 
     The UR5e's joints are rated at 180 deg/s; 2.6 rad/s keeps a margin for the servos.
@@ -146,6 +146,6 @@ def arm_spec_from_cell(info, max_velocity: float = 2.6,
                      (b.inner_size[0] / 2, b.inner_size[1] / 2), float(b.center[2]),
                      float(b.center[2] + b.wall_height), float(b.yaw)) for b in info.boxes]
     return ArmSpec(arm_joints=list(info.arm_joint_names), tcp_site=info.ee_site,
-                   finger_joints=list(info.gripper_joint_names), max_opening=0.08,
+                   finger_joints=list(info.gripper_joint_names), max_opening=max_opening,
                    home=np.asarray(info.home_qpos, float), max_velocity=max_velocity,
                    max_acceleration=max_acceleration, boxes=boxes, table_z=float(info.table_z))

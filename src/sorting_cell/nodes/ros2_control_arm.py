@@ -5,13 +5,13 @@
 timing) on a model of the cell; execution goes through the interfaces every ros2_control
 robot offers, so the same code drives the sim node or a real arm's driver:
 
-- ``<arm.controller>/follow_joint_trajectory`` (control_msgs/action/FollowJointTrajectory,
-  e.g. ``scaled_joint_trajectory_controller`` on a UR): one goal per motion, with goal
-  tolerances and ``goal_time_tolerance``, optional path tolerances;
-- ``<arm.gripper_controller>/gripper_cmd`` (control_msgs/action/GripperCommand);
+- ``arm.action`` (control_msgs/action/FollowJointTrajectory, e.g.
+  ``/scaled_joint_trajectory_controller/follow_joint_trajectory`` on a UR): one goal per
+  motion, with goal tolerances and ``goal_time_tolerance``, optional path tolerances;
+- ``gripper.action`` (control_msgs/action/GripperCommand);
 - ``joint_states`` (arm + finger joints); with ``use_sim_time`` the arm's clock is ``/clock``;
-- after a failed grasp, a fresh look from ``camera/depth``, ``camera/camera_info`` and the
-  latched ``camera/pose``.
+- after a failed grasp, a fresh look from ``camera/depth`` and ``camera/camera_info``, the
+  camera pose read from tf (``world_frame`` -> the optical frame named in camera_info).
 
 Every action call has a deadline. Each failure becomes the pick outcome of the object being
 moved, as ``'word: detail'`` (:class:`~sorting_cell.manipulation.failures.ExecutionFailure`):
@@ -26,10 +26,17 @@ The actions run on a private node (``<sorter>_arm``, same namespace and context)
 own thread, so ``pick_and_place`` may block inside the sorter's action callback whatever
 executor the sorter uses.
 
-Parameters (declared on the sorter node), with defaults:
+Parameters (declared on the sorter node; ``sorting-cell up robot`` sets the first five from
+the cell configuration), with defaults:
 
-- ``arm.controller`` ('joint_trajectory_controller'), ``arm.gripper_controller``
-  ('gripper_controller'): controller names;
+- ``cell_config`` (''): the cell configuration file; the planning model is its robot
+  (``arm.model``), the table and its boxes. '' = the simulated cell, whose box count comes
+  from ``arm.num_boxes`` (0: ask the sim node ``arm.sim_node``, 'sim');
+- ``arm.action`` ('joint_trajectory_controller/follow_joint_trajectory'), ``gripper.action``
+  ('gripper_controller/gripper_cmd'): full action names (relative ones resolve in the
+  sorter's namespace);
+- ``arm.joints`` (the model's): the controller's joint names, in the model's joint order;
+- ``gripper.max_opening`` (0.08 m);
 - ``arm.goal_tolerance`` (0.01 rad), ``arm.path_tolerance`` (0: the controller's default),
   ``arm.goal_time_tolerance`` (0.5 s): sent with every trajectory;
 - ``arm.server_timeout`` (10 s): waiting for a server, for goal acceptance, for joint states;
@@ -37,8 +44,9 @@ Parameters (declared on the sorter node), with defaults:
   finish within ``factor * (T + goal_time_tolerance) + margin`` wall seconds (room for a
   simulator slower than real time or a speed-scaled robot);
 - ``arm.gripper_timeout`` (5 s), ``arm.gripper_max_effort`` (20 N),
-  ``arm.gripper_position_scale`` (1: the command is the finger opening in m);
-- ``arm.num_boxes`` (0: ask the sim node ``arm.sim_node``, 'sim') for the cell model.
+  ``arm.gripper_position_scale`` (1: the command is the finger opening in m).
+
+``world_frame`` is the sorter's own parameter (the frame its perception works in).
 """
 from __future__ import annotations
 
@@ -48,7 +56,6 @@ import time
 import numpy as np
 from action_msgs.msg import GoalStatus
 from control_msgs.action import FollowJointTrajectory, GripperCommand
-from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -62,9 +69,12 @@ from sorting_cell.manipulation.robot import arm_spec_from_cell
 from sorting_cell.manipulation.trajectory import Trajectory
 
 from .controller_msgs import error_name, to_duration, tolerances_msg, trajectory_to_msg
-from .conversions import camera_info_to_dict, depth_from_image, pose_to_matrix
+from sorting_cell.frame_tree import FrameLookupError
+
+from .conversions import camera_info_to_dict, depth_from_image
 from .params import declare
-from .qos import latched_qos, result_qos, sensor_qos
+from .qos import result_qos, sensor_qos
+from .tf import TransformListener
 
 __all__ = ['ControllerArmBackend', 'make_manipulator']
 
@@ -81,7 +91,12 @@ class ControllerArmBackend(ArmBackend):
     namespace, name : str
         Of the private node.
     arm_joints, finger_joints : sequences of str
-    arm_controller, gripper_controller : str
+        As the controller and ``joint_states`` name them.
+    arm_action, gripper_action : str
+        FollowJointTrajectory and GripperCommand action names.
+    world_frame : str or callable
+        tf frame of the camera pose for re-perception (a callable is asked at each look:
+        the sorter declares its ``world_frame`` after the arm is made).
     goal_tolerance, path_tolerance, goal_time_tolerance : float
         rad, rad (0: controller default), s.
     server_timeout, timeout_factor, timeout_margin, gripper_timeout : float
@@ -92,8 +107,9 @@ class ControllerArmBackend(ArmBackend):
     """
 
     def __init__(self, context, namespace: str, name: str, arm_joints, finger_joints, *,
-                 arm_controller: str = 'joint_trajectory_controller',
-                 gripper_controller: str = 'gripper_controller',
+                 arm_action: str = 'joint_trajectory_controller/follow_joint_trajectory',
+                 gripper_action: str = 'gripper_controller/gripper_cmd',
+                 world_frame='world',
                  goal_tolerance: float = 0.01, path_tolerance: float = 0.0,
                  goal_time_tolerance: float = 0.5, server_timeout: float = 10.0,
                  timeout_factor: float = 4.0, timeout_margin: float = 5.0,
@@ -108,6 +124,7 @@ class ControllerArmBackend(ArmBackend):
         self.gripper_max_effort = gripper_max_effort
         self.gripper_position_scale = gripper_position_scale
         self.sample_dt = sample_dt
+        self.world_frame = world_frame
         self.node = Node(name, namespace=namespace, context=context, parameter_overrides=[
             Parameter('use_sim_time', value=bool(use_sim_time))])
         n = self.node
@@ -116,18 +133,16 @@ class ControllerArmBackend(ArmBackend):
         self._width = 0.0
         self._depth: tuple[Image, float] | None = None
         self._info: CameraInfo | None = None
-        self._pose: np.ndarray | None = None
         self._stops = 0          # bumped by stop(); a running wait sees it change
         self._active: list = []  # goal handles of running goals (arm, gripper)
-        self.arm_action = f'{arm_controller.strip("/")}/follow_joint_trajectory'
-        self.gripper_action = f'{gripper_controller.strip("/")}/gripper_cmd'
+        self.arm_action, self.gripper_action = arm_action, gripper_action
         self._arm = ActionClient(n, FollowJointTrajectory, self.arm_action)
         self._gripper = ActionClient(n, GripperCommand, self.gripper_action)
         n.create_subscription(JointState, 'joint_states', self._on_js, result_qos())
         n.create_subscription(Image, 'camera/depth', self._on_depth, sensor_qos(depth=1))
         n.create_subscription(CameraInfo, 'camera/camera_info', self._on_info,
                               sensor_qos(depth=1))
-        n.create_subscription(PoseStamped, 'camera/pose', self._on_pose, latched_qos())
+        self._tf = TransformListener(n)
         self._executor = SingleThreadedExecutor(context=context)
         self._executor.add_node(n)
         self._thread = threading.Thread(target=self._spin, name=f'{name}-spin', daemon=True)
@@ -157,8 +172,16 @@ class ControllerArmBackend(ArmBackend):
     def _on_info(self, msg: CameraInfo) -> None:
         self._info = msg
 
-    def _on_pose(self, msg: PoseStamped) -> None:
-        self._pose = pose_to_matrix(msg.pose)
+    def _camera_pose(self) -> np.ndarray | None:
+        """``T_world_optical`` from tf for the frame camera_info names, or None (yet)."""
+        info = self._info
+        if info is None:
+            return None
+        world = self.world_frame() if callable(self.world_frame) else self.world_frame
+        try:
+            return self._tf.lookup(world, info.header.frame_id)
+        except FrameLookupError:
+            return None
 
     # -------------------------------------------------------------- waiting
     def _notify(self, *_) -> None:
@@ -333,16 +356,22 @@ class ControllerArmBackend(ArmBackend):
             f'goal {width:.3f} m at {r.position / self.gripper_position_scale:.3f} m'))
 
     def snapshot(self) -> Snapshot | None:
-        """The first depth frame stamped after now (the arm is out of view by then)."""
+        """The first depth frame stamped after now (the arm is out of view by then), with
+        the camera pose from tf; None if either is missing within ``server_timeout``."""
         asked = self.now()
+        deadline = time.monotonic() + self.server_timeout
         with self._cv:
-            ok = self._cv.wait_for(lambda: self._depth is not None and self._depth[1] > asked
-                                   and self._info is not None and self._pose is not None,
-                                   self.server_timeout)
-            if not ok:
-                return None
-            msg = self._depth[0]
-        return Snapshot(depth_from_image(msg), camera_info_to_dict(self._info, self._pose))
+            while True:
+                # tf arrives without a notify: poll the lookup at a short period
+                pose = self._camera_pose()
+                if pose is not None and self._depth is not None and self._depth[1] > asked:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cv.wait(min(left, 0.05))
+            msg, info = self._depth[0], self._info
+        return Snapshot(depth_from_image(msg), camera_info_to_dict(info, pose))
 
     def stop(self) -> None:
         """Cancel the running goals (the controllers hold the arm) and end any wait."""
@@ -384,19 +413,47 @@ def _sim_num_boxes(node: Node, sim_node: str, timeout: float) -> int:
         helper.destroy_node()
 
 
-def make_manipulator(node: Node) -> PickPlaceManipulator:
-    """The arm for the sorter node (``manipulator: 'ros2_control'`` or ``'sim'``)."""
-    from sorting_cell.sim.cell import build_cell
+def _planning_cell(node: Node, cell_config: str, num_boxes: int, sim_node: str,
+                   timeout: float):
+    """The planning model (robot, table, boxes) and its CellInfo; the config if any."""
+    from sorting_cell.sim.cell import BoxPlacement, build_cell
 
+    if cell_config:
+        from sorting_cell.cell_config import CellConfig, CellConfigError
+        config = CellConfig.load(cell_config)
+        if not config.arm.model:
+            raise CellConfigError(f'{config.source}: arm.model: missing: the arm whose model '
+                                  'the sorter plans on (e.g. ur5e)')
+        boxes = [BoxPlacement(b.position, b.yaw, b.size) for b in config.boxes]
+        model, _, info = build_cell(boxes=boxes, robot=config.arm.model, seed=None,
+                                    n_objects=0)
+        return model, info, config
+    if num_boxes <= 0:
+        num_boxes = _sim_num_boxes(node, sim_node, timeout)
+    model, _, info = build_cell(num_boxes=num_boxes, seed=None, n_objects=0)
+    return model, info, None
+
+
+def make_manipulator(node: Node) -> PickPlaceManipulator:
+    """The arm for the sorter node (``manipulator: 'ros2_control'`` or ``'sim'``).
+
+    Raises ValueError (e.g. :class:`~sorting_cell.sim.cell.UnsupportedRobotError`) when the
+    cell configuration names an arm the project has no model of, or joint names that do not
+    fit it: at start, before anything moves.
+    """
     def param(name, default, description, **kw):
         if node.has_parameter(name):
             return node.get_parameter(name).value
         return declare(node, name, default, description, read_only=True, **kw)
 
-    controller = param('arm.controller', 'joint_trajectory_controller',
-                       'trajectory controller: <controller>/follow_joint_trajectory')
-    gripper = param('arm.gripper_controller', 'gripper_controller',
-                    'gripper controller: <controller>/gripper_cmd')
+    cell_config = str(param('cell_config', '', 'cell configuration file (robot model, box '
+                            "poses); '' = the simulated cell"))
+    arm_action = param('arm.action', 'joint_trajectory_controller/follow_joint_trajectory',
+                       'control_msgs/action/FollowJointTrajectory action name')
+    gripper_action = param('gripper.action', 'gripper_controller/gripper_cmd',
+                           'control_msgs/action/GripperCommand action name')
+    max_opening = float(param('gripper.max_opening', 0.08, 'widest gripper opening (m)',
+                              min_value=0.001, max_value=0.5))
     kw = dict(
         goal_tolerance=param('arm.goal_tolerance', 0.01, 'goal position tolerance (rad)',
                              min_value=0.0, max_value=1.0),
@@ -418,19 +475,32 @@ def make_manipulator(node: Node) -> PickPlaceManipulator:
         gripper_position_scale=param('arm.gripper_position_scale', 1.0, 'GripperCommand '
                                      'position per metre of opening', min_value=1e-6,
                                      max_value=1e6))
-    num_boxes = int(param('arm.num_boxes', 0, 'boxes of the cell model; 0 = ask the sim '
-                          'node', min_value=0, max_value=8))
+    num_boxes = int(param('arm.num_boxes', 0, 'boxes of the simulated cell model; 0 = ask '
+                          'the sim node', min_value=0, max_value=8))
     sim_node = str(param('arm.sim_node', 'sim', 'sim node to ask for num_boxes'))
-    if num_boxes <= 0:
-        num_boxes = _sim_num_boxes(node, sim_node, min(kw['server_timeout'], 15.0))
-    model, _, info = build_cell(num_boxes=num_boxes, seed=None, n_objects=0)
-    spec = arm_spec_from_cell(info)
+    model, info, config = _planning_cell(node, cell_config, num_boxes, sim_node,
+                                         min(kw['server_timeout'], 15.0))
+    joints = list(param('arm.joints', list(info.arm_joint_names),
+                        "the controller's joint names, in the planning model's order"))
+    if len(joints) != len(info.arm_joint_names) or not all(joints):
+        raise ValueError(f'arm.joints: {len(info.arm_joint_names)} joint names are needed for '
+                         f'the planning model ({", ".join(info.arm_joint_names)}), got {joints}')
+    spec = arm_spec_from_cell(info, max_opening=max_opening)
+
+    def world_frame() -> str:
+        # declared by the sorter's perception after the arm is made
+        return (node.get_parameter('world_frame').value if node.has_parameter('world_frame')
+                else 'world')
+
     backend = ControllerArmBackend(
-        node.context, node.get_namespace(), f'{node.get_name()}_arm', info.arm_joint_names,
-        info.gripper_joint_names, arm_controller=controller, gripper_controller=gripper,
-        use_sim_time=bool(node.get_parameter('use_sim_time').value), **kw)
+        node.context, node.get_namespace(), f'{node.get_name()}_arm', joints,
+        info.gripper_joint_names, arm_action=arm_action, gripper_action=gripper_action,
+        world_frame=world_frame, use_sim_time=bool(node.get_parameter('use_sim_time').value),
+        **kw)
+    where = (f'{config.arm.model} cell of {config.source}' if config is not None
+             else 'the simulated cell')
     node.get_logger().info(
-        f'ros2_control arm: planning on a {num_boxes}-box cell, executing through '
+        f'ros2_control arm: planning on {where} ({info.num_boxes} boxes), executing through '
         f'{backend.node.resolve_topic_name(backend.arm_action)} and '
         f'{backend.node.resolve_topic_name(backend.gripper_action)}')
     return PickPlaceManipulator(model, spec, backend, PickConfig())

@@ -3,8 +3,8 @@
 Publishes (relative names)
 - ``camera/image_raw`` sensor_msgs/Image rgb8, ``camera/depth`` sensor_msgs/Image 32FC1 (m),
   ``camera/camera_info`` sensor_msgs/CameraInfo -- every ``1 / camera_rate`` s of sim time;
-- ``camera/pose`` geometry_msgs/PoseStamped (frame ``world``, the optical frame of
-  ``camera/camera_info``: x right, y down, z forward), latched;
+- no camera pose: like a camera driver, the node names its optical frame (``frame_id``) and
+  the pose comes from tf (``cell_frames``, or a calibration file through ``up robot``);
 - ``camera/background`` sensor_msgs/Image rgb8, latched: the camera's view of the same cell
   without objects -- the empty-table frame a real cell grabs at start-up for the background
   proposer. Published at start-up and again after every ``sim/reset``;
@@ -62,10 +62,8 @@ import threading
 import time
 
 import mujoco
-import numpy as np
 from builtin_interfaces.msg import Time
 from control_msgs.action import FollowJointTrajectory, GripperCommand
-from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -106,13 +104,6 @@ def camera_info_from_spec(camera, stamp, frame_id: str) -> CameraInfo:
     return msg
 
 
-def _quat_from_matrix(R: np.ndarray) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation matrix."""
-    q = np.zeros(4)
-    mujoco.mju_mat2Quat(q, np.ascontiguousarray(R, float).ravel())
-    return float(q[1]), float(q[2]), float(q[3]), float(q[0])
-
-
 class SimNode(Node):
     """The simulated cell on ROS topics (see the module docstring)."""
 
@@ -143,7 +134,6 @@ class SimNode(Node):
         p('publish_ground_truth', False, fixed_param('latched sim/ground_truth JSON for tests; '
                                                      'never used by the pipeline'))
         p('frame_id', 'camera', fixed_param('frame of the images and camera_info'))
-        p('world_frame', 'world', fixed_param('frame of camera/pose'))
         p('reliable', True, fixed_param('RELIABLE image QoS (best effort only with SHM)'))
         p('queue_depth', 5, fixed_param('image QoS depth', int_range=(1, 100)))
         p('arm_controller', 'joint_trajectory_controller',
@@ -167,7 +157,7 @@ class SimNode(Node):
         self._publish_depth = bool(g('publish_depth'))
         self._publish_clock = bool(g('publish_clock'))
         self._publish_gt = bool(g('publish_ground_truth'))
-        self._frame_id, self._world_frame = g('frame_id'), g('world_frame')
+        self._frame_id = g('frame_id')
         self._defaults = {k: float(g(f'constraints.{k}'))
                           for k in ('goal', 'trajectory', 'goal_time')}
         self._gripper_tolerance = float(g('gripper_tolerance'))
@@ -187,7 +177,6 @@ class SimNode(Node):
         self._pub_rgb = self.create_publisher(Image, 'camera/image_raw', img_qos)
         self._pub_depth = self.create_publisher(Image, 'camera/depth', img_qos)
         self._pub_info = self.create_publisher(CameraInfo, 'camera/camera_info', img_qos)
-        self._pub_pose = self.create_publisher(PoseStamped, 'camera/pose', latched_qos())
         self._pub_background = self.create_publisher(Image, 'camera/background', latched_qos())
         self._pub_js = self.create_publisher(JointState, 'joint_states', result_qos())
         self._pub_clock = self.create_publisher(Clock, '/clock', 10)
@@ -543,15 +532,6 @@ class SimNode(Node):
         self.frames_published += 1
 
     def _publish_static(self) -> None:
-        cam = self._world.info.camera
-        pose = PoseStamped()
-        pose.header.stamp = self._stamp()
-        pose.header.frame_id = self._world_frame
-        T = cam.T_world_camera
-        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = map(float, T[:3, 3])
-        o = pose.pose.orientation
-        o.x, o.y, o.z, o.w = _quat_from_matrix(T[:3, :3])
-        self._pub_pose.publish(pose)
         if self._pub_gt is not None:
             self._publish_ground_truth()
 

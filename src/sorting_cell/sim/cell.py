@@ -26,7 +26,8 @@ from .layout import Placement, sample_layout
 from .catalog import draw_objects, is_primitives, object_catalog, resolve_categories
 from .objects import FAMILY_NAMES, ObjectSpec, make_object
 
-__all__ = ['build_cell', 'CellInfo', 'BoxInfo', 'CameraSpec', 'ObjectTruth', 'robot_assets_dir',
+__all__ = ['build_cell', 'CellInfo', 'BoxInfo', 'BoxPlacement', 'CameraSpec', 'ObjectTruth',
+           'robot_assets_dir', 'check_robot_model', 'UnsupportedRobotError', 'ROBOT_MODELS',
            'ARM_JOINTS', 'HOME_QPOS', 'TRAY', 'BOX_RADIUS', 'GRIPPER_MAX_WIDTH', 'EE_SITE',
            'CAMERA_NAME', 'OVERVIEW_CAMERA', 'MAX_BOXES']
 
@@ -82,6 +83,42 @@ class BoxInfo:
     def drop_point(self) -> tuple[float, float, float]:
         """A point above the box from which a held object can be released."""
         return (self.center[0], self.center[1], self.center[2] + self.wall_height + 0.05)
+
+
+@dataclass(frozen=True)
+class BoxPlacement:
+    """Where a box stands: its bottom centre on the table (m), yaw (rad), inner size and wall
+    height (m). A cell configuration's boxes, for a planning model of a real cell."""
+
+    position: tuple[float, float, float]
+    yaw: float = 0.0
+    size: tuple[float, float, float] = (0.18, 0.18, 0.07)
+
+
+#: Arm models this project can build (robosuite's MJCF), by the name a cell configuration
+#: gives in ``arm.model``.
+ROBOT_MODELS = ('ur5e',)
+# Arms people ask for that the installed assets cannot stand in for, and why.
+_NOT_BUILDABLE = {
+    'fr3': 'robosuite 1.5.2 ships a Franka Panda, not an FR3: their joint limits differ '
+           '(e.g. joint 6: Panda -0.02..3.75 rad, FR3 0.54..4.52 rad), so plans on the Panda '
+           'model would not be safe on an FR3',
+    'panda': 'the Panda arm model is in robosuite, but its hand, home pose and servo gains '
+             'are not set up here',
+}
+
+
+class UnsupportedRobotError(ValueError):
+    """The cell names an arm whose model this project cannot build."""
+
+
+def check_robot_model(name: str) -> str:
+    """``name`` if the project can build that arm's model; else UnsupportedRobotError."""
+    if name in ROBOT_MODELS:
+        return name
+    why = _NOT_BUILDABLE.get(name, 'no such model in the installed robot assets')
+    raise UnsupportedRobotError(f'no planning model for arm {name!r}: {why}. Models that can '
+                                f'be built: {", ".join(ROBOT_MODELS)}')
 
 
 @dataclass(frozen=True)
@@ -258,26 +295,28 @@ def box_poses(num_boxes: int) -> list[tuple[float, float, float]]:
     return out
 
 
-def _add_boxes(spec: mujoco.MjSpec, num_boxes: int) -> list[BoxInfo]:
+def _add_boxes(spec: mujoco.MjSpec, placements: list[BoxPlacement]) -> list[BoxInfo]:
     wall, floor = 0.008, 0.006
-    half = BOX_INNER / 2
     boxes = []
-    for i, (x, y, yaw) in enumerate(box_poses(num_boxes)):
+    for i, box in enumerate(placements):
+        (x, y, z), yaw = box.position, box.yaw
+        half_x, half_y, wall_height = box.size[0] / 2, box.size[1] / 2, box.size[2]
         name = f'box{i}'
-        body = spec.worldbody.add_body(name=name, pos=[x, y, 0.0], quat=_yaw_quat(yaw))
+        body = spec.worldbody.add_body(name=name, pos=[x, y, z], quat=_yaw_quat(yaw))
         colour = [*_BOX_COLOURS[i % len(_BOX_COLOURS)], 1.0]
         body.add_geom(name=f'{name}_floor', type=mujoco.mjtGeom.mjGEOM_BOX,
-                      size=[half + wall, half + wall, floor / 2], pos=[0, 0, floor / 2],
+                      size=[half_x + wall, half_y + wall, floor / 2], pos=[0, 0, floor / 2],
                       rgba=[0.75, 0.62, 0.45, 1])
-        zc = floor + BOX_WALL_HEIGHT / 2
-        for k, (px, py, sx, sy) in enumerate([(half + wall / 2, 0, wall / 2, half + wall),
-                                              (-half - wall / 2, 0, wall / 2, half + wall),
-                                              (0, half + wall / 2, half, wall / 2),
-                                              (0, -half - wall / 2, half, wall / 2)]):
+        zc = floor + wall_height / 2
+        for k, (px, py, sx, sy) in enumerate([
+                (half_x + wall / 2, 0, wall / 2, half_y + wall),
+                (-half_x - wall / 2, 0, wall / 2, half_y + wall),
+                (0, half_y + wall / 2, half_x, wall / 2),
+                (0, -half_y - wall / 2, half_x, wall / 2)]):
             body.add_geom(name=f'{name}_wall{k}', type=mujoco.mjtGeom.mjGEOM_BOX,
-                          size=[sx, sy, BOX_WALL_HEIGHT / 2], pos=[px, py, zc], rgba=colour)
-        boxes.append(BoxInfo(i, name, (x, y, floor), yaw, (BOX_INNER, BOX_INNER),
-                             BOX_WALL_HEIGHT))
+                          size=[sx, sy, wall_height / 2], pos=[px, py, zc], rgba=colour)
+        boxes.append(BoxInfo(i, name, (x, y, z + floor), yaw, (2 * half_x, 2 * half_y),
+                             wall_height))
     return boxes
 
 
@@ -379,7 +418,8 @@ def resolve_families(families, num_boxes: int) -> tuple[str, ...]:
 
 def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None = None,
                families=None, width: int = 640, height: int = 480,
-               clearance: float = LAYOUT_CLEARANCE, objects=None, extras=None
+               clearance: float = LAYOUT_CLEARANCE, objects=None, extras=None,
+               boxes=None, robot: str = 'ur5e'
                ) -> tuple[mujoco.MjModel, mujoco.MjData, CellInfo]:
     """Build the cell and return the compiled model, its data at rest and its description.
 
@@ -408,6 +448,11 @@ def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None =
     extras : callable or None
         ``extras(spec)`` adds to the cell's ``mujoco.MjSpec`` before it is compiled (e.g. a
         calibration board lying on the table).
+    boxes : sequence of BoxPlacement or None
+        Where the boxes stand (a real cell's configuration); ``num_boxes`` is then ignored.
+        Default: ``num_boxes`` boxes on the arc of :func:`box_poses`.
+    robot : str
+        The arm (:data:`ROBOT_MODELS`); others raise :class:`UnsupportedRobotError`.
 
     Returns
     -------
@@ -416,6 +461,15 @@ def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None =
         Arm at :data:`HOME_QPOS`, gripper open, objects resting in the tray.
     info : CellInfo
     """
+    check_robot_model(robot)
+    if boxes is None:
+        boxes = [BoxPlacement((x, y, 0.0), yaw, (BOX_INNER, BOX_INNER, BOX_WALL_HEIGHT))
+                 for x, y, yaw in box_poses(num_boxes)]
+    else:
+        boxes = list(boxes)
+        if not 1 <= len(boxes) <= MAX_BOXES:
+            raise ValueError(f'1 to {MAX_BOXES} boxes are needed, got {len(boxes)}')
+        num_boxes = len(boxes)
     if n_objects is not None and n_objects < 0:
         raise ValueError(f'n_objects must be >= 0, got {n_objects}')
     if width < 16 or height < 16:
@@ -445,7 +499,7 @@ def build_cell(num_boxes: int = 4, seed: int | None = 0, n_objects: int | None =
     spec.modelname = 'sorting_cell'
     _add_arm(spec, assets)
     _add_environment(spec)
-    boxes = _add_boxes(spec, num_boxes)
+    boxes = _add_boxes(spec, boxes)
     _add_camera(spec, width, height)
     _add_overview_camera(spec)
     names = tuple(f'obj{i:02d}' for i in range(n_objects))
