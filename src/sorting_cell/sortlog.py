@@ -38,8 +38,9 @@ __all__ = ['SortLog', 'SortRecord', 'LoggedObject', 'SortLogError', 'OBJECT_STAT
            'SORT_STATES']
 
 OBJECT_STATES = ('pending', 'started', 'done', 'failed')
-SORT_STATES = ('running', 'succeeded', 'failed', 'canceled', 'aborted')
-_FINISHED = ('succeeded', 'failed')
+SORT_STATES = ('running', 'succeeded', 'failed', 'canceled', 'aborted', 'abandoned')
+#: 'abandoned': unfinished when the tray changed or another sort was asked for; never resumed.
+_FINISHED = ('succeeded', 'failed', 'abandoned')
 _ID_RE = re.compile(r'^[A-Za-z0-9_.:-]{1,128}$')
 
 _SCHEMA = """
@@ -113,7 +114,8 @@ class SortRecord:
 
     @property
     def finished(self) -> bool:
-        """Succeeded or failed for good; canceled/aborted/running ones can be resumed."""
+        """Succeeded, failed or abandoned for good; canceled/aborted/running ones can be
+        resumed."""
         return self.state in _FINISHED
 
     @property
@@ -245,7 +247,7 @@ class SortLog:
     def latest_unfinished(self, num_boxes: int | None = None) -> SortRecord | None:
         """The most recently created sort that can still be resumed (optionally with
         ``num_boxes`` boxes)."""
-        query = ('SELECT sort_id FROM sorts WHERE state NOT IN (?, ?)'
+        query = ('SELECT sort_id FROM sorts WHERE state NOT IN (?, ?, ?)'
                  + (' AND num_boxes=?' if num_boxes else '') + ' ORDER BY created DESC LIMIT 1')
         args = _FINISHED + ((num_boxes,) if num_boxes else ())
         with self._lock:

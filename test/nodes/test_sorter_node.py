@@ -217,6 +217,48 @@ def test_one_goal_at_a_time_cancel_and_resume(ros, tmp_path):
                                                             for o in rec.objects}
 
 
+def _cancel_after_first_pick(cell, **goal):
+    handle, fb = cell.send(**goal)
+    assert handle.accepted
+    cell.ros.wait_for(lambda: any(f.phase == 'pick' and f.objects_done >= 1 for f in fb), 30,
+                      'first pick done')
+    cell.ros.wait_future(handle.cancel_goal_async(), 10, 'cancel response')
+    res = cell.ros.wait_future(handle.get_result_async(), 30, 'canceled result')
+    assert res.status == GoalStatus.STATUS_CANCELED
+    return res.result.sort_id
+
+
+def test_the_same_goal_again_resumes_the_unfinished_sort_on_the_same_tray(ros, tmp_path):
+    scene = make_scene(n_objects=6, n_kinds=2, seed=15)
+    cell = Cell(ros, tmp_path, scene, pick_seconds=0.3)
+    sid = _cancel_after_first_pick(cell, num_boxes=2)
+    done_before = {p['object_id'] for p in read_journal(cell.journal)}
+    status, result, _ = cell.run(num_boxes=2)          # the plain goal again, no resume flag
+    assert status == GoalStatus.STATUS_SUCCEEDED and result.success
+    assert result.resumed and result.sort_id == sid    # not re-clustered
+    placed = [p['object_id'] for p in read_journal(cell.journal)]
+    assert len(placed) == 6 and len(set(placed)) == 6  # nothing lost, nothing twice
+    assert {o.object_id for o in result.objects if o.from_previous_run} == done_before
+
+
+def test_an_unfinished_sort_is_never_applied_to_a_new_tray(ros, tmp_path):
+    scene = make_scene(n_objects=6, n_kinds=2, seed=15)
+    cell = Cell(ros, tmp_path, scene, pick_seconds=0.3)
+    old = _cancel_after_first_pick(cell, num_boxes=2)
+    cell.image = numpy_to_image(make_scene(n_objects=6, n_kinds=2, seed=99).frame)
+    status, result, _ = cell.run(num_boxes=2, resume=True)   # resume asked: refused
+    assert status == GoalStatus.STATUS_ABORTED
+    assert f'the unfinished sort {old!r} is for another tray' in result.message
+    assert 'nothing was moved' in result.message
+    moved = len(read_journal(cell.journal))
+    status, result, _ = cell.run(num_boxes=2)                # plain goal: a new sort
+    assert status == GoalStatus.STATUS_SUCCEEDED and not result.resumed
+    assert result.sort_id != old
+    rec = SortLog(cell.log_dir).get(old)
+    assert rec.state == 'abandoned' and rec.message.startswith('the tray changed')
+    assert len(read_journal(cell.journal)) == moved + 6
+
+
 def test_resume_rejects_mismatched_boxes(ros, tmp_path):
     scene = make_scene(n_objects=4, n_kinds=2, seed=16)
     log = SortLog(tmp_path / 'sortlog')

@@ -125,6 +125,11 @@ class SorterNode(Node):
                                       'whose interrupted pick may have finished counts as '
                                       'gone when the mean colour change over its mask '
                                       'exceeds this (0-255)', min_value=0.0, max_value=255.0)
+        self.same_tray_threshold = declare(
+            self, 'same_tray_threshold', 12.0, 'A goal without sort_id resumes the unfinished '
+            'sort when most of its objects not yet sorted are still in place: mean colour '
+            'change over their masks at most this (0-255); else the tray changed',
+            min_value=0.0, max_value=255.0)
         self.random_state = declare(self, 'random_state', 0, 'Seed of stochastic methods',
                                     min_value=0, max_value=2**31 - 1)
         best_effort = declare(self, 'best_effort', False, 'Camera topics best effort',
@@ -342,11 +347,7 @@ class SorterNode(Node):
         for obj in record.objects:
             if obj.state != 'started':
                 continue
-            x0, y0, x1, y1 = obj.info['bbox']
-            mask = snap[f'mask_{obj.object_id}']
-            before = snap['frame'][y0:y1, x0:x1][mask].astype(np.float32)
-            now = frame[y0:y1, x0:x1][mask].astype(np.float32)
-            change = float(np.abs(now - before).mean()) if mask.any() else 0.0
+            change = _mask_change(snap, frame, obj)
             if change > self.gone_threshold:
                 self.sort_log.mark_outcome(
                     record.sort_id, obj.object_id, True,
@@ -357,6 +358,15 @@ class SorterNode(Node):
         return self.sort_log.get(record.sort_id)
 
     def _resumable(self, goal: SortObjects.Goal) -> SortRecord | None:
+        """The logged sort this goal continues, or None for a new sort.
+
+        With a ``sort_id``: that sort. Without: the most recent sort, if it is unfinished
+        and the tray is still the one it was planned for (its objects not yet sorted are
+        where the snapshot saw them) -- resumed by default, so a goal sent again after a
+        crash never re-clusters what is left. On another tray it is abandoned (recorded
+        why) and a new sort starts; with ``resume`` the goal is refused instead. A stale
+        sort is never applied to a new tray.
+        """
         if goal.sort_id:
             record = self.sort_log.get(goal.sort_id)
             if record is not None and goal.num_boxes not in (0, record.num_boxes):
@@ -364,9 +374,51 @@ class SorterNode(Node):
                                 f'boxes, the goal asks for {goal.num_boxes}; send 0 or '
                                 f'{record.num_boxes} to resume it, or another sort_id')
             return record
+        ids = self.sort_log.sort_ids()
+        latest = self.sort_log.get(ids[-1]) if ids else None
+        if latest is None or latest.finished:
+            return None
+        if goal.num_boxes not in (0, latest.num_boxes):
+            if goal.resume:
+                raise GoalError(f'the unfinished sort {latest.sort_id!r} was planned for '
+                                f'{latest.num_boxes} boxes, the goal asks for '
+                                f'{goal.num_boxes}; send 0 or {latest.num_boxes} to resume it')
+            return self._abandon(latest, f'a new sort into {goal.num_boxes} boxes was asked for')
+        same, detail = self._same_tray(latest, goal)
+        if same:
+            return latest
         if goal.resume:
-            return self.sort_log.latest_unfinished(goal.num_boxes or None)
+            raise GoalError(f'the unfinished sort {latest.sort_id!r} is for another tray '
+                            f'({detail}); nothing was moved. Send the goal without resume '
+                            'to sort this tray')
+        return self._abandon(latest, f'the tray changed ({detail})')
+
+    def _abandon(self, record: SortRecord, why: str) -> None:
+        self.sort_log.set_state(record.sort_id, 'abandoned', why)
+        self.get_logger().warning(f'unfinished sort {record.sort_id!r} abandoned: {why}')
         return None
+
+    def _same_tray(self, record: SortRecord, goal: SortObjects.Goal) -> tuple[bool, str]:
+        """Whether the objects ``record`` has yet to sort are where its snapshot saw them."""
+        waiting = [o for o in record.objects if not o.finished and o.state != 'started']
+        snap = self.sort_log.load_snapshot(record.sort_id)
+        if not waiting or snap is None:
+            return True, 'nothing left to compare'
+        if self.manipulator is not None and not goal.dry_run:
+            self.manipulator.home()   # the arm must not hide the tray
+        msg, _ = self.wait_for_image(time.monotonic(),
+                                     goal.snapshot_timeout or self.snapshot_timeout)
+        try:
+            frame = rgb_from_image(msg)
+        except MessageError as exc:
+            raise GoalError(f'unusable camera image: {exc}') from exc
+        if frame.shape != snap['frame'].shape:
+            return False, f'the camera image is {frame.shape[1]}x{frame.shape[0]}, the ' \
+                f'logged snapshot {snap["frame"].shape[1]}x{snap["frame"].shape[0]}'
+        still = sum(_mask_change(snap, frame, o) <= self.same_tray_threshold for o in waiting)
+        detail = (f'{still} of {len(waiting)} object(s) not yet sorted are where the sort '
+                  'left them')
+        return 2 * still >= len(waiting), detail
 
     def _feedback(self, goal_handle, sort_id: str, phase: str, done: int = 0, total: int = 0,
                   object_id: str = '', box: int = -1) -> None:
@@ -637,6 +689,17 @@ class SorterNode(Node):
                                   message=record.message, num_boxes=record.num_boxes,
                                   resumed=resumed, objects=outcomes,
                                   perception_seconds=float(perception))
+
+
+def _mask_change(snap: dict, frame: np.ndarray, obj) -> float:
+    """Mean colour change (0-255) inside ``obj``'s logged mask, snapshot vs ``frame``."""
+    x0, y0, x1, y1 = obj.info['bbox']
+    mask = snap[f'mask_{obj.object_id}']
+    if not mask.any():
+        return 0.0
+    before = snap['frame'][y0:y1, x0:x1][mask].astype(np.float32)
+    now = frame[y0:y1, x0:x1][mask].astype(np.float32)
+    return float(np.abs(now - before).mean())
 
 
 def main(args=None) -> int:
