@@ -62,6 +62,9 @@ def add_arguments(sub) -> None:
     b.add_argument('--animation', action='store_true',
                    help='also write trayN_sort.gif (the overhead camera, one frame per '
                         'simulated second)')
+    b.add_argument('--fresh-cell', action='store_true',
+                   help='start a new cell for every tray (default: one running cell, the '
+                        'next tray laid out with sim/reset)')
     b.set_defaults(_run=run_bench)
 
 
@@ -196,7 +199,11 @@ class _Probe:
         raise TimeoutError(f'no camera image after sim time {after:.1f} within {timeout:.0f} s')
 
     def reset(self, seed: int) -> None:
+        """Ask the sim for the tray of ``seed``; what was seen of the last tray is
+        forgotten (its sim clock restarts at 0, so old stamps would look new)."""
         from std_msgs.msg import Int64
+        with self._lock:
+            self.truth, self.image = None, None
         self.reset_pub.publish(Int64(data=int(seed)))
 
     def close(self):
@@ -374,28 +381,41 @@ def run_bench(args) -> int:
     trays, rows, cycles = [], [], []
     status = 0
     try:
+        up, probe = None, None
         for t in range(args.trays):
             seed = args.seed + t
-            # a fresh cell per tray, as a user starts it: nothing carries over between trays
-            tray_logs = logs / f'tray{t}'
+            tray_logs = logs / (f'tray{t}' if args.fresh_cell else 'cell')
             tray_logs.mkdir(parents=True, exist_ok=True)
-            up = _start_cell(args, boxes, seed, domain, tray_logs)
-            probe = _Probe(ctx)
+            if up is None:
+                up = _start_cell(args, boxes, seed, domain, tray_logs)
+                probe = _Probe(ctx)
+            else:
+                # the same running cell, the next tray laid out by the sim
+                probe.reset(seed)
             try:
                 tray = _sort_tray(args, t, seed, boxes, probe, ctx, out)
             except (TimeoutError, ConnectionError) as exc:
                 print(f'error: tray {t}: {exc}; node logs in {tray_logs}', file=sys.stderr)
                 status = 1
-                continue
-            finally:
+                # a cell that timed out is not trusted with the next tray
                 probe.close()
                 _stop_cell(up)
+                up, probe = None, None
+                continue
+            finally:
+                if args.fresh_cell and up is not None:
+                    probe.close()
+                    _stop_cell(up)
+                    up, probe = None, None
             info, tray_rows, tray_cycles = tray
             if info['sort_status'] != 'succeeded':
                 status = 1
             trays.append(info)
             rows.extend(tray_rows)
             cycles.extend(tray_cycles)
+        if up is not None:
+            probe.close()
+            _stop_cell(up)
     finally:
         rclpy.try_shutdown(context=ctx)
     total = len(rows)
@@ -424,6 +444,8 @@ def run_bench(args) -> int:
         'load_average_at_end': [round(v, 2) for v in os.getloadavg()],
         'path': 'sorting-cell up sim --nodes sim,sorter (DDS) + SortObjects action; perception '
                 'on the rendered images only; ground truth read by the bench only',
+        'cell': 'a new cell per tray' if args.fresh_cell else 'one running cell, trays laid '
+                'out with sim/reset',
     }
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: summary[k] for k in ('picks', 'sorting', 'cycle_s')}))

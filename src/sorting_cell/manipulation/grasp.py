@@ -56,6 +56,9 @@ class GraspPose:
         Unit vector of the principal (long) axis in the x-y plane.
     extent : (lo, hi)
         Where the object begins and ends along ``axis`` relative to ``position``, m.
+    footprint : (N, 2) array
+        Convex outline of everything seen of the object, x-y relative to ``position``, m
+        (where the object is around the fingers: placing keeps all of it in the box).
     """
 
     position: np.ndarray
@@ -69,6 +72,7 @@ class GraspPose:
     n_points: int
     axis: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0]))
     extent: tuple[float, float] = (0.0, 0.0)
+    footprint: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
 
 def validate_camera_info(camera_info: dict | None, shape: tuple[int, int]) -> tuple:
@@ -261,8 +265,11 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
     elif yaw > np.pi / 2:
         yaw -= np.pi
     position = np.array([mid[0], mid[1], z])
+    # The outline grows by half a pixel a side: pixel centres lie inside the object's edge.
+    hull = cv2.convexHull(xy.astype(np.float32)).reshape(-1, 2).astype(float) - mid
+    hull += hull / np.maximum(np.linalg.norm(hull, axis=1, keepdims=True), 1e-9) * px / 2
     return GraspPose(position, yaw, opening, z + approach_height, width, length, height,
-                     z_table, int(len(pts)), major.copy(), (a_lo, a_hi))
+                     z_table, int(len(pts)), major.copy(), (a_lo, a_hi), hull)
 
 
 def _narrow_section(points: np.ndarray, com: np.ndarray, half: float, max_width: float,
