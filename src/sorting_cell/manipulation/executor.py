@@ -32,6 +32,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable
 
+import cv2
 import mujoco
 import numpy as np
 
@@ -207,6 +208,8 @@ class PickPlaceManipulator(Manipulator):
         reason = ''
         attempt = 0
         note = getattr(self, '_split_note', '')
+        failed: list[tuple[np.ndarray, float]] = []   # grasps that held nothing, or slipped
+        first = grasp.position[:2].copy(), float(grasp.yaw)
         for attempt in range(1, self.config.max_attempts + 1):
             if self._stop.is_set():
                 return PickOutcome(False, 'stopped: goal cancelled', attempts=attempt - 1)
@@ -225,6 +228,11 @@ class PickPlaceManipulator(Manipulator):
                 if where is not None:
                     where, used = where
                     log.add(self.backend.now(), f'placed, cycle {self.backend.now() - t0:.2f} s')
+                    if attempt > 1:
+                        turn = abs((grasp.yaw - first[1] + np.pi / 2) % np.pi - np.pi / 2)
+                        note += (f' (attempt {attempt}: grasped '
+                                 f'{np.linalg.norm(grasp.position[:2] - first[0]) * 100:.1f} '
+                                 f'cm from the first grasp, turned {np.degrees(turn):.0f} deg)')
                     return PickOutcome(True, f'placed: box {request.box_index} lane {used}'
                                        + note, attempts=attempt,
                                        final_position=tuple(where))
@@ -232,9 +240,11 @@ class PickPlaceManipulator(Manipulator):
             else:
                 reason = 'grasp_failed: gripper closed on nothing'
             log.add(self.backend.now(), reason)
-            # Look again: the object may have been pushed, turned or knocked over.
+            failed.append((grasp.position[:2].copy(), float(grasp.yaw)))
+            # Look again: the object may have been pushed, turned or knocked over; where it
+            # did not move, another grasp (point or direction) is taken, not the failed one.
             try:
-                grasp, moved = self._reperceive(grasp)
+                grasp, moved = self._reperceive(grasp, failed)
             except GraspError as exc:
                 return PickOutcome(False, f'{reason}; then {exc.reason}', attempts=attempt)
             except MotionError as exc:
@@ -306,8 +316,9 @@ class PickPlaceManipulator(Manipulator):
                              top - self.spec.table_z, self.spec.table_z, 0)
         raise GraspError('no_perception: request has neither mask + depth nor a position')
 
-    def _reperceive(self, grasp: GraspPose) -> tuple[GraspPose, float]:
-        """Move out of view, look again near the last grasp, and grasp what is there."""
+    def _reperceive(self, grasp: GraspPose, failed=()) -> tuple[GraspPose, float]:
+        """Move out of view, look again near the last grasp, and grasp what is there
+        (other than the ``failed`` grasps, world ``(xy, yaw)``)."""
         snap = None
         if self.perceive is not None:
             self._move_to(self.spec.home, min_z=None)
@@ -324,7 +335,7 @@ class PickPlaceManipulator(Manipulator):
         blobs = relocate_all(snap.depth, snap.camera_info, grasp.position[:2], radius=0.08)
         if not blobs:
             raise GraspError(f'lost: nothing stands within 8 cm of {where} any more')
-        new, other = None, None
+        new, other, exhausted = None, None, None
         for mask in blobs:
             try:
                 cand = plan_grasp(mask, snap.depth, snap.camera_info,
@@ -332,17 +343,17 @@ class PickPlaceManipulator(Manipulator):
                                   approach_height=self.config.approach_height,
                                   min_tcp_height=(self.tool.finger_below
                                                   + self.config.fingertip_clearance),
-                                  table_z=self.spec.table_z)
-            except GraspError:
+                                  table_z=self.spec.table_z, avoid=failed)
+            except GraspError as exc:
+                exhausted = exhausted or (exc if exc.reason.startswith('grasp_failed') else None)
                 continue
             # Only the same object will do: a neighbour must not be taken in its place.
-            if (abs(cand.object_length - grasp.object_length)
-                    <= 0.3 * grasp.object_length + 0.01
-                    and abs(cand.object_width - grasp.object_width)
-                    <= 0.4 * grasp.object_width + 0.005):
+            if _same_object(cand, grasp):
                 new = cand
                 break
             other = other or cand
+        if new is None and exhausted is not None:
+            raise exhausted
         if new is None:
             detail = ('' if other is None else
                       f'; what stands there is {other.object_length * 100:.1f} x '
@@ -573,6 +584,17 @@ class PickPlaceManipulator(Manipulator):
         state.count += 1
         mid = box.to_world((spot.bounds[:2] + spot.bounds[2:]) / 2)
         return np.array([mid[0], mid[1], box.floor_z + state.fill / 2]), spot.lane
+
+
+def _same_object(a: GraspPose, b: GraspPose) -> bool:
+    """Whether two grasps (perhaps at different places on it) are on the same object:
+    about as long, and about as big seen from above (or as wide, without outlines)."""
+    if abs(a.object_length - b.object_length) > 0.3 * b.object_length + 0.01:
+        return False
+    if len(a.footprint) >= 3 and len(b.footprint) >= 3:
+        area = [cv2.contourArea(f.astype(np.float32)) for f in (a.footprint, b.footprint)]
+        return abs(area[0] - area[1]) <= 0.35 * area[1] + 1e-4
+    return abs(a.object_width - b.object_width) <= 0.4 * b.object_width + 0.005
 
 
 @dataclass
