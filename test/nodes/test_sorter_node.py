@@ -135,6 +135,15 @@ def test_arm_places_each_object_once_and_finished_sort_is_not_redone(ros, tmp_pa
     assert len(read_journal(cell.journal)) == len(placed)
 
 
+def test_boxes_emptied_resets_the_arms_count(ros, tmp_path):
+    from std_msgs.msg import Empty
+    cell = Cell(ros, tmp_path, make_scene(n_objects=4, n_kinds=2, seed=3))
+    pub = ros.probe.create_publisher(Empty, 'boxes/emptied', 10)
+    ros.wait_for(lambda: pub.get_subscription_count() > 0, 10, 'sorter subscribed')
+    pub.publish(Empty())
+    ros.wait_for(lambda: cell.node.manipulator.emptied == 1, 10, 'reset_boxes called')
+
+
 def test_failed_pick_is_reported_and_sort_fails(ros, tmp_path):
     scene = make_scene(n_objects=4, n_kinds=2, seed=13)
     cell = Cell(ros, tmp_path, scene, fail=('obj1',))

@@ -1,9 +1,10 @@
 """``sorting-cell sim bench``: full sorts of simulated trays through the nodes a user launches.
 
-Starts ``sorting-cell up sim --nodes sim,sorter`` (the sim node renders the camera; the
-sorter node runs perception on those images only and drives the simulated arm) on a private
-DDS domain, once per tray (seeds ``S, S+1, ...``; a fresh cell for every tray, nothing
-carries over), sends one ``SortObjects`` goal with the Python client and judges the result
+Starts ``sorting-cell up sim --nodes sim,cell_frames,sorter`` (the sim node renders the
+camera, cell_frames puts its pose on tf; the sorter node runs perception on those images
+only and drives the simulated arm) on a private DDS domain, lays out the trays (seeds
+``S, S+1, ...``) one after the other in that running cell with ``sim/reset`` (or starts a
+fresh cell per tray with ``--fresh-cell``), sends one ``SortObjects`` goal per tray with the Python client and judges the result
 from the sim's ground truth (``sim/ground_truth``: read here, never by the cell):
 
 - **picks**: every object of the tray is one pick; it is *in its intended box* when its final
@@ -271,7 +272,7 @@ def _start_cell(args, boxes: int, seed: int, domain: int, logs: Path) -> subproc
               'sim.publish_ground_truth': 'true', 'sorter.sort_log_dir': logs / 'sortlog',
               'sorter.snapshot_timeout': 30.0}
     cmd = [sys.executable, '-c', 'import sys; from sorting_cell.cli import main; '
-           'sys.exit(main(sys.argv[1:]))', 'up', 'sim', '--nodes', 'sim,sorter',
+           'sys.exit(main(sys.argv[1:]))', 'up', 'sim', '--nodes', 'sim,cell_frames,sorter',
            '--transport', 'default', '--log-dir', str(logs / 'nodes'), '--exit-on-failure']
     for key, value in params.items():
         cmd += ['-p', f'{key}:={value}']
@@ -442,8 +443,8 @@ def run_bench(args) -> int:
         'per_tray': trays,
         'wall_s': round(time.perf_counter() - t0, 1),
         'load_average_at_end': [round(v, 2) for v in os.getloadavg()],
-        'path': 'sorting-cell up sim --nodes sim,sorter (DDS) + SortObjects action; perception '
-                'on the rendered images only; ground truth read by the bench only',
+        'path': 'sorting-cell up sim --nodes sim,cell_frames,sorter (DDS) + SortObjects action; '
+                'perception on the rendered images only; ground truth read by the bench only',
         'cell': 'a new cell per tray' if args.fresh_cell else 'one running cell, trays laid '
                 'out with sim/reset',
     }
