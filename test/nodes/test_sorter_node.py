@@ -144,6 +144,38 @@ def test_boxes_emptied_resets_the_arms_count(ros, tmp_path):
     ros.wait_for(lambda: cell.node.manipulator.emptied == 1, 10, 'reset_boxes called')
 
 
+def test_snapshot_takes_the_depth_of_its_image_never_an_older_one(ros, tmp_path):
+    """The last depth received can be older than the image (its own topic; after a pause
+    the scene has changed): only the depth of the image's frame, or a later one, counts."""
+    import time
+
+    from sensor_msgs.msg import CameraInfo
+    cell = Cell(ros, tmp_path, arm=False)
+    geo = cell.node.geometry
+    info = CameraInfo(width=64, height=48, k=[50.0, 0, 32, 0, 50.0, 24, 0, 0, 1])
+    info.header.frame_id = 'cam'
+    pub_info = ros.probe.create_publisher(CameraInfo, 'camera/camera_info', sensor_qos())
+    pub_depth = ros.probe.create_publisher(Image, 'camera/depth', sensor_qos())
+    ros.wait_for(lambda: pub_depth.get_subscription_count() > 0
+                 and pub_info.get_subscription_count() > 0, 10, 'subscribers')
+
+    def depth(value, sec):
+        msg = numpy_to_image(np.full((48, 64), value, np.float32), '32FC1')
+        msg.header.stamp.sec = sec
+        pub_depth.publish(msg)
+        pub_info.publish(info)
+        ros.wait_for(lambda: geo.depth is not None and geo.depth[0, 0] == value
+                     and geo.info is not None, 10, f'depth {value}')
+
+    depth(0.5, 50)                       # the old scene (a later stamp: the clock restarted)
+    image_arrival = time.monotonic()     # the image of stamp 3 arrives now
+    assert geo.snapshot((48, 64), 3.0, image_arrival)[0] is None
+    assert geo.snapshot((48, 64))[0] is not None          # without an image: the latest
+    depth(0.6, 3)                        # the depth of that image's frame
+    d, cam = geo.snapshot((48, 64), 3.0, image_arrival)
+    assert d is not None and d[0, 0] == pytest.approx(0.6) and cam is not None
+
+
 def test_failed_pick_is_reported_and_sort_fails(ros, tmp_path):
     scene = make_scene(n_objects=4, n_kinds=2, seed=13)
     cell = Cell(ros, tmp_path, scene, fail=('obj1',))

@@ -3,6 +3,7 @@ in 3-D."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 from rclpy.node import Node
@@ -30,6 +31,9 @@ class Perception3D:
     def __init__(self, node: Node, best_effort: bool = False):
         self._lock = threading.Lock()
         self.depth: np.ndarray | None = None
+        #: header stamp (s) and monotonic arrival of ``depth``: which frame it belongs to
+        self.depth_stamp = float('nan')
+        self.depth_arrival = float('-inf')
         self.info: CameraInfo | None = None
         self._node = node
         self.world_frame = declare(node, 'world_frame', 'world', 'tf frame of the 3-D '
@@ -49,6 +53,8 @@ class Perception3D:
             return
         with self._lock:
             self.depth = depth
+            self.depth_stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+            self.depth_arrival = time.monotonic()
 
     def _on_info(self, msg: CameraInfo) -> None:
         with self._lock:
@@ -69,11 +75,22 @@ class Perception3D:
                                          f'{self.world_frame!r}')
         return T
 
-    def snapshot(self, shape: tuple[int, int]) -> tuple[np.ndarray | None, dict | None]:
+    def snapshot(self, shape: tuple[int, int], image_stamp: float | None = None,
+                 image_arrival: float | None = None) -> tuple[np.ndarray | None, dict | None]:
         """Depth and camera-info dict (with ``T_world_camera`` when tf knows it) matching an
-        image of ``shape`` (or None)."""
+        image of ``shape`` (or None).
+
+        With ``image_stamp`` / ``image_arrival`` (header stamp, s; monotonic arrival), only
+        a depth of the same frame or one that arrived after the image counts: the depth
+        of a frame comes on its own topic, and the last one received may be older than the
+        image (after a pause, a scene that has changed since).
+        """
         with self._lock:
             depth, info = self.depth, self.info
+            if image_stamp is not None and depth is not None and not (
+                    self.depth_stamp == image_stamp
+                    or (image_arrival is not None and self.depth_arrival >= image_arrival)):
+                depth = None
         if info is None:
             return None, None
         try:
