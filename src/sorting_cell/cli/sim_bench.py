@@ -4,8 +4,9 @@ Starts ``sorting-cell up sim --nodes sim,cell_frames,sorter`` (the sim node rend
 camera, cell_frames puts its pose on tf; the sorter node runs perception on those images
 only and drives the simulated arm) on a private DDS domain, lays out the trays (seeds
 ``S, S+1, ...``) one after the other in that running cell with ``sim/reset`` (or starts a
-fresh cell per tray with ``--fresh-cell``), sends one ``SortObjects`` goal per tray with the Python client and judges the result
-from the sim's ground truth (``sim/ground_truth``: read here, never by the cell):
+fresh cell per tray with ``--fresh-cell``), sends one ``SortObjects`` goal per tray with the
+Python client and judges the result from the sim's ground truth (``sim/ground_truth``: read
+here, never by the cell):
 
 - **picks**: every object of the tray is one pick; it is *in its intended box* when its final
   physical position lies in the box perception chose for it (the object an outcome belongs

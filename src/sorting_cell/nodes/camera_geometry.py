@@ -2,8 +2,8 @@
 in 3-D."""
 from __future__ import annotations
 
+import collections
 import threading
-import time
 
 import numpy as np
 from rclpy.node import Node
@@ -31,9 +31,9 @@ class Perception3D:
     def __init__(self, node: Node, best_effort: bool = False):
         self._lock = threading.Lock()
         self.depth: np.ndarray | None = None
-        #: header stamp (s) and monotonic arrival of ``depth``: which frame it belongs to
-        self.depth_stamp = float('nan')
-        self.depth_arrival = float('-inf')
+        # the last few depth images by header stamp (s): an image's own depth is found by
+        # its stamp even when a later one (or a late, older one) came in meanwhile
+        self._recent: collections.deque = collections.deque(maxlen=10)
         self.info: CameraInfo | None = None
         self._node = node
         self.world_frame = declare(node, 'world_frame', 'world', 'tf frame of the 3-D '
@@ -53,8 +53,7 @@ class Perception3D:
             return
         with self._lock:
             self.depth = depth
-            self.depth_stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-            self.depth_arrival = time.monotonic()
+            self._recent.append((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, depth))
 
     def _on_info(self, msg: CameraInfo) -> None:
         with self._lock:
@@ -76,21 +75,21 @@ class Perception3D:
         return T
 
     def snapshot(self, shape: tuple[int, int], image_stamp: float | None = None,
-                 image_arrival: float | None = None) -> tuple[np.ndarray | None, dict | None]:
+                 tolerance: float = 0.02) -> tuple[np.ndarray | None, dict | None]:
         """Depth and camera-info dict (with ``T_world_camera`` when tf knows it) matching an
         image of ``shape`` (or None).
 
-        With ``image_stamp`` / ``image_arrival`` (header stamp, s; monotonic arrival), only
-        a depth of the same frame or one that arrived after the image counts: the depth
-        of a frame comes on its own topic, and the last one received may be older than the
-        image (after a pause, a scene that has changed since).
+        With ``image_stamp`` (the image's header stamp, s) only the depth of that frame
+        counts (stamped within ``tolerance``): the depth comes on its own topic, and the
+        last one received may be of another scene (before a pause, a reset, a late
+        delivery). Without it, the latest depth.
         """
         with self._lock:
             depth, info = self.depth, self.info
-            if image_stamp is not None and depth is not None and not (
-                    self.depth_stamp == image_stamp
-                    or (image_arrival is not None and self.depth_arrival >= image_arrival)):
-                depth = None
+            if image_stamp is not None:
+                near = [(abs(t - image_stamp), k) for k, (t, _) in enumerate(self._recent)
+                        if abs(t - image_stamp) <= tolerance]
+                depth = self._recent[min(near)[1]][1] if near else None
         if info is None:
             return None, None
         try:

@@ -388,7 +388,7 @@ class SorterNode(Node):
         except MessageError as exc:
             raise GoalError(f'unusable camera image: {exc}') from exc
         depth, cam = self._geometry_for(frame.shape, goal.snapshot_timeout
-                                        or self.snapshot_timeout, msg, t_snap)
+                                        or self.snapshot_timeout, msg)
 
         self._feedback(goal_handle, goal.sort_id, 'detect')
         self._used_background = ''
@@ -435,8 +435,8 @@ class SorterNode(Node):
                                f'{goal.num_boxes} boxes (perception {perception:.2f} s)')
         return self.sort_log.get(sort_id), perception
 
-    def _geometry_for(self, shape: tuple, timeout: float, image: Image | None = None,
-                      arrival: float | None = None) -> tuple[np.ndarray | None, dict | None]:
+    def _geometry_for(self, shape: tuple, timeout: float,
+                      image: Image | None = None) -> tuple[np.ndarray | None, dict | None]:
         """Depth and intrinsics (+ pose) for a snapshot of ``shape``.
 
         Right after start-up the colour image can come before the first depth, camera_info
@@ -446,10 +446,10 @@ class SorterNode(Node):
         """
         deadline = time.monotonic() + timeout
         while True:
-            # the depth of this very frame (or a later one), never an older one
+            # the depth of this very frame, never another one
             depth, cam = self.geometry.snapshot(
                 shape, None if image is None else
-                image.header.stamp.sec + image.header.stamp.nanosec * 1e-9, arrival)
+                image.header.stamp.sec + image.header.stamp.nanosec * 1e-9)
             missing = [topic for topic, absent in (
                 ('camera/camera_info', cam is None), ('camera/depth', depth is None),
                 ('/tf_static', cam is not None and depth is not None
