@@ -190,12 +190,13 @@ class _Probe:
         raise TimeoutError(f'no sim/ground_truth for seed {seed} after sim time {after:.1f} '
                            f'within {timeout:.0f} s')
 
-    def wait_image(self, after: float, timeout: float) -> np.ndarray:
+    def wait_image(self, after: float, timeout: float, before: float = np.inf) -> np.ndarray:
+        """The first image stamped in (``after``, ``before``) sim seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
                 img = self.image
-            if img is not None and img[0] > after:
+            if img is not None and after < img[0] < before:
                 return img[1]
             time.sleep(0.05)
         raise TimeoutError(f'no camera image after sim time {after:.1f} within {timeout:.0f} s')
@@ -304,7 +305,12 @@ def _sort_tray(args, t: int, seed: int, boxes: int, probe: _Probe, ctx, out: Pat
     from ..sim import SimWorld
 
     start = probe.wait_truth(seed, -1.0, 300.0)
-    before = probe.wait_image(start['sim_time'] - 1e-6, 120.0)
+    # After sim/reset the clock restarts: frames of the last tray (stamped later than the
+    # new tray's start, and still being delivered under load) must not pass for this one --
+    # the goal goes out once this tray's own frames arrive.
+    new_clock = start['sim_time'] + 30.0 if t and not args.fresh_cell else np.inf
+    before = probe.wait_image(start['sim_time'] - 1e-6, 120.0, new_clock)
+    probe.wait_image(start['sim_time'] + 0.5, 120.0, new_clock)
     iio.imwrite(out / f'tray{t}_before.png', before)
     done_at: list[tuple[int, float, str]] = []
     frames: list[np.ndarray] = []
