@@ -126,3 +126,34 @@ def test_object_too_wide_everywhere_is_ungraspable():
     depth, mask = render_box(0.48, 0.0, 0.2, 0.12, 0.11, 0.03)
     with pytest.raises(GraspError, match='ungraspable.*no narrower part'):
         plan_grasp(mask, depth, CAM, max_opening=0.08)
+
+
+def test_failed_grasp_is_not_chosen_again():
+    """After a grasp failed on an object that did not move, the next look gives another
+    grasp: elsewhere on it or turned, never within 12 mm and 20 degrees of the failed one."""
+    depth, mask = render_box(0.5, 0.02, 0.3, 0.12, 0.024, 0.02)
+    first = plan_grasp(mask, depth, CAM, max_opening=0.08)
+    second = plan_grasp(mask, depth, CAM, max_opening=0.08,
+                        avoid=[(first.position[:2], first.yaw)])
+    turn = abs((second.yaw - first.yaw + np.pi / 2) % np.pi - np.pi / 2)
+    assert (np.linalg.norm(second.position[:2] - first.position[:2]) >= 0.012
+            or turn >= np.radians(20))
+    assert second.width <= 0.08
+    # still on the bar
+    p = np.linalg.inv(T) @ np.array([second.position[0], second.position[1], 0.02, 1.0])
+    u, v = K[0, 0] * p[0] / p[2] + K[0, 2], K[1, 1] * p[1] / p[2] + K[1, 2]
+    assert mask[int(round(v)), int(round(u))]
+    # a third look avoids both
+    third = plan_grasp(mask, depth, CAM, max_opening=0.08,
+                       avoid=[(first.position[:2], first.yaw), (second.position[:2], second.yaw)])
+    for g in (first, second):
+        turn = abs((third.yaw - g.yaw + np.pi / 2) % np.pi - np.pi / 2)
+        assert np.linalg.norm(third.position[:2] - g.position[:2]) >= 0.012 or turn >= 0.34
+
+
+def test_no_other_grasp_left_is_reported():
+    depth, mask = render_box(0.5, 0.0, 0.0, 0.02, 0.02, 0.02)   # a small cube
+    first = plan_grasp(mask, depth, CAM, max_opening=0.08)
+    avoid = [(first.position[:2], first.yaw + k * np.pi / 6) for k in range(6)]
+    with pytest.raises(GraspError, match='grasp_failed: no other grasp'):
+        plan_grasp(mask, depth, CAM, max_opening=0.08, avoid=avoid)

@@ -145,3 +145,23 @@ def test_stop_aborts_between_motions(fresh):
         man.backend.execute = execute
     assert not out.success and out.reason == 'stopped: goal cancelled'
     assert name not in sum((world.objects_in_box(b) for b in range(4)), [])
+
+
+def test_spot_keeps_an_off_centre_object_inside(fresh):
+    """Open pliers held by one arm (synthetic grasp): the spot chosen in the real cell keeps
+    the whole outline inside the box with a collision-free descent, in the lane asked
+    for."""
+    from test_manipulation_placement import inside, open_pliers
+
+    from sorting_cell.manipulation.placement import turned_footprint
+    world, man = fresh
+    g = open_pliers()
+    g.position[:2] = (0.45, 0.0)
+    for b, box in enumerate(man.spec.boxes):
+        spot, q_over, q_release, refused = man._choose_spot(b, 1, g)
+        assert inside(turned_footprint(g.footprint, spot.yaw - g.yaw) + spot.xy, box, 0.005)
+        assert man.checker.segment_valid(q_over, q_release, 0.01)
+        assert spot.lane == 1 and not refused
+    for lane in (0, 2):
+        spot, _, _, refused = man._choose_spot(0, lane, g)
+        assert spot.lane == lane and not refused

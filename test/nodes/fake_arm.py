@@ -25,6 +25,7 @@ class FakeArm(Manipulator):
         self._stop = threading.Event()
         self.requests: list[PickRequest] = []
         self.homes = 0
+        self.emptied = 0
 
     def pick_and_place(self, request: PickRequest) -> PickOutcome:
         self._stop.clear()
@@ -45,6 +46,9 @@ class FakeArm(Manipulator):
 
     def home(self) -> None:
         self.homes += 1
+
+    def reset_boxes(self) -> None:
+        self.emptied += 1
 
     def stop(self) -> None:
         self._stop.set()

@@ -18,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from control_msgs.action import FollowJointTrajectory, GripperCommand  # noqa: E402
 from control_msgs.msg import JointTolerance  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
-from std_msgs.msg import Int64, String  # noqa: E402
+from std_msgs.msg import Empty, Int64, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
 
 from sorting_cell.nodes.conversions import depth_from_image, rgb_from_image  # noqa: E402
@@ -39,7 +39,8 @@ class Probe:
                                 ('camera/camera_info', CameraInfo, sensor_qos()),
                                 ('camera/background', Image, latched_qos()),
                                 ('joint_states', JointState, 10),
-                                ('sim/ground_truth', String, latched_qos())]:
+                                ('sim/ground_truth', String, latched_qos()),
+                                ('boxes/emptied', Empty, 10)]:
             self.node.create_subscription(typ, topic, self._store(topic), qos)
         self.arm = ActionClient(self.node, FollowJointTrajectory,
                                 'joint_trajectory_controller/follow_joint_trajectory')
@@ -322,8 +323,11 @@ def test_new_goal_preempts_and_cancel_holds(cell):
 
 def test_reset_respawns_tray(cell):
     sim, probe = cell
+    emptied = probe.count.get('boxes/emptied', 0)
     probe.reset.publish(Int64(data=9))
     assert probe.wait(lambda: json.loads(probe.last['sim/ground_truth'].data)['seed'] == 9, 20)
+    # the new tray's boxes are empty, and the sim says so (the sorter's arm recounts)
+    assert probe.wait(lambda: probe.count.get('boxes/emptied', 0) > emptied, 20)
 
 
 def test_joint_states_and_frames_continue_after_reset(cell):

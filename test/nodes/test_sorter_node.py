@@ -135,6 +135,46 @@ def test_arm_places_each_object_once_and_finished_sort_is_not_redone(ros, tmp_pa
     assert len(read_journal(cell.journal)) == len(placed)
 
 
+def test_boxes_emptied_resets_the_arms_count(ros, tmp_path):
+    from std_msgs.msg import Empty
+    cell = Cell(ros, tmp_path, make_scene(n_objects=4, n_kinds=2, seed=3))
+    pub = ros.probe.create_publisher(Empty, 'boxes/emptied', 10)
+    ros.wait_for(lambda: pub.get_subscription_count() > 0, 10, 'sorter subscribed')
+    pub.publish(Empty())
+    ros.wait_for(lambda: cell.node.manipulator.emptied == 1, 10, 'reset_boxes called')
+
+
+def test_snapshot_takes_the_depth_of_its_image_never_another_one(ros, tmp_path):
+    """The last depth received can be of another scene than the image (its own topic; a
+    pause, a reset that restarted the clock, a late delivery): only the depth stamped like
+    the image counts, even when others came in after it."""
+    from sensor_msgs.msg import CameraInfo
+    cell = Cell(ros, tmp_path, arm=False)
+    geo = cell.node.geometry
+    info = CameraInfo(width=64, height=48, k=[50.0, 0, 32, 0, 50.0, 24, 0, 0, 1])
+    info.header.frame_id = 'cam'
+    pub_info = ros.probe.create_publisher(CameraInfo, 'camera/camera_info', sensor_qos())
+    pub_depth = ros.probe.create_publisher(Image, 'camera/depth', sensor_qos())
+    ros.wait_for(lambda: pub_depth.get_subscription_count() > 0
+                 and pub_info.get_subscription_count() > 0, 10, 'subscribers')
+
+    def depth(value, sec):
+        msg = numpy_to_image(np.full((48, 64), value, np.float32), '32FC1')
+        msg.header.stamp.sec = sec
+        pub_depth.publish(msg)
+        pub_info.publish(info)
+        ros.wait_for(lambda: geo.depth is not None and geo.depth[0, 0] == value
+                     and geo.info is not None, 10, f'depth {value}')
+
+    depth(0.5, 50)                       # the old scene (a later stamp: the clock restarted)
+    assert geo.snapshot((48, 64), 3.0)[0] is None          # the image of stamp 3 has none yet
+    assert geo.snapshot((48, 64))[0] is not None           # without an image: the latest
+    depth(0.6, 3)                        # the depth of that image's frame
+    depth(0.5, 51)                       # a late one of the old scene after it
+    d, cam = geo.snapshot((48, 64), 3.0)
+    assert d is not None and d[0, 0] == pytest.approx(0.6) and cam is not None
+
+
 def test_failed_pick_is_reported_and_sort_fails(ros, tmp_path):
     scene = make_scene(n_objects=4, n_kinds=2, seed=13)
     cell = Cell(ros, tmp_path, scene, fail=('obj1',))

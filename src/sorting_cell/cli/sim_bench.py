@@ -1,10 +1,12 @@
 """``sorting-cell sim bench``: full sorts of simulated trays through the nodes a user launches.
 
-Starts ``sorting-cell up sim --nodes sim,sorter`` (the sim node renders the camera; the
-sorter node runs perception on those images only and drives the simulated arm) on a private
-DDS domain, once per tray (seeds ``S, S+1, ...``; a fresh cell for every tray, nothing
-carries over), sends one ``SortObjects`` goal with the Python client and judges the result
-from the sim's ground truth (``sim/ground_truth``: read here, never by the cell):
+Starts ``sorting-cell up sim --nodes sim,cell_frames,sorter`` (the sim node renders the
+camera, cell_frames puts its pose on tf; the sorter node runs perception on those images
+only and drives the simulated arm) on a private DDS domain, lays out the trays (seeds
+``S, S+1, ...``) one after the other in that running cell with ``sim/reset`` (or starts a
+fresh cell per tray with ``--fresh-cell``), sends one ``SortObjects`` goal per tray with the
+Python client and judges the result from the sim's ground truth (``sim/ground_truth``: read
+here, never by the cell):
 
 - **picks**: every object of the tray is one pick; it is *in its intended box* when its final
   physical position lies in the box perception chose for it (the object an outcome belongs
@@ -62,6 +64,9 @@ def add_arguments(sub) -> None:
     b.add_argument('--animation', action='store_true',
                    help='also write trayN_sort.gif (the overhead camera, one frame per '
                         'simulated second)')
+    b.add_argument('--fresh-cell', action='store_true',
+                   help='start a new cell for every tray (default: one running cell, the '
+                        'next tray laid out with sim/reset)')
     b.set_defaults(_run=run_bench)
 
 
@@ -185,18 +190,23 @@ class _Probe:
         raise TimeoutError(f'no sim/ground_truth for seed {seed} after sim time {after:.1f} '
                            f'within {timeout:.0f} s')
 
-    def wait_image(self, after: float, timeout: float) -> np.ndarray:
+    def wait_image(self, after: float, timeout: float, before: float = np.inf) -> np.ndarray:
+        """The first image stamped in (``after``, ``before``) sim seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
                 img = self.image
-            if img is not None and img[0] > after:
+            if img is not None and after < img[0] < before:
                 return img[1]
             time.sleep(0.05)
         raise TimeoutError(f'no camera image after sim time {after:.1f} within {timeout:.0f} s')
 
     def reset(self, seed: int) -> None:
+        """Ask the sim for the tray of ``seed``; what was seen of the last tray is
+        forgotten (its sim clock restarts at 0, so old stamps would look new)."""
         from std_msgs.msg import Int64
+        with self._lock:
+            self.truth, self.image = None, None
         self.reset_pub.publish(Int64(data=int(seed)))
 
     def close(self):
@@ -264,7 +274,7 @@ def _start_cell(args, boxes: int, seed: int, domain: int, logs: Path) -> subproc
               'sim.publish_ground_truth': 'true', 'sorter.sort_log_dir': logs / 'sortlog',
               'sorter.snapshot_timeout': 30.0}
     cmd = [sys.executable, '-c', 'import sys; from sorting_cell.cli import main; '
-           'sys.exit(main(sys.argv[1:]))', 'up', 'sim', '--nodes', 'sim,sorter',
+           'sys.exit(main(sys.argv[1:]))', 'up', 'sim', '--nodes', 'sim,cell_frames,sorter',
            '--transport', 'default', '--log-dir', str(logs / 'nodes'), '--exit-on-failure']
     for key, value in params.items():
         cmd += ['-p', f'{key}:={value}']
@@ -295,7 +305,12 @@ def _sort_tray(args, t: int, seed: int, boxes: int, probe: _Probe, ctx, out: Pat
     from ..sim import SimWorld
 
     start = probe.wait_truth(seed, -1.0, 300.0)
-    before = probe.wait_image(start['sim_time'] - 1e-6, 120.0)
+    # After sim/reset the clock restarts: frames of the last tray (stamped later than the
+    # new tray's start, and still being delivered under load) must not pass for this one --
+    # the goal goes out once this tray's own frames arrive.
+    new_clock = start['sim_time'] + 30.0 if t and not args.fresh_cell else np.inf
+    before = probe.wait_image(start['sim_time'] - 1e-6, 120.0, new_clock)
+    probe.wait_image(start['sim_time'] + 0.5, 120.0, new_clock)
     iio.imwrite(out / f'tray{t}_before.png', before)
     done_at: list[tuple[int, float, str]] = []
     frames: list[np.ndarray] = []
@@ -374,28 +389,41 @@ def run_bench(args) -> int:
     trays, rows, cycles = [], [], []
     status = 0
     try:
+        up, probe = None, None
         for t in range(args.trays):
             seed = args.seed + t
-            # a fresh cell per tray, as a user starts it: nothing carries over between trays
-            tray_logs = logs / f'tray{t}'
+            tray_logs = logs / (f'tray{t}' if args.fresh_cell else 'cell')
             tray_logs.mkdir(parents=True, exist_ok=True)
-            up = _start_cell(args, boxes, seed, domain, tray_logs)
-            probe = _Probe(ctx)
+            if up is None:
+                up = _start_cell(args, boxes, seed, domain, tray_logs)
+                probe = _Probe(ctx)
+            else:
+                # the same running cell, the next tray laid out by the sim
+                probe.reset(seed)
             try:
                 tray = _sort_tray(args, t, seed, boxes, probe, ctx, out)
             except (TimeoutError, ConnectionError) as exc:
                 print(f'error: tray {t}: {exc}; node logs in {tray_logs}', file=sys.stderr)
                 status = 1
-                continue
-            finally:
+                # a cell that timed out is not trusted with the next tray
                 probe.close()
                 _stop_cell(up)
+                up, probe = None, None
+                continue
+            finally:
+                if args.fresh_cell and up is not None:
+                    probe.close()
+                    _stop_cell(up)
+                    up, probe = None, None
             info, tray_rows, tray_cycles = tray
             if info['sort_status'] != 'succeeded':
                 status = 1
             trays.append(info)
             rows.extend(tray_rows)
             cycles.extend(tray_cycles)
+        if up is not None:
+            probe.close()
+            _stop_cell(up)
     finally:
         rclpy.try_shutdown(context=ctx)
     total = len(rows)
@@ -422,8 +450,10 @@ def run_bench(args) -> int:
         'per_tray': trays,
         'wall_s': round(time.perf_counter() - t0, 1),
         'load_average_at_end': [round(v, 2) for v in os.getloadavg()],
-        'path': 'sorting-cell up sim --nodes sim,sorter (DDS) + SortObjects action; perception '
-                'on the rendered images only; ground truth read by the bench only',
+        'path': 'sorting-cell up sim --nodes sim,cell_frames,sorter (DDS) + SortObjects action; '
+                'perception on the rendered images only; ground truth read by the bench only',
+        'cell': 'a new cell per tray' if args.fresh_cell else 'one running cell, trays laid '
+                'out with sim/reset',
     }
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: summary[k] for k in ('picks', 'sorting', 'cycle_s')}))

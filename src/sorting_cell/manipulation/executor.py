@@ -16,11 +16,14 @@ when possible), ``stopped``, and from backends the
 :class:`~sorting_cell.manipulation.failures.ExecutionFailure` words (``no_robot``,
 ``rejected``, ``aborted``, ``timed_out``, ``server_gone``).
 
-Placement: each box has ``lanes`` side by side; an object goes into the lowest lane, long
-axis along the lane and centred on it, released with the hand's body just above the
-walls (only the fingers enter) or, when the pile is higher, 12 mm above the pile -- a
-short fall that does not bounce out. Objects longer than the box go in diagonally. A box
-is full when no lane has room below the wall top for the object's perceived height.
+Placement: each box has ``lanes`` side by side. The object goes where all of it -- its
+outline as seen around the grasp point, turned with the hand -- lies inside the walls,
+its middle on the lowest lane's centre when it fits there, released with the hand's body
+just above the walls (only the fingers enter) or, when the pile is higher, 12 mm above
+the pile -- a short fall that does not bounce out. Objects longer than the box go in
+diagonally. When a spot cannot be reached or lowering into it would collide, the other
+lanes and hand orientations are tried (see :mod:`.placement`). A box is full when no
+lane has room below the wall top for the object's perceived height.
 """
 from __future__ import annotations
 
@@ -29,12 +32,14 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable
 
+import cv2
 import mujoco
 import numpy as np
 
 from .base import Manipulator, PickOutcome, PickRequest
 from .grasp import GraspError, GraspPose, plan_grasp, relocate_all, split_mask
 from .ik import IKSolver, top_down_rotation
+from .placement import placement_spots
 from .planning import CollisionChecker, JointPlanner
 from .robot import ArmSpec, planning_model
 from .trajectory import Trajectory, time_parametrize
@@ -203,6 +208,8 @@ class PickPlaceManipulator(Manipulator):
         reason = ''
         attempt = 0
         note = getattr(self, '_split_note', '')
+        failed: list[tuple[np.ndarray, float]] = []   # grasps that held nothing, or slipped
+        first = grasp.position[:2].copy(), float(grasp.yaw)
         for attempt in range(1, self.config.max_attempts + 1):
             if self._stop.is_set():
                 return PickOutcome(False, 'stopped: goal cancelled', attempts=attempt - 1)
@@ -219,17 +226,25 @@ class PickPlaceManipulator(Manipulator):
                 except MotionError as exc:
                     return PickOutcome(False, exc.reason, attempts=attempt)
                 if where is not None:
+                    where, used = where
                     log.add(self.backend.now(), f'placed, cycle {self.backend.now() - t0:.2f} s')
-                    return PickOutcome(True, f'placed: box {request.box_index} lane {lane}'
+                    if attempt > 1:
+                        turn = abs((grasp.yaw - first[1] + np.pi / 2) % np.pi - np.pi / 2)
+                        note += (f' (attempt {attempt}: grasped '
+                                 f'{np.linalg.norm(grasp.position[:2] - first[0]) * 100:.1f} '
+                                 f'cm from the first grasp, turned {np.degrees(turn):.0f} deg)')
+                    return PickOutcome(True, f'placed: box {request.box_index} lane {used}'
                                        + note, attempts=attempt,
                                        final_position=tuple(where))
                 reason = 'dropped: object slipped out of the gripper while carried'
             else:
                 reason = 'grasp_failed: gripper closed on nothing'
             log.add(self.backend.now(), reason)
-            # Look again: the object may have been pushed, turned or knocked over.
+            failed.append((grasp.position[:2].copy(), float(grasp.yaw)))
+            # Look again: the object may have been pushed, turned or knocked over; where it
+            # did not move, another grasp (point or direction) is taken, not the failed one.
             try:
-                grasp, moved = self._reperceive(grasp)
+                grasp, moved = self._reperceive(grasp, failed)
             except GraspError as exc:
                 return PickOutcome(False, f'{reason}; then {exc.reason}', attempts=attempt)
             except MotionError as exc:
@@ -306,8 +321,9 @@ class PickPlaceManipulator(Manipulator):
                              top - self.spec.table_z, self.spec.table_z, 0)
         raise GraspError('no_perception: request has neither mask + depth nor a position')
 
-    def _reperceive(self, grasp: GraspPose) -> tuple[GraspPose, float]:
-        """Move out of view, look again near the last grasp, and grasp what is there."""
+    def _reperceive(self, grasp: GraspPose, failed=()) -> tuple[GraspPose, float]:
+        """Move out of view, look again near the last grasp, and grasp what is there
+        (other than the ``failed`` grasps, world ``(xy, yaw)``)."""
         snap = None
         if self.perceive is not None:
             self._move_to(self.spec.home, min_z=None)
@@ -318,12 +334,13 @@ class PickPlaceManipulator(Manipulator):
             pos[2] = max(grasp.table_z + self.tool.finger_below + 0.0005, pos[2] - 0.003)
             return GraspPose(pos, grasp.yaw, min(self.spec.max_opening, grasp.width + 0.01),
                              grasp.approach_z, grasp.object_width, grasp.object_length,
-                             grasp.object_height, grasp.table_z, grasp.n_points), 0.0
+                             grasp.object_height, grasp.table_z, grasp.n_points,
+                             grasp.axis, grasp.extent, grasp.footprint), 0.0
         where = f'({grasp.position[0]:.3f}, {grasp.position[1]:.3f})'
         blobs = relocate_all(snap.depth, snap.camera_info, grasp.position[:2], radius=0.08)
         if not blobs:
             raise GraspError(f'lost: nothing stands within 8 cm of {where} any more')
-        new, other = None, None
+        new, other, exhausted = None, None, None
         for mask in blobs:
             try:
                 cand = plan_grasp(mask, snap.depth, snap.camera_info,
@@ -331,17 +348,17 @@ class PickPlaceManipulator(Manipulator):
                                   approach_height=self.config.approach_height,
                                   min_tcp_height=(self.tool.finger_below
                                                   + self.config.fingertip_clearance),
-                                  table_z=self.spec.table_z)
-            except GraspError:
+                                  table_z=self.spec.table_z, avoid=failed)
+            except GraspError as exc:
+                exhausted = exhausted or (exc if exc.reason.startswith('grasp_failed') else None)
                 continue
             # Only the same object will do: a neighbour must not be taken in its place.
-            if (abs(cand.object_length - grasp.object_length)
-                    <= 0.3 * grasp.object_length + 0.01
-                    and abs(cand.object_width - grasp.object_width)
-                    <= 0.4 * grasp.object_width + 0.005):
+            if _same_object(cand, grasp):
                 new = cand
                 break
             other = other or cand
+        if new is None and exhausted is not None:
+            raise exhausted
         if new is None:
             detail = ('' if other is None else
                       f'; what stands there is {other.object_length * 100:.1f} x '
@@ -482,54 +499,82 @@ class PickPlaceManipulator(Manipulator):
                 return k
         return None
 
-    def _place(self, box_index: int, lane: int, grasp: GraspPose, log: PickLog):
-        """Carry the held object into ``lane`` of the box; None if it was dropped."""
+    def _choose_spot(self, box_index: int, lane: int, grasp: GraspPose):
+        """Where to release: ``(spot, q_over, q_release, refused reasons)``.
+
+        The spot is chosen from where the object is in the hand (its footprint around the
+        grasp point, see :mod:`.placement`): all of it must land inside the walls. When the
+        requested lane cannot be reached, has no room, or lowering into it would collide,
+        the other lanes and hand orientations are tried before giving up.
+        """
         cfg = self.config
         box = self.spec.boxes[box_index]
-        state = self._lanes[box_index][lane]
         hang = grasp.position[2] - grasp.table_z
         carry_z = self._carry_z(grasp)
-        # Lanes run along the box's y axis, side by side along its x axis. An object too
-        # long for the box goes in diagonally, at the centre.
         hx, hy = box.inner_half_size
+        room = box.wall_top_z - box.floor_z
         opening = min(self.spec.max_opening, grasp.width + 0.01)
+        footprint = grasp.footprint
+        if not len(footprint):
+            # No outline (a position-only request): a segment along the principal axis.
+            footprint = np.outer(grasp.extent, grasp.axis)
         diagonal = grasp.object_length > 2 * min(hx, hy) - 0.02
-        # Fingers (closing along the box's x axis) must stay clear of the walls.
-        reach = max(0.0, hx - opening / 2 - self.tool.finger_thickness - 0.006)
-        offsets = np.linspace(-reach, reach, cfg.lanes) if cfg.lanes > 1 else np.zeros(1)
-        local = np.array([0.0 if diagonal else offsets[lane], 0.0])
-        target = box.to_world(local)
-        place_yaw = box.yaw + (np.pi / 4 if diagonal else 0.0)
+        spots = placement_spots(footprint, grasp.yaw, box, cfg.lanes, lane,
+                                finger_reach=opening / 2 + self.tool.finger_thickness,
+                                finger_depth=self.tool.finger_depth, diagonal=diagonal)
+        if not spots:
+            raise MotionError(f'too_large: the object ({grasp.object_length * 100:.1f} x '
+                              f'{grasp.object_width * 100:.1f} cm, as held) fits no way '
+                              f'inside box {box_index}')
         seed = self._start()
-        candidates = []
-        for yaw in (place_yaw, place_yaw + np.pi):
-            pos = np.array([target[0], target[1], carry_z])
-            try:
-                q_over = self._solve(pos, yaw, seed, f'carry over box {box_index}')
-            except MotionError as exc:
-                candidates.append((np.inf, None, exc))
-                continue
-            candidates.append((np.abs(q_over - seed).sum(), yaw, q_over))
-        candidates.sort(key=lambda c: c[0])
-        if candidates[0][1] is None:
-            raise candidates[0][2]
-        _, yaw, q_over = candidates[0]
-        # Centre the object (not the grasp point) on the lane: the offset of the object's
-        # middle from the tool, fixed in the tool frame while it is held, turned to the
-        # placing yaw.
-        mid = grasp.axis * (grasp.extent[0] + grasp.extent[1]) / 2
-        turn = yaw - grasp.yaw
-        c, s = np.cos(turn), np.sin(turn)
-        offset = np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1]])
-        target = target - offset
-        q_over = self._solve(np.array([target[0], target[1], carry_z]), yaw, q_over,
-                             f'carry over box {box_index}')
-        # As low as possible (a short fall does not bounce), but the hand's body stays
-        # above the walls: only the fingers enter the box.
-        release_z = max(box.floor_z + state.fill + hang + cfg.release_gap,
-                        box.wall_top_z + 0.008 - self.tool.hand_above)
-        q_release = self._solve(np.array([target[0], target[1], release_z]), yaw, q_over,
-                                f'release in box {box_index}')
+        reasons = []
+        # Preference: the hand along the lanes (either way round), then across; nearer
+        # the requested lane first; of equals, the orientation nearer the current joints.
+        groups: dict = {}   # insertion order = preference of each group's first spot
+        for spot in spots:
+            turn = abs(((spot.yaw - box.yaw) + np.pi / 2) % np.pi - np.pi / 2)
+            groups.setdefault((round(turn, 3), abs(spot.lane - lane)), []).append(spot)
+        for group in groups.values():
+            solved = []
+            for spot in group:
+                state = self._lanes[box_index][spot.lane]
+                if spot.lane != lane and state.fill + grasp.object_height > room - 0.01:
+                    reasons.append(f'lane {spot.lane} is full')
+                    continue
+                release_z = max(box.floor_z + state.fill + hang + cfg.release_gap,
+                                box.wall_top_z + 0.008 - self.tool.hand_above)
+                try:
+                    q_over = self._solve(np.array([*spot.xy, carry_z]), spot.yaw, seed,
+                                         f'carry over box {box_index}')
+                    q_release = self._solve(np.array([*spot.xy, release_z]), spot.yaw,
+                                            q_over, f'release in box {box_index}')
+                except MotionError as exc:
+                    reasons.append(exc.reason)
+                    continue
+                solved.append((np.abs(q_over - seed).sum(), spot, q_over, q_release))
+            for _, spot, q_over, q_release in sorted(solved, key=lambda c: c[0]):
+                if not self.checker.is_valid(q_over):
+                    reasons.append(f'carry pose over lane {spot.lane} collides')
+                elif not self.checker.segment_valid(q_over, q_release, 0.01):
+                    reasons.append(f'lowering into box {box_index} lane {spot.lane} '
+                                   'collides: ' + ', '.join(
+                                       f'{a}<->{b}' for a, b, _ in
+                                       self.checker.colliding_pairs(q_release)[:2]))
+                else:
+                    return spot, q_over, q_release, reasons
+        raise MotionError(f'unreachable: no way into box {box_index} ({len(spots)} spots '
+                          f'tried): {"; ".join(dict.fromkeys(reasons))}')
+
+    def _place(self, box_index: int, lane: int, grasp: GraspPose, log: PickLog):
+        """Carry the held object into the box; ``(where, lane)``, or None if it was dropped."""
+        cfg = self.config
+        box = self.spec.boxes[box_index]
+        carry_z = self._carry_z(grasp)
+        opening = min(self.spec.max_opening, grasp.width + 0.01)
+        spot, q_over, q_release, refused = self._choose_spot(box_index, lane, grasp)
+        if refused:
+            log.add(self.backend.now(), f'placing in lane {spot.lane} yaw {spot.yaw:.2f} '
+                    f'after {len(refused)} refused spot(s): {"; ".join(refused[-2:])}')
         self._move_to(q_over, carry_z - 0.01, f'carry to box {box_index}')
         width = self.backend.gripper_width()
         if width <= cfg.empty_width:
@@ -539,9 +584,22 @@ class PickPlaceManipulator(Manipulator):
         self.backend.set_gripper(opening, cfg.open_settle)
         self._set_fingers(opening)
         self._run(np.stack([self._start(), q_over]), cfg.fine_speed_scale)
+        state = self._lanes[box_index][spot.lane]
         state.fill += grasp.object_height
         state.count += 1
-        return np.array([target[0], target[1], box.floor_z + state.fill / 2])
+        mid = box.to_world((spot.bounds[:2] + spot.bounds[2:]) / 2)
+        return np.array([mid[0], mid[1], box.floor_z + state.fill / 2]), spot.lane
+
+
+def _same_object(a: GraspPose, b: GraspPose) -> bool:
+    """Whether two grasps (perhaps at different places on it) are on the same object:
+    about as long, and about as big seen from above (or as wide, without outlines)."""
+    if abs(a.object_length - b.object_length) > 0.3 * b.object_length + 0.01:
+        return False
+    if len(a.footprint) >= 3 and len(b.footprint) >= 3:
+        area = [cv2.contourArea(f.astype(np.float32)) for f in (a.footprint, b.footprint)]
+        return abs(area[0] - area[1]) <= 0.35 * area[1] + 1e-4
+    return abs(a.object_width - b.object_width) <= 0.4 * b.object_width + 0.005
 
 
 @dataclass
@@ -551,6 +609,7 @@ class ToolGeometry:
     finger_below: float      # how far the fingertips reach below the tool site, m
     hand_above: float        # gap from the tool site up to the hand's body, m
     finger_thickness: float  # finger extent outward of its inner face, m
+    finger_depth: float = 0.012  # half the fingers' size across the closing axis, m
 
 
 def _tool_geometry(model: mujoco.MjModel, spec: ArmSpec, ik: IKSolver) -> ToolGeometry:
@@ -567,7 +626,7 @@ def _tool_geometry(model: mujoco.MjModel, spec: ArmSpec, ik: IKSolver) -> ToolGe
         hand_body = int(model.body_parentid[hand_body])
     finger_bodies = {int(model.jnt_bodyid[mujoco.mj_name2id(
         model, mujoco.mjtObj.mjOBJ_JOINT, j)]) for j in spec.finger_joints}
-    below, above, thick = 0.0, np.inf, 0.0
+    below, above, thick, depth = 0.0, np.inf, 0.0, 0.0
     for g in range(model.ngeom):
         if model.geom_contype[g] == 0 and model.geom_conaffinity[g] == 0:
             continue
@@ -583,9 +642,10 @@ def _tool_geometry(model: mujoco.MjModel, spec: ArmSpec, ik: IKSolver) -> ToolGe
             below = max(below, float(local[:, 2].max()))
             width = abs(float(local[:, 0].max() - local[:, 0].min()))
             thick = max(thick, width)
+            depth = max(depth, float(np.abs(local[:, 1]).max()))
         else:
             above = min(above, float(-local[:, 2].max()))
-    return ToolGeometry(below, above if np.isfinite(above) else 0.05, thick)
+    return ToolGeometry(below, above if np.isfinite(above) else 0.05, thick, depth)
 
 
 def _geom_points(model: mujoco.MjModel, data: mujoco.MjData, g: int) -> np.ndarray:

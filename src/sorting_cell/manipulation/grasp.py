@@ -56,6 +56,9 @@ class GraspPose:
         Unit vector of the principal (long) axis in the x-y plane.
     extent : (lo, hi)
         Where the object begins and ends along ``axis`` relative to ``position``, m.
+    footprint : (N, 2) array
+        Convex outline of everything seen of the object, x-y relative to ``position``, m
+        (where the object is around the fingers: placing keeps all of it in the box).
     """
 
     position: np.ndarray
@@ -69,6 +72,7 @@ class GraspPose:
     n_points: int
     axis: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0]))
     extent: tuple[float, float] = (0.0, 0.0)
+    footprint: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
 
 def validate_camera_info(camera_info: dict | None, shape: tuple[int, int]) -> tuple:
@@ -128,7 +132,7 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
                max_opening: float = 0.08, clearance: float = 0.012,
                min_tcp_height: float = 0.006, grasp_depth: float = 0.012,
                approach_height: float = 0.08, slab: float = 0.012, erode_px: int = 2,
-               table_z: float | None = None) -> GraspPose:
+               table_z: float | None = None, avoid=()) -> GraspPose:
     """Grasp an object seen as ``mask`` in ``depth``.
 
     Parameters
@@ -155,6 +159,10 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
         Mask erosion before back-projection.
     table_z : float or None
         Table height to fall back on when the ring around the mask has no valid depth.
+    avoid : sequence of (xy, yaw)
+        Grasps that already failed on this object (world x-y of the grasp point, closing
+        yaw): a grasp within 12 mm and 20 degrees of one of them is not chosen again; the
+        next part the fingers fit around (another point or direction) is taken instead.
 
     Raises
     ------
@@ -229,11 +237,17 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
     width += 2 * (max(erode_px, 0) + 1) * px
     a_lo, a_hi = a_lo - px / 2, a_hi + px / 2
     length = a_hi - a_lo
-    if width + 0.004 > max_opening:
+    avoid = [(np.asarray(a[0], float)[:2], float(a[1])) for a in avoid]
+    again = _repeats(centre + minor * (lo + hi) / 2, minor, avoid)
+    if width + 0.004 > max_opening or again:
         # Too wide across the principal axis here (open pliers, an L-shaped key, a mug's
-        # body): look for the narrow part nearest the centre of mass, in any direction.
+        # body), or this grasp already failed: look for the narrow part nearest the centre
+        # of mass, in any direction.
         found = _narrow_section(above, centre, slab, max_opening - 0.004 - 2 * (
-            max(erode_px, 0) + 1) * px)
+            max(erode_px, 0) + 1) * px, avoid=avoid)
+        if found is None and again:
+            raise GraspError('grasp_failed: no other grasp on this object than the ones that '
+                             f'failed ({len(avoid)})')
         if found is None:
             raise GraspError(f'ungraspable: object is {width * 100:.1f} cm across under the '
                              f'fingers, the gripper opens {max_opening * 100:.1f} cm, and no '
@@ -261,19 +275,33 @@ def plan_grasp(mask: np.ndarray, depth: np.ndarray, camera_info: dict,
     elif yaw > np.pi / 2:
         yaw -= np.pi
     position = np.array([mid[0], mid[1], z])
+    # The outline grows by half a pixel a side: pixel centres lie inside the object's edge.
+    hull = cv2.convexHull(xy.astype(np.float32)).reshape(-1, 2).astype(float) - mid
+    hull += hull / np.maximum(np.linalg.norm(hull, axis=1, keepdims=True), 1e-9) * px / 2
     return GraspPose(position, yaw, opening, z + approach_height, width, length, height,
-                     z_table, int(len(pts)), major.copy(), (a_lo, a_hi))
+                     z_table, int(len(pts)), major.copy(), (a_lo, a_hi), hull)
+
+
+def _repeats(xy: np.ndarray, closing: np.ndarray, avoid, dist: float = 0.012,
+             angle: float = np.radians(20)) -> bool:
+    """Whether a grasp at ``xy`` closing along ``closing`` is one of the ``avoid`` ones."""
+    for axy, ayaw in avoid:
+        turn = abs((np.arctan2(closing[1], closing[0]) - ayaw + np.pi / 2) % np.pi - np.pi / 2)
+        if np.linalg.norm(xy - axy) < dist and turn < angle:
+            return True
+    return False
 
 
 def _narrow_section(points: np.ndarray, com: np.ndarray, half: float, max_width: float,
-                    angles: int = 12, positions: int = 80, min_points: int = 8):
+                    angles: int = 12, positions: int = 80, min_points: int = 8, avoid=()):
     """Where and in which direction the fingers fit: ``(centre, axis)`` or ``None``.
 
     Candidates are finger axes every ``180 / angles`` degrees through up to ``positions``
     points of the object; a candidate's width is the extent, across the axis, of the points
     within ``half`` of it along the axis (what lies between the pads). Of those narrower
-    than ``max_width`` and about as wide at both pad edges, the one closest to the centre
-    of mass ``com`` wins (a balanced lift).
+    than ``max_width`` and about as wide at both pad edges, and not one of the ``avoid``
+    grasps (see :func:`plan_grasp`), the one closest to the centre of mass ``com`` wins (a
+    balanced lift).
     """
     xy = points[:, :2]
     stride = max(1, len(xy) // positions)
@@ -302,9 +330,12 @@ def _narrow_section(points: np.ndarray, com: np.ndarray, half: float, max_width:
                 continue
             d = float(np.linalg.norm(q - com))
             if d < best_d:
-                best_d = d
                 # centre the pads on the section
-                best = (q + normal * ((lo + hi) / 2 - q @ normal), axis)
+                pads = q + normal * ((lo + hi) / 2 - q @ normal)
+                if avoid and _repeats(pads, normal, avoid):
+                    continue
+                best_d = d
+                best = (pads, axis)
     return best
 
 

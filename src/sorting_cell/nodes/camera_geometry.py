@@ -2,6 +2,7 @@
 in 3-D."""
 from __future__ import annotations
 
+import collections
 import threading
 
 import numpy as np
@@ -30,6 +31,9 @@ class Perception3D:
     def __init__(self, node: Node, best_effort: bool = False):
         self._lock = threading.Lock()
         self.depth: np.ndarray | None = None
+        # the last few depth images by header stamp (s): an image's own depth is found by
+        # its stamp even when a later one (or a late, older one) came in meanwhile
+        self._recent: collections.deque = collections.deque(maxlen=10)
         self.info: CameraInfo | None = None
         self._node = node
         self.world_frame = declare(node, 'world_frame', 'world', 'tf frame of the 3-D '
@@ -49,6 +53,7 @@ class Perception3D:
             return
         with self._lock:
             self.depth = depth
+            self._recent.append((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, depth))
 
     def _on_info(self, msg: CameraInfo) -> None:
         with self._lock:
@@ -69,11 +74,22 @@ class Perception3D:
                                          f'{self.world_frame!r}')
         return T
 
-    def snapshot(self, shape: tuple[int, int]) -> tuple[np.ndarray | None, dict | None]:
+    def snapshot(self, shape: tuple[int, int], image_stamp: float | None = None,
+                 tolerance: float = 0.02) -> tuple[np.ndarray | None, dict | None]:
         """Depth and camera-info dict (with ``T_world_camera`` when tf knows it) matching an
-        image of ``shape`` (or None)."""
+        image of ``shape`` (or None).
+
+        With ``image_stamp`` (the image's header stamp, s) only the depth of that frame
+        counts (stamped within ``tolerance``): the depth comes on its own topic, and the
+        last one received may be of another scene (before a pause, a reset, a late
+        delivery). Without it, the latest depth.
+        """
         with self._lock:
             depth, info = self.depth, self.info
+            if image_stamp is not None:
+                near = [(abs(t - image_stamp), k) for k, (t, _) in enumerate(self._recent)
+                        if abs(t - image_stamp) <= tolerance]
+                depth = self._recent[min(near)[1]][1] if near else None
         if info is None:
             return None, None
         try:

@@ -43,6 +43,7 @@ Action servers, as a ros2_control robot offers them (:mod:`sorting_cell.sim.cont
 
 Subscribes
 - ``sim/reset`` std_msgs/Int64: rebuild the tray with this seed (negative: the same seed).
+  The boxes of the rebuilt cell are empty: ``boxes/emptied`` (std_msgs/Empty) says so.
 
 Physics runs in its own thread at ``real_time_factor`` times real time (0 = as fast as
 possible); ROS callbacks only queue commands for it. Camera frames are rendered in a second
@@ -69,7 +70,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Int64, String
+from std_msgs.msg import Empty, Int64, String
 from trajectory_msgs.msg import JointTrajectoryPoint
 
 from sorting_cell.sim import FAMILY_NAMES, SimWorld, TrajectoryError
@@ -182,6 +183,7 @@ class SimNode(Node):
         self._pub_clock = self.create_publisher(Clock, '/clock', 10)
         self._pub_gt = (self.create_publisher(String, 'sim/ground_truth', latched_qos())
                         if self._publish_gt else None)
+        self._pub_emptied = self.create_publisher(Empty, 'boxes/emptied', 10)
         self.create_subscription(Int64, 'sim/reset', self._on_reset, 10)
         # Goals block their execute callback until the physics thread finishes them: a
         # reentrant group lets a new goal (preemption) and cancels in meanwhile.
@@ -360,6 +362,8 @@ class SimNode(Node):
                 self._frame_ready.clear()
                 self._background_due.set()
             self._publish_static()
+            # the rebuilt cell's boxes are empty: whoever counts their contents must know
+            self._pub_emptied.publish(Empty())
             self.get_logger().info(f'tray reset with seed {seed}')
 
     def _run(self) -> None:

@@ -12,7 +12,9 @@ The manipulator is chosen by the ``manipulator`` parameter: ``'none'`` (percepti
 nothing moves, results say so), ``'ros2_control'`` (an arm driven by ros2_control's
 FollowJointTrajectory and GripperCommand actions: the sim node or a real robot's driver,
 ``sorting_cell.nodes.ros2_control_arm:make_manipulator``; ``'sim'`` is the same) or
-``'package.module:factory'`` with ``factory(node) -> Manipulator``.
+``'package.module:factory'`` with ``factory(node) -> Manipulator``. A message on
+``boxes/emptied`` (std_msgs/Empty; the sim sends one with every new tray) tells the arm
+that the boxes are empty again.
 
 Run: ``python -m sorting_cell.nodes.sorter --ros-args --params-file config/sorter.yaml``
 """
@@ -30,7 +32,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, RegionOfInterest
-from std_msgs.msg import Header
+from std_msgs.msg import Empty, Header
 
 from sorting_cell.clustering import METHODS
 from sorting_cell.features import make_extractor
@@ -164,6 +166,8 @@ class SorterNode(Node):
                                  sensor_qos(best_effort, depth=1), callback_group=sensors)
         self.create_subscription(Image, 'camera/background', self._on_background,
                                  latched_qos(), callback_group=sensors)
+        self.create_subscription(Empty, 'boxes/emptied', self._on_boxes_emptied, 10,
+                                 callback_group=sensors)
         services = ReentrantCallbackGroup()
         self._detect_client = self.create_client(DetectObjects, 'proposals/detect',
                                                  callback_group=services)
@@ -211,6 +215,16 @@ class SorterNode(Node):
         with self._image_cv:
             self._image = (msg, time.monotonic())
             self._image_cv.notify_all()
+
+    def _on_boxes_emptied(self, _msg: Empty) -> None:
+        # Someone emptied the boxes (an operator, or the sim's new tray): the arm's count of
+        # what lies in them would otherwise drop the next objects from too high, or call
+        # the boxes full.
+        reset = getattr(self.manipulator, 'reset_boxes', None)
+        if reset is not None:
+            reset()
+            self.get_logger().info('boxes emptied: the arm starts counting their contents '
+                                   'from zero')
 
     def _on_background(self, msg: Image) -> None:
         if self.background_path:   # a configured file wins over the topic
@@ -440,7 +454,7 @@ class SorterNode(Node):
         except MessageError as exc:
             raise GoalError(f'unusable camera image: {exc}') from exc
         depth, cam = self._geometry_for(frame.shape, goal.snapshot_timeout
-                                        or self.snapshot_timeout)
+                                        or self.snapshot_timeout, msg)
 
         self._feedback(goal_handle, goal.sort_id, 'detect')
         self._used_background = ''
@@ -487,8 +501,8 @@ class SorterNode(Node):
                                f'{goal.num_boxes} boxes (perception {perception:.2f} s)')
         return self.sort_log.get(sort_id), perception
 
-    def _geometry_for(self, shape: tuple,
-                      timeout: float) -> tuple[np.ndarray | None, dict | None]:
+    def _geometry_for(self, shape: tuple, timeout: float,
+                      image: Image | None = None) -> tuple[np.ndarray | None, dict | None]:
         """Depth and intrinsics (+ pose) for a snapshot of ``shape``.
 
         Right after start-up the colour image can come before the first depth, camera_info
@@ -498,7 +512,10 @@ class SorterNode(Node):
         """
         deadline = time.monotonic() + timeout
         while True:
-            depth, cam = self.geometry.snapshot(shape)
+            # the depth of this very frame, never another one
+            depth, cam = self.geometry.snapshot(
+                shape, None if image is None else
+                image.header.stamp.sec + image.header.stamp.nanosec * 1e-9)
             missing = [topic for topic, absent in (
                 ('camera/camera_info', cam is None), ('camera/depth', depth is None),
                 ('/tf_static', cam is not None and depth is not None
