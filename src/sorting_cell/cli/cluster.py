@@ -89,8 +89,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument('paths', nargs='+', metavar='PATH',
                    help='image files and/or directories (searched recursively)')
-    p.add_argument('-k', '--clusters', dest='n_clusters', type=int, required=True,
-                   metavar='N', help='number of groups (boxes)')
+    p.add_argument('-k', '--clusters', dest='n_clusters', type=_k_arg, required=True,
+                   metavar='N', help="number of groups (boxes), or 'auto': chosen from the "
+                                     'images (highest silhouette of a Ward cut, at most '
+                                     '--k-max; the score curve is in summary.json and '
+                                     'report.html)')
+    p.add_argument('--k-max', type=int, default=None, metavar='N',
+                   help='largest number of groups tried with -k auto (default: 12)')
     p.add_argument('--out', required=True, metavar='DIR', type=Path,
                    help='output directory (created if needed)')
     from ..features import DEFAULT_FEATURES
@@ -176,7 +181,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f'no image files found in {", ".join(map(str, args.paths))} '
                          f'(looked for {", ".join(sorted(_suffixes()))}'
                          + (f'; ignored {ignored} other file(s))' if ignored else ')'))
-    if len(files) < args.n_clusters:
+    if len(files) < _fewest(args.n_clusters):
         raise UsageError(f'found {len(files)} image file(s) but -k {args.n_clusters} groups '
                          'were asked for; need at least as many images as groups')
     # Everything that can fail on the outputs fails here, before the computation.
@@ -188,7 +193,7 @@ def _run(args: argparse.Namespace) -> int:
         # The pipeline refuses fewer usable images than k only after reading them all;
         # find out which failed and why, and keep that listing.
         reasons = _load_reasons(files)
-        if sum(r is None for r in reasons) >= args.n_clusters:
+        if sum(r is None for r in reasons) >= _fewest(args.n_clusters):
             raise  # enough images: not an input problem, keep the traceback
         reasons = [r or f'not clustered: {exc}' for r in reasons]
         _write_assignments(out / 'assignments.csv', files, [''] * len(files), reasons)
@@ -226,8 +231,15 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     """The pipeline, with every name checked before any image is read."""
     from ..pipeline import SortingPipeline
 
-    if args.n_clusters < 1:
-        raise UsageError(f'-k must be >= 1 (number of groups), got {args.n_clusters}')
+    from ..perception.choose_k import DEFAULT_K_MAX
+    if args.n_clusters != 'auto' and args.n_clusters < 1:
+        raise UsageError(f'-k must be >= 1 (number of groups) or auto, got {args.n_clusters}')
+    if args.k_max is not None and args.n_clusters != 'auto':
+        raise UsageError('--k-max is only used with -k auto')
+    k_max = DEFAULT_K_MAX if args.k_max is None else args.k_max
+    if k_max < 2:
+        raise UsageError(f'--k-max must be >= 2 (silhouette compares two groups or more), '
+                         f'got {k_max}')
     if args.thumbs_per_row < 2:
         raise UsageError(f'--thumbs-per-row must be >= 2, got {args.thumbs_per_row}')
     progress = sys.stderr.isatty() if args.progress is None else args.progress
@@ -235,7 +247,8 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
                            method=args.method, proposer=args.proposer, crop=args.crop,
                            size_weight=_weight_arg('--size-weight', args.size_weight),
                            shape_weight=_weight_arg('--shape-weight', args.shape_weight),
-                           cache_dir=args.cache, random_state=args.seed, progress=progress)
+                           cache_dir=args.cache, random_state=args.seed, progress=progress,
+                           k_max=k_max)
     from ..features import make_extractor
     try:
         pipe.describer()._check()
@@ -351,14 +364,16 @@ def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
                                            and result.items[i].region.extra.get('fallback'))}
     if truth:
         counts['classes (parent folders)'] = len(set(truth[i] for i in ok))
-    params = {'paths': ' '.join(map(str, args.paths)), 'k': args.n_clusters,
+    params = {'paths': ' '.join(map(str, args.paths)),
+              'k': (args.n_clusters if args.n_clusters != 'auto'
+                    else f'auto (chose {result.n_clusters})'),
               'features': str(args.features), 'method': args.method,
               'proposer': str(args.proposer), 'seed': args.seed,
               'feature cache': str(args.cache) if args.cache else 'off',
               'ground truth': 'parent folder name' if truth else 'none',
               'command': _command_line(args), 'sorting_cell': __version__,
               'started (UTC)': started.strftime('%Y-%m-%d %H:%M:%S')}
-    summary = {'parameters': params, 'counts': counts,
+    summary = {'parameters': params, 'counts': counts, 'k': result.n_clusters,
                'decisions': {k: v.as_dict() for k, v in result.decisions.items()},
                'metrics': metrics, 'clusters': [],
                'failures': [(str(files[i]), it.error) for i, it in enumerate(result.items)
@@ -369,6 +384,7 @@ def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
 def _command_line(args: argparse.Namespace) -> str:
     """The command that repeats this run (paths as given)."""
     argv = ['sorting-cell', 'cluster', *map(str, args.paths), '-k', str(args.n_clusters),
+            *(['--k-max', str(args.k_max)] if args.k_max is not None else []),
             '--features', str(args.features), '--method', str(args.method),
             '--proposer', str(args.proposer), '--seed', str(args.seed), '--out', str(args.out)]
     if args.cache:
@@ -434,7 +450,7 @@ def _write_sheet(path: Path, rows: list[SheetRow], args: argparse.Namespace,
                  summary: dict) -> None:
     from ..report import contact_sheet, save_png
 
-    title = (f'{summary["counts"]["clustered"]} images -> {args.n_clusters} clusters  |  '
+    title = (f'{summary["counts"]["clustered"]} images -> {summary["k"]} clusters  |  '
              f'{args.features} + {args.method}, proposer {args.proposer}')
     if 'nmi' in summary['metrics']:
         title += (f'  |  NMI {summary["metrics"]["nmi"]:.3f}  purity '
@@ -490,6 +506,21 @@ def _print_summary(summary: dict, out: Path) -> None:
         print(f'  {c["failed"]} input(s) could not be used; reasons in '
               f'{out / "assignments.csv"}', file=sys.stderr)
     print(f'  outputs: {", ".join(str(out / n) for n in OUTPUTS)}')
+
+
+def _k_arg(text: str):
+    """``-k``: a whole number, or 'auto'."""
+    if text == 'auto':
+        return 'auto'
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number or 'auto', got {text!r}")
+
+
+def _fewest(n_clusters) -> int:
+    """Fewest usable images for ``-k`` (three to choose a number of groups from)."""
+    return 3 if n_clusters == 'auto' else n_clusters
 
 
 def _weight_arg(flag: str, text: str):
