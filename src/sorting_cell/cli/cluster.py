@@ -19,7 +19,18 @@ run removed, before any image is read; each written atomically):
 - ``clusters.png`` -- contact sheet, one row per cluster, most typical members first;
 - ``report.html`` -- self-contained: parameters, counts, timings, scores, every cluster
   with thumbnails, and the failures table;
-- ``summary.json`` -- the same facts for scripts.
+- ``summary.json`` -- the same facts for scripts;
+- ``boxes.npz`` -- what the groups hold, for ``--into`` (:class:`~sorting_cell.perception.
+  boxes.Boxes`: each clustered image's raw feature row, mask size and outline, its group,
+  and the features/method/weights of the run, in a NumPy archive with a JSON ``meta``).
+
+With ``--into PREVIOUS_OUT`` the images are not clustered from nothing: each goes into a
+group of that earlier run (read from its ``boxes.npz``, described with its features,
+method and weights; ``-k`` is then not given), or, when it matches none of them (a group of
+its own when old and new images are clustered together with one group more:
+:func:`~sorting_cell.perception.boxes.place`), into one extra group numbered ``k`` with the
+reason ``new kind``. The ``boxes.npz`` written then holds the earlier groups with the new
+images added, so runs can be chained.
 
 With ``--truth-from-parent-dir`` each image's class is the name of the folder it is in
 (the tool dataset's layout ``conditionsN/<class>/ij.jpg``) and the report adds NMI, AMI,
@@ -55,7 +66,7 @@ if TYPE_CHECKING:  # the CLI imports the heavy parts lazily, to start fast
     from ..pipeline import SortResult, SortingPipeline
     from ..report import ClusterView, SheetRow
 
-OUTPUTS = ('assignments.csv', 'clusters.png', 'report.html', 'summary.json')
+OUTPUTS = ('assignments.csv', 'clusters.png', 'report.html', 'summary.json', 'boxes.npz')
 _ODD = (192, 57, 43)
 _EVEN = (40, 40, 40)
 
@@ -72,6 +83,7 @@ outputs in DIR:
   report.html      self-contained report: parameters, timings, scores, thumbnails,
                    failures
   summary.json     the same facts for scripts
+  boxes.npz        what each group holds (feature rows), for a later --into
 
 directories are searched recursively for image suffixes (other files are ignored and
 counted); files named explicitly are always tried. exit status: 0 outputs written
@@ -89,13 +101,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument('paths', nargs='+', metavar='PATH',
                    help='image files and/or directories (searched recursively)')
-    p.add_argument('-k', '--clusters', dest='n_clusters', type=_k_arg, required=True,
+    p.add_argument('-k', '--clusters', dest='n_clusters', type=_k_arg, default=None,
                    metavar='N', help="number of groups (boxes), or 'auto': chosen from the "
                                      'images (highest silhouette of a Ward cut, at most '
                                      '--k-max; the score curve is in summary.json and '
                                      'report.html)')
     p.add_argument('--k-max', type=int, default=None, metavar='N',
                    help='largest number of groups tried with -k auto (default: 12)')
+    p.add_argument('--into', type=Path, default=None, metavar='PREVIOUS_OUT',
+                   help='put the images into the groups of an earlier run (its --out folder, '
+                        "which holds boxes.npz) instead of clustering them; images matching "
+                        "none go into one extra group with reason 'new kind'")
     p.add_argument('--out', required=True, metavar='DIR', type=Path,
                    help='output directory (created if needed)')
     from ..features import DEFAULT_FEATURES
@@ -175,20 +191,24 @@ def _run(args: argparse.Namespace) -> int:
 
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
+    boxes = _read_boxes(args)
     pipe = _make_pipeline(args)
     files, ignored = collect_inputs(args.paths)
     if not files:
         raise UsageError(f'no image files found in {", ".join(map(str, args.paths))} '
                          f'(looked for {", ".join(sorted(_suffixes()))}'
                          + (f'; ignored {ignored} other file(s))' if ignored else ')'))
-    if len(files) < _fewest(args.n_clusters):
+    if boxes is None and len(files) < _fewest(args.n_clusters):
         raise UsageError(f'found {len(files)} image file(s) but -k {args.n_clusters} groups '
                          'were asked for; need at least as many images as groups')
     # Everything that can fail on the outputs fails here, before the computation.
     _check_names(files, args)
     out = _make_out_dir(args.out)
     try:
-        result = pipe.sort_images(files)
+        if boxes is None:
+            result = pipe.sort_images(files)
+        else:
+            result, placement = _place(pipe, boxes, files)
     except ValueError as exc:
         # The pipeline refuses fewer usable images than k only after reading them all;
         # find out which failed and why, and keep that listing.
@@ -208,8 +228,18 @@ def _run(args: argparse.Namespace) -> int:
     truth = [f.parent.name for f in files] if args.truth_from_parent_dir else None
     clusters_out = [str(it.label) if it.error is None else '' for it in result.items]
     reasons = [it.error or '' for it in result.items]
+    if boxes is not None:
+        for j, i in enumerate(result.description.usable):
+            if placement.new_kind[j]:
+                reasons[i] = (f'new kind: matches none of the {boxes.k} groups of '
+                              f'{args.into} (nearest: {placement.labels[j]})')
     _write_assignments(out / 'assignments.csv', files, clusters_out, reasons)
+    _write_boxes(out / 'boxes.npz', args, pipe, result, boxes,
+                 None if boxes is None else placement)
     summary, ok, labels, Xn = _summarise(args, files, ignored, result, truth, started)
+    if boxes is not None:
+        summary['into'] = {'previous': str(args.into), 'boxes': boxes.k,
+                           'previous objects': len(boxes.rows), **placement.as_dict()}
     rows, views = _cluster_views(result, files, truth, summary, ok, labels, Xn)
     _write_sheet(out / 'clusters.png', rows, args, summary)
     timings = dict(result.timings)
@@ -222,6 +252,69 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_boxes(args: argparse.Namespace):
+    """The boxes of the run named by ``--into`` (None without it); settles ``-k``."""
+    if args.into is None:
+        if args.n_clusters is None:
+            raise UsageError('-k is required (a number of groups, or auto), unless --into '
+                             'names an earlier run whose groups the images go into')
+        return None
+    from ..perception.boxes import BOXES_FILE, Boxes
+    if args.n_clusters is not None:
+        raise UsageError('-k and --into exclude each other: with --into the groups are those '
+                         f'of {args.into}')
+    try:
+        boxes = Boxes.load(args.into / BOXES_FILE)
+    except ValueError as exc:
+        raise UsageError(f'--into {args.into}: {exc}') from exc
+    # The new images are described and clustered as the groups were.
+    for key in ('features', 'method', 'proposer', 'crop', 'size_weight', 'shape_weight'):
+        if key in boxes.params:
+            setattr(args, key, str(boxes.params[key]))
+    args.n_clusters = boxes.k
+    return boxes
+
+
+def _place(pipe: SortingPipeline, boxes, files: list[Path]):
+    """Describe ``files`` and put them into ``boxes``: the result and the placement."""
+    from ..perception.boxes import place, placement_decision
+    from ..pipeline import SortResult
+
+    t0 = time.perf_counter()
+    d = pipe.describer().images(files)
+    t1 = time.perf_counter()
+    p = place(boxes, d, random_state=pipe.random_state)
+    labels = np.where(p.new_kind, boxes.k, p.labels)
+    for i, lab in zip(d.usable, labels):
+        d.items[i].label = int(lab)
+    d.decisions['new_kind'] = placement_decision(p, boxes)
+    timings = {k: v for k, v in d.timings.items() if k != 'describe_total'}
+    timings['placing'] = time.perf_counter() - t1
+    timings['total'] = time.perf_counter() - t0
+    k = boxes.k + int(p.new_kind.any())
+    return SortResult(items=d.items, n_clusters=k, features=d.features, timings=timings,
+                      description=d), p
+
+
+def _write_boxes(path: Path, args: argparse.Namespace, pipe: SortingPipeline,
+                 result: SortResult, boxes, placement) -> None:
+    """What each group holds, for a later ``--into``."""
+    from ..perception.boxes import Boxes
+
+    d = result.description
+    if d is None or not len(d):
+        return
+    labels = np.array([d.items[i].label for i in d.usable])
+    if boxes is not None:
+        boxes.extended(d, labels, keep=~placement.new_kind).save(path)
+        return
+    params = {'features': str(args.features), 'method': args.method,
+              'proposer': str(args.proposer), 'crop': args.crop,
+              'normalize': pipe.normalize, 'size_weight': pipe.size_weight,
+              'shape_weight': pipe.shape_weight}
+    Boxes.of(d, labels, **params).save(path)
+
+
 def _suffixes() -> frozenset[str]:
     from ..images import IMAGE_SUFFIXES
     return IMAGE_SUFFIXES
@@ -232,9 +325,9 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     from ..pipeline import SortingPipeline
 
     from ..perception.choose_k import DEFAULT_K_MAX
-    if args.n_clusters != 'auto' and args.n_clusters < 1:
+    if args.into is None and args.n_clusters != 'auto' and args.n_clusters < 1:
         raise UsageError(f'-k must be >= 1 (number of groups) or auto, got {args.n_clusters}')
-    if args.k_max is not None and args.n_clusters != 'auto':
+    if args.k_max is not None and (args.n_clusters != 'auto' or args.into is not None):
         raise UsageError('--k-max is only used with -k auto')
     k_max = DEFAULT_K_MAX if args.k_max is None else args.k_max
     if k_max < 2:
@@ -383,7 +476,9 @@ def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
 
 def _command_line(args: argparse.Namespace) -> str:
     """The command that repeats this run (paths as given)."""
-    argv = ['sorting-cell', 'cluster', *map(str, args.paths), '-k', str(args.n_clusters),
+    k = (['--into', str(args.into)] if args.into is not None
+         else ['-k', str(args.n_clusters)])
+    argv = ['sorting-cell', 'cluster', *map(str, args.paths), *k,
             *(['--k-max', str(args.k_max)] if args.k_max is not None else []),
             '--features', str(args.features), '--method', str(args.method),
             '--proposer', str(args.proposer), '--seed', str(args.seed), '--out', str(args.out)]
@@ -472,7 +567,7 @@ def _write_html(path: Path, summary: dict, views: list[ClusterView]) -> None:
     notes = ('Internal scores (dbi, ndbi = 1/(1+dbi), silhouette) on the L2-normalised '
              'features.' + (' External scores compare clusters with parent-folder classes '
                             'over the clustered images.' if truth else ''))
-    composition = ({c['cluster']: c['classes'] for c in summary['clusters']} if truth
+    composition = ({c['cluster']: c['classes'] or {} for c in summary['clusters']} if truth
                    else None)
     page = render_html(title='sorting-cell cluster report', parameters=summary['parameters'],
                        counts=summary['counts'], timings=summary['timings'], clusters=views,

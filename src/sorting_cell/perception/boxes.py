@@ -28,6 +28,7 @@ import numpy as np
 
 from .assign import assign, clustered_matrix
 from .description import Decision, Description
+from .methods import Input, lookup
 
 __all__ = ['Boxes', 'Placement', 'place', 'placement_decision', 'BOXES_FILE',
            'DEFAULT_NEW_KINDS']
@@ -194,8 +195,10 @@ def place(boxes: Boxes, new: Description, new_kinds: int = DEFAULT_NEW_KINDS,
     p = boxes.params
     how = {k: p[k] for k in ('normalize', 'size_weight', 'shape_weight') if k in p}
     groups = min(boxes.k + new_kinds, len(both))
-    joint = assign(both, groups, method=p.get('method', 'agglomerative'),
-                   random_state=random_state, **how)
+    method = p.get('method', 'agglomerative')
+    if lookup(method).input is not Input.MATRIX:
+        method = 'agglomerative'  # the boxes keep one matrix, not a method's views
+    joint = assign(both, groups, method=method, random_state=random_state, **how)
     X = clustered_matrix(both, **how)
     X = X[0] if len(X) == 1 else np.hstack(X)
     present = np.array([np.any(boxes.labels == c) for c in range(boxes.k)])
