@@ -169,7 +169,7 @@ def place(boxes: Boxes, new: Description, new_kinds: int = DEFAULT_NEW_KINDS,
 
     ``new`` must be described with the features the boxes were made with; ``new_kinds``
     is how many groups beyond the boxes the joint clustering may open (0: every object
-    goes into a box).
+    goes into a box; a group without boxed objects then goes to the nearest centroid).
     """
     if isinstance(new_kinds, bool) or not isinstance(new_kinds, (int, np.integer)) \
             or new_kinds < 0:
@@ -213,8 +213,9 @@ def place(boxes: Boxes, new: Description, new_kinds: int = DEFAULT_NEW_KINDS,
         rows = joint[n_old:] == g
         if len(held):
             labels[rows] = np.bincount(held, minlength=boxes.k).argmax()
-        else:
+        elif new_kinds:
             new_kind[rows] = True
+        # else: no new kind is looked for; they keep the nearest box
     return Placement(labels=labels, new_kind=new_kind,
                      distance=dist[np.arange(len(labels)), labels], groups=groups)
 
