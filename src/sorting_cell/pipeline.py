@@ -97,13 +97,17 @@ class SortingPipeline(BaseEstimator):
         Show progress bars on long runs.
     k_max : int
         Largest number of groups tried with ``n_clusters='auto'``.
+    workers, scheduler : int or str or None
+        Feature extraction on Dask: a local cluster of ``workers`` processes, or the
+        cluster at ``scheduler`` (see :class:`~sorting_cell.perception.Describer`).
     """
 
     def __init__(self, n_clusters: int = 2, features=DEFAULT_FEATURES, method='agglomerative',
                  proposer='auto', crop: str = 'upright', normalize: str = 'centered',
                  size_weight='auto', shape_weight='auto',
                  cache_dir: str | os.PathLike | None = None, random_state=0,
-                 progress: bool = False, k_max: int = DEFAULT_K_MAX):
+                 progress: bool = False, k_max: int = DEFAULT_K_MAX,
+                 workers: int | None = None, scheduler: str | None = None):
         self.n_clusters = n_clusters
         self.features = features
         self.method = method
@@ -116,6 +120,8 @@ class SortingPipeline(BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.k_max = k_max
+        self.workers = workers
+        self.scheduler = scheduler
 
     def _check(self) -> None:
         check_assign_params(self.n_clusters, self.method, self.normalize, self.size_weight,
@@ -125,7 +131,8 @@ class SortingPipeline(BaseEstimator):
         """The :class:`~sorting_cell.perception.Describer` this pipeline describes with."""
         return Describer(features=self.features, proposer=self.proposer, crop=self.crop,
                          input=lookup(self.method).input, cache_dir=self.cache_dir,
-                         progress=self.progress)
+                         progress=self.progress, workers=self.workers,
+                         scheduler=self.scheduler)
 
     def assign(self, description: Description) -> np.ndarray:
         """Box labels for ``description`` (:func:`sorting_cell.perception.assign`)."""
@@ -169,7 +176,11 @@ class SortingPipeline(BaseEstimator):
         ``n_clusters`` images are usable.
         """
         self._check()
-        return self._result(self.describer().images(images, sources))
+        describer = self.describer()
+        try:
+            return self._result(describer.images(images, sources))
+        finally:
+            describer.close()
 
     def sort_scene(self, frame, background: np.ndarray | None = None,
                    source: str = 'scene') -> SortResult:

@@ -136,6 +136,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight of the object's outline (width along its length); 'auto' = "
                         "0.5 under the same evidence, else 0 (default: %(default)s)")
     p.add_argument('--cache', type=Path, metavar='DIR', help='on-disk feature cache')
+    dist = p.add_mutually_exclusive_group()
+    dist.add_argument('--workers', type=int, default=None, metavar='N',
+                      help='extract features on a local Dask cluster of N worker processes')
+    dist.add_argument('--scheduler', default=None, metavar='ADDR',
+                      help='extract features on the Dask cluster whose scheduler is at ADDR '
+                           '(tcp://host:8786; see sorting_cell.features.distributed)')
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     p.add_argument('--truth-from-parent-dir', action='store_true',
                    help="score against each image's parent folder name as its class")
@@ -281,7 +287,11 @@ def _place(pipe: SortingPipeline, boxes, files: list[Path]):
     from ..pipeline import SortResult
 
     t0 = time.perf_counter()
-    d = pipe.describer().images(files)
+    describer = pipe.describer()
+    try:
+        d = describer.images(files)
+    finally:
+        describer.close()
     t1 = time.perf_counter()
     p = place(boxes, d, random_state=pipe.random_state)
     labels = np.where(p.new_kind, boxes.k, p.labels)
@@ -330,6 +340,8 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     if args.k_max is not None and (args.n_clusters != 'auto' or args.into is not None):
         raise UsageError('--k-max is only used with -k auto')
     k_max = DEFAULT_K_MAX if args.k_max is None else args.k_max
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f'--workers must be >= 1, got {args.workers}')
     if k_max < 2:
         raise UsageError(f'--k-max must be >= 2 (silhouette compares two groups or more), '
                          f'got {k_max}')
@@ -341,7 +353,7 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
                            size_weight=_weight_arg('--size-weight', args.size_weight),
                            shape_weight=_weight_arg('--shape-weight', args.shape_weight),
                            cache_dir=args.cache, random_state=args.seed, progress=progress,
-                           k_max=k_max)
+                           k_max=k_max, workers=args.workers, scheduler=args.scheduler)
     from ..features import make_extractor
     try:
         pipe.describer()._check()

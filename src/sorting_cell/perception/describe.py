@@ -53,17 +53,25 @@ class Describer(BaseEstimator):
         On-disk feature cache.
     progress : bool
         Progress bars on long runs.
+    workers : int or None
+        Extract features on a local Dask cluster of this many worker processes
+        (:class:`~sorting_cell.features.distributed.DaskFeatures`); None: in this process.
+    scheduler : str or None
+        Extract features on the Dask cluster whose scheduler is at this address.
     """
 
     def __init__(self, *, features=DEFAULT_FEATURES, proposer='auto', crop: str = 'upright',
                  input: Input = Input.MATRIX, cache_dir: str | os.PathLike | None = None,
-                 progress: bool = False):
+                 progress: bool = False, workers: int | None = None,
+                 scheduler: str | None = None):
         self.features = features
         self.proposer = proposer
         self.crop = crop
         self.input = input
         self.cache_dir = cache_dir
         self.progress = progress
+        self.workers = workers
+        self.scheduler = scheduler
 
     def _check(self) -> None:
         if self.crop not in CROPS:
@@ -73,6 +81,12 @@ class Describer(BaseEstimator):
                              f'{", ".join(PROPOSERS)}')
         if not isinstance(self.input, Input):
             raise ValueError(f'input must be an Input, got {self.input!r}')
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(
+                self.workers, int) or self.workers < 1):
+            raise ValueError(f'workers must be an integer >= 1, got {self.workers!r}')
+        if self.workers is not None and self.scheduler is not None:
+            raise ValueError('give workers (a local cluster) or scheduler (a running one), '
+                             'not both')
 
     # -- entry points ----------------------------------------------------------------
     def images(self, images: Sequence, sources: Sequence[str] | None = None) -> Description:
@@ -230,8 +244,30 @@ class Describer(BaseEstimator):
             extractor = make_extractor(self.features, cache_dir=self.cache_dir)
             if not objects:
                 extractor = _without_tta(extractor)
+            if self.workers is not None or self.scheduler is not None:
+                extractor = self._distributed(extractor)
             cache[key] = extractor
         return cache[key]
+
+    def _distributed(self, extractor):
+        """``extractor`` with its computation on Dask (inside the cache: only misses go)."""
+        from ..features.cache import CachedExtractor
+        from ..features.distributed import DaskFeatures
+
+        def wrap(e):
+            return DaskFeatures(e, scheduler=self.scheduler, n_workers=self.workers or 1)
+
+        if isinstance(extractor, CachedExtractor):
+            return CachedExtractor(wrap(extractor.extractor), extractor.cache_dir)
+        return wrap(extractor)
+
+    def close(self) -> None:
+        """Stop what the describer started (a local Dask cluster); it can be used again."""
+        for extractor in self.__dict__.pop('_extractors', {}).values():
+            inner = getattr(extractor, 'extractor', extractor)
+            for e in (extractor, inner):
+                if hasattr(e, 'close'):
+                    e.close()
 
     def _features(self, crops: list[np.ndarray], objects: bool = True
                   ) -> tuple[list[np.ndarray], np.ndarray | None]:
