@@ -68,6 +68,10 @@ if TYPE_CHECKING:  # the CLI imports the heavy parts lazily, to start fast
 
 OUTPUTS = ('assignments.csv', 'clusters.png', 'report.html', 'summary.json', 'boxes.npz')
 _ODD = (192, 57, 43)
+#: Rows on which a big run's internal scores (DBI, silhouette) are computed.
+INTERNAL_SAMPLE = 5000
+#: Members per group shown in the report of a streamed run (the most typical).
+SHOWN_WITHOUT_PIXELS = 48
 _EVEN = (40, 40, 40)
 
 
@@ -462,7 +466,14 @@ def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
     labels = np.array([result.items[i].label for i in ok])
     Xn = _feature_matrix(result.features, len(ok))
     Xn = None if Xn is None else normalize(Xn)
-    metrics = score_all([truth[i] for i in ok] if truth else None, labels, Xn)
+    metrics = score_all([truth[i] for i in ok] if truth else None, labels)
+    if Xn is not None:
+        # Internal scores compare every pair: on a big run, a seeded sample of rows.
+        rows = np.arange(len(Xn))
+        if len(rows) > INTERNAL_SAMPLE:
+            rows = np.sort(np.random.default_rng(0).choice(len(Xn), INTERNAL_SAMPLE,
+                                                           replace=False))
+        metrics.update(score_all(None, labels[rows], Xn[rows]))
     counts = {'inputs': len(files), 'clustered': len(ok), 'failed': len(files) - len(ok),
               'ignored non-image files': ignored,
               'whole-frame fallbacks': sum(1 for i in ok if result.items[i].region is not None
@@ -512,7 +523,8 @@ def _feature_matrix(features, n_rows: int) -> np.ndarray | None:
             features = np.hstack([np.asarray(v, dtype=float) for v in features])
         except ValueError:
             return None
-    X = np.asarray(features, dtype=float)
+    X = np.asarray(features)
+    X = X if X.dtype.kind == 'f' else X.astype(float)  # big runs stay in single precision
     if X.ndim != 2 or len(X) != n_rows or X.shape[1] == 0 or not np.isfinite(X).all():
         return None
     return X
@@ -532,6 +544,7 @@ def _cluster_views(result: SortResult, files: list[Path], truth: list[str] | Non
             d = np.linalg.norm(Xn[idx] - Xn[idx].mean(0), axis=1)
             idx = idx[np.argsort(d, kind='stable')]
         members = [ok[j] for j in idx]
+        size = len(members)
         notes, majority, classes = [f'n = {len(members)}'], None, None
         if truth and members:
             classes = Counter(truth[i] for i in members)
@@ -541,16 +554,32 @@ def _cluster_views(result: SortResult, files: list[Path], truth: list[str] | Non
         summary['clusters'].append({'cluster': c, 'size': len(members), 'majority': majority,
                                     'classes': classes,
                                     'members': [str(files[i]) for i in members]})
+        if any(result.items[i].region is None for i in members):
+            # A streamed (big) run keeps no pixels: show the most typical members only,
+            # reloaded as thumbnails.
+            members = members[:SHOWN_WITHOUT_PIXELS]
         captions = [truth[i] if truth else files[i].name for i in members]
         odd = [bool(truth) and truth[i] != majority for i in members]
-        crops = [result.items[i].region.crop for i in members]
-        rows.append(SheetRow(title=f'cluster {c}', images=crops, total=len(members),
+        crops = [_pixels(result.items[i], files[i]) for i in members]
+        rows.append(SheetRow(title=f'cluster {c}', images=crops, total=size,
                              lines=notes, captions=captions,
                              caption_colors=[_ODD if o else _EVEN for o in odd]))
-        views.append(ClusterView(cluster=c, size=len(members), notes=notes[1:],
+        views.append(ClusterView(cluster=c, size=size, notes=notes[1:],
                                  members=[Member(str(files[i]), crop, cap, o) for i, crop,
                                           cap, o in zip(members, crops, captions, odd)]))
     return rows, views
+
+
+def _pixels(item, path: Path) -> np.ndarray:
+    """What the report shows of an item: its crop, or the image reloaded and shrunk."""
+    if item.region is not None:
+        return item.region.crop
+    import cv2
+
+    from ..images import load_image
+    rgb = load_image(path)
+    f = 128 / max(rgb.shape[:2])
+    return cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else rgb
 
 
 def _write_sheet(path: Path, rows: list[SheetRow], args: argparse.Namespace,

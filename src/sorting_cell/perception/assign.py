@@ -12,13 +12,17 @@ from .choose_k import DEFAULT_K_MAX, KChoice, choose_k
 from .description import Decision, Description
 from .methods import Input, lookup
 
-__all__ = ['assign', 'clustered_matrix', 'geometry_block', 'check_assign_params', 'resolve_k',
+__all__ = ['assign', 'clustered_matrix', 'EXACT_WARD_MAX', 'geometry_block', 'check_assign_params', 'resolve_k',
            'AUTO_SIZE_WEIGHT', 'AUTO_SHAPE_WEIGHT', 'AUTO_K']
 
 #: The value of ``n_boxes`` / ``n_clusters`` that asks for the number of groups to be chosen
 #: from the data (:mod:`~sorting_cell.perception.choose_k`).
 AUTO_K = 'auto'
 
+#: Most rows clustered by exact Ward; above, ``'agglomerative'`` runs as ``'sampled_ward'``
+#: (exact Ward's distance matrix grows as n^2; benchmarks/results/scale.md measures the
+#: NMI the switch costs where both run).
+EXACT_WARD_MAX = 10_000
 #: Weight of object size when the evidence says size and outline carry information.
 AUTO_SIZE_WEIGHT = 0.3
 #: Weight of the outline's width profile under the same evidence.
@@ -85,7 +89,10 @@ def clustered_matrix(d: Description, normalize='centered', size_weight='auto',
     happens here, on the rows being clustered, never once for a whole dataset.
     """
     G = geometry_block(d, size_weight, shape_weight)
-    views = [normalize_features(np.asarray(v, dtype=np.float64), normalize) for v in d.views]
+    # Big sets stay in single precision: the rows are then most of the memory.
+    dtype = np.float64 if len(d) <= EXACT_WARD_MAX else np.float32
+    views = [normalize_features(np.asarray(v, dtype=dtype), normalize) for v in d.views]
+    G = G.astype(dtype, copy=False)
     # Size and outline belong to the object, not to a view: every view gets them.
     return [np.hstack([V, G]) if G.shape[1] else V for V in views]
 
@@ -145,6 +152,11 @@ def assign(d: Description, n_boxes, *, method: str = 'agglomerative',
     n_boxes = resolve_k(d, n_boxes, k_max=k_max, normalize=normalize,
                         size_weight=size_weight, shape_weight=shape_weight,
                         random_state=random_state)
+    if method == 'agglomerative' and len(d) > EXACT_WARD_MAX:
+        method = 'sampled_ward'
+        d.decisions['clustering'] = Decision(
+            True, f'{len(d)} objects > {EXACT_WARD_MAX}: Ward on a seeded sample, then '
+            'k-means on all objects seeded with its cluster means', {'objects': len(d)})
     spec = lookup(method)
     if len(d) < n_boxes:
         raise ValueError(f'found {len(d)} usable object(s) but {n_boxes} boxes were asked '
