@@ -1,5 +1,5 @@
 """Big folders: described in batches (a killed run resumes from the cache), and a
-clustering that scales (sampled Ward) where exact Ward would not fit."""
+clustering that scales (Ward on a k-NN graph) where exact Ward would not fit."""
 import importlib
 
 import cv2
@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import normalized_mutual_info_score as nmi
 
 import sorting_cell.perception.describe as describe_mod
-from sorting_cell.clustering.scalable import SampledWard
+from sorting_cell.clustering.scalable import KnnWard
 from sorting_cell.perception import Describer, Description, assign
 
 # The package exports the function assign, which hides the module of the same name.
@@ -22,19 +22,24 @@ def _blobs(k=4, per=60, seed=0):
             np.repeat(np.arange(k), per))
 
 
-def test_sampled_ward_matches_separated_groups_from_a_small_sample():
-    X, y = _blobs()
-    labels = SampledWard(n_clusters=4, sample=40, random_state=1).fit_predict(X)
+def test_knn_ward_matches_separated_groups_and_exact_ward():
+    from sklearn.cluster import AgglomerativeClustering
+    X, y = _blobs(per=80)
+    labels = KnnWard(n_clusters=4, n_components=8, pca_sample=50).fit_predict(X)
     assert nmi(y, labels) == 1.0
+    X, _ = _blobs(k=6, per=50, seed=2)
+    X += np.random.default_rng(3).normal(0, 1.5, X.shape)  # overlapping groups
+    exact = AgglomerativeClustering(n_clusters=6).fit_predict(X)
+    assert nmi(exact, KnnWard(n_clusters=6, n_components=16).fit_predict(X)) > 0.8
 
 
-def test_assign_switches_to_sampled_ward_above_the_exact_limit(monkeypatch):
+def test_assign_switches_to_knn_ward_above_the_exact_limit(monkeypatch):
     X, y = _blobs()
     monkeypatch.setattr(assign_mod, 'EXACT_WARD_MAX', 100)
     d = Description.of_features(X)
     labels = assign(d, 4)
     assert nmi(y, labels) == 1.0
-    assert 'Ward on a seeded sample' in d.decisions['clustering'].reason
+    assert 'nearest-neighbour graph' in d.decisions['clustering'].reason
     small = Description.of_features(X[:90])
     assign(small, 2)
     assert 'clustering' not in small.decisions

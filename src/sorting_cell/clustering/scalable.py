@@ -1,47 +1,52 @@
-"""Ward's clusters on sets too big for Ward: a Ward tree on a sample seeds k-means.
+"""Ward's clusters on sets too big for exact Ward: Ward on a k-nearest-neighbour graph.
 
-Exact Ward holds every pairwise distance (n = 100,000 rows: 40 GB). Here Ward runs on a
-seeded sample of ``sample`` rows; the means of its ``k`` clusters start Lloyd's k-means
-on every row (k-means minimises the same within-cluster sum of squares Ward merges by,
-so it refines Ward's partition rather than replacing it). Memory is the rows plus
-``n x k`` distances; time is linear in n per iteration.
+Exact Ward holds every pairwise distance (n = 100,000 rows: 40 GB). Here the rows are
+projected on their first ``n_components`` principal axes (fitted on a seeded sample), a
+k-nearest-neighbour graph is built on the projection, and Ward merges only clusters
+joined by an edge of that graph (scikit-learn's connectivity-constrained Ward; separate
+parts of the graph are joined first). Memory grows as ``n x (n_components +
+n_neighbors)``. Measured against exact Ward where both run:
+``benchmarks/results/scale.md``.
 """
 from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
-__all__ = ['SampledWard', 'SAMPLE']
-
-#: Rows Ward runs on (its distance matrix: 5000^2 / 2 doubles = 100 MB).
-SAMPLE = 5000
+__all__ = ['KnnWard']
 
 
-class SampledWard(ClusterMixin, BaseEstimator):
-    """Ward on a sample, then k-means on all rows seeded with its cluster means.
+class KnnWard(ClusterMixin, BaseEstimator):
+    """Ward agglomerative clustering restricted to a k-nearest-neighbour graph.
 
     Parameters
     ----------
     n_clusters : int
         Number of clusters.
-    sample : int
-        Rows Ward sees (all of them when there are fewer: then this is Ward refined by
-        k-means).
-    max_iter : int
-        Lloyd iterations at most.
+    n_neighbors : int
+        Neighbours per row in the connectivity graph.
+    n_components : int
+        Principal axes the rows are projected on (fewer when the rows have fewer).
+    pca_sample : int
+        Rows the projection is fitted on (seeded).
     random_state : int or None
-        Seed of the sample.
+        Seed of that sample.
     """
 
-    def __init__(self, n_clusters: int = 2, sample: int = SAMPLE, max_iter: int = 100,
-                 random_state=0):
+    def __init__(self, n_clusters: int = 2, n_neighbors: int = 10, n_components: int = 128,
+                 pca_sample: int = 5000, random_state=0):
         self.n_clusters = n_clusters
-        self.sample = sample
-        self.max_iter = max_iter
+        self.n_neighbors = n_neighbors
+        self.n_components = n_components
+        self.pca_sample = pca_sample
         self.random_state = random_state
 
     def fit(self, X, y=None):
-        from sklearn.cluster import AgglomerativeClustering, KMeans
+        import warnings
+
+        from sklearn.cluster import AgglomerativeClustering
+        from sklearn.decomposition import PCA
+        from sklearn.neighbors import kneighbors_graph
 
         X = np.asarray(X)
         if X.dtype not in (np.float32, np.float64):
@@ -49,18 +54,19 @@ class SampledWard(ClusterMixin, BaseEstimator):
         n, k = len(X), int(self.n_clusters)
         if not 1 <= k <= n:
             raise ValueError(f'n_clusters must be in 1..{n} for {n} rows, got {k}')
+        if k == 1:
+            self.labels_ = np.zeros(n, int)
+            return self
         rng = np.random.default_rng(self.random_state)
-        rows = np.sort(rng.choice(n, min(n, int(self.sample)), replace=False))
-        S = X[rows]
-        ward = AgglomerativeClustering(n_clusters=k).fit_predict(S) if k > 1 \
-            else np.zeros(len(S), int)
-        centres = np.stack([S[ward == c].mean(0) for c in range(k)]).astype(X.dtype)
-        km = KMeans(n_clusters=k, init=centres, n_init=1, max_iter=self.max_iter,
-                    random_state=0).fit(X)
-        self.sample_rows_ = rows
-        self.cluster_centers_ = km.cluster_centers_
-        self.labels_ = km.labels_.astype(int)
-        self.n_iter_ = km.n_iter_
+        rows = rng.choice(n, min(n, int(self.pca_sample)), replace=False)
+        dims = int(min(self.n_components, X.shape[1], len(rows)))
+        P = PCA(n_components=dims, random_state=0).fit(X[rows]).transform(X)
+        G = kneighbors_graph(P, min(int(self.n_neighbors), n - 1), include_self=False)
+        with warnings.catch_warnings():
+            # A graph in several parts is joined by scikit-learn (it says so in a warning).
+            warnings.filterwarnings('ignore', message='.*connected components.*')
+            self.labels_ = AgglomerativeClustering(n_clusters=k, connectivity=G) \
+                .fit_predict(P).astype(int)
         return self
 
     def fit_predict(self, X, y=None):

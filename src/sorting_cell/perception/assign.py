@@ -19,7 +19,7 @@ __all__ = ['assign', 'clustered_matrix', 'EXACT_WARD_MAX', 'geometry_block', 'ch
 #: from the data (:mod:`~sorting_cell.perception.choose_k`).
 AUTO_K = 'auto'
 
-#: Most rows clustered by exact Ward; above, ``'agglomerative'`` runs as ``'sampled_ward'``
+#: Most rows clustered by exact Ward; above, ``'agglomerative'`` runs as ``'knn_ward'``
 #: (exact Ward's distance matrix grows as n^2; benchmarks/results/scale.md measures the
 #: NMI the switch costs where both run).
 EXACT_WARD_MAX = 10_000
@@ -153,10 +153,10 @@ def assign(d: Description, n_boxes, *, method: str = 'agglomerative',
                         size_weight=size_weight, shape_weight=shape_weight,
                         random_state=random_state)
     if method == 'agglomerative' and len(d) > EXACT_WARD_MAX:
-        method = 'sampled_ward'
+        method = 'knn_ward'
         d.decisions['clustering'] = Decision(
-            True, f'{len(d)} objects > {EXACT_WARD_MAX}: Ward on a seeded sample, then '
-            'k-means on all objects seeded with its cluster means', {'objects': len(d)})
+            True, f'{len(d)} objects > {EXACT_WARD_MAX}: Ward restricted to a '
+            '10-nearest-neighbour graph (128 principal axes)', {'objects': len(d)})
     spec = lookup(method)
     if len(d) < n_boxes:
         raise ValueError(f'found {len(d)} usable object(s) but {n_boxes} boxes were asked '
