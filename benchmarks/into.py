@@ -91,7 +91,8 @@ def run_condition(condition: int, cache, draws: int, new_kinds: int) -> dict:
 def markdown(rows, meta) -> str:
     lines = ['## New objects into existing boxes (tool dataset, half then half)', '',
              f"Default description (MobileNetV2 TF2 + size + outline), Ward; second half "
-             f"placed at the nearest box centroid; groups beyond the boxes {meta['new_kinds']}; "
+             f"placed by clustering both halves together (perception.boxes.place); groups "
+             f"beyond the boxes {meta['new_kinds']}; "
              f"{meta['draws']} seeded half splits per condition. {meta['loaded']}", '',
              '| condition | NMI all at once | NMI first half alone | NMI half then half | '
              'difference | NMI between the two | second half flagged new (all seen kinds) | '
