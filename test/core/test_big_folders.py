@@ -94,3 +94,17 @@ def test_a_killed_streamed_run_resumes_from_the_cache(folder, tmp_path, monkeypa
     d = again.images(folder)
     extractor = again.extractor(objects=False)
     assert len(d) == 40 and extractor.n_hits_ == done and extractor.n_misses_ == 40 - done
+
+
+def test_knn_ward_joins_many_groups_of_near_duplicates_cheaply():
+    from sorting_cell.clustering.scalable import _connected
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.neighbors import kneighbors_graph
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(300, 8))
+    P = np.repeat(base, 5, axis=0) + 1e-4 * rng.normal(size=(1500, 8))  # 300 cliques of 5
+    G = kneighbors_graph(P, 4, include_self=False)
+    assert connected_components(G, directed=False)[0] >= 300
+    assert connected_components(_connected(G, P), directed=False)[0] == 1
+    labels = KnnWard(n_clusters=3, n_neighbors=4, n_components=8).fit_predict(P)
+    assert len(np.unique(labels)) == 3

@@ -61,7 +61,8 @@ class KnnWard(ClusterMixin, BaseEstimator):
         rows = rng.choice(n, min(n, int(self.pca_sample)), replace=False)
         dims = int(min(self.n_components, X.shape[1], len(rows)))
         P = PCA(n_components=dims, random_state=0).fit(X[rows]).transform(X)
-        G = kneighbors_graph(P, min(int(self.n_neighbors), n - 1), include_self=False)
+        G = _connected(kneighbors_graph(P, min(int(self.n_neighbors), n - 1),
+                                        include_self=False), P)
         with warnings.catch_warnings():
             # A graph in several parts is joined by scikit-learn (it says so in a warning).
             warnings.filterwarnings('ignore', message='.*connected components.*')
@@ -71,3 +72,34 @@ class KnnWard(ClusterMixin, BaseEstimator):
 
     def fit_predict(self, X, y=None):
         return self.fit(X).labels_
+
+
+def _connected(G, P: np.ndarray):
+    """``G`` with edges added until it is in one part.
+
+    scikit-learn would join the parts itself, but by comparing every pair of parts: a set
+    holding many groups of near-duplicates (each its own 10-NN clique) then needs more
+    memory than the clustering. Here each round links every part to the part with the
+    nearest mean (one edge between their first rows), so the number of parts at least
+    halves per round.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.neighbors import NearestNeighbors
+
+    G = G.tocsr()
+    n = G.shape[0]
+    while True:
+        parts, label = connected_components(G, directed=False)
+        if parts == 1:
+            return G
+        counts = np.bincount(label, minlength=parts).astype(np.float64)
+        means = np.zeros((parts, P.shape[1]))
+        np.add.at(means, label, P)
+        means /= counts[:, None]
+        nearest = NearestNeighbors(n_neighbors=2).fit(means).kneighbors(
+            means, return_distance=False)[:, 1]
+        first = np.full(parts, n)
+        np.minimum.at(first, label, np.arange(n))
+        rows, cols = first, first[nearest]
+        G = G + coo_matrix((np.ones(parts), (rows, cols)), shape=(n, n)).tocsr()
