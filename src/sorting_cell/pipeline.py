@@ -15,7 +15,8 @@ from sklearn.base import BaseEstimator
 
 from .features import DEFAULT_FEATURES
 from .perception import Describer, Description, Item, assign, check_assign_params, lookup
-from .perception.assign import clustered_matrix
+from .perception.assign import AUTO_K, clustered_matrix
+from .perception.choose_k import DEFAULT_K_MAX
 from .perception.methods import Input
 
 __all__ = ['SortingPipeline', 'SortResult', 'Item', 'DEFAULT_FEATURES']
@@ -54,8 +55,9 @@ class SortingPipeline(BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : int
-        Number of boxes.
+    n_clusters : int or 'auto'
+        Number of boxes; ``'auto'`` chooses it from the images (at most ``k_max``; see
+        :mod:`~sorting_cell.perception.choose_k`), recorded in the result's decisions.
     features : str or FeatureExtractor
         A registry name (see :func:`sorting_cell.features.make_extractor`), e.g.
         ``'mobilenet_v2_tf2'`` (the embedded default), ``'hog'``, or
@@ -93,13 +95,19 @@ class SortingPipeline(BaseEstimator):
         Seed for the stochastic clusterers.
     progress : bool
         Show progress bars on long runs.
+    k_max : int
+        Largest number of groups tried with ``n_clusters='auto'``.
+    workers, scheduler : int or str or None
+        Feature extraction on Dask: a local cluster of ``workers`` processes, or the
+        cluster at ``scheduler`` (see :class:`~sorting_cell.perception.Describer`).
     """
 
     def __init__(self, n_clusters: int = 2, features=DEFAULT_FEATURES, method='agglomerative',
                  proposer='auto', crop: str = 'upright', normalize: str = 'centered',
                  size_weight='auto', shape_weight='auto',
                  cache_dir: str | os.PathLike | None = None, random_state=0,
-                 progress: bool = False):
+                 progress: bool = False, k_max: int = DEFAULT_K_MAX,
+                 workers: int | None = None, scheduler: str | None = None):
         self.n_clusters = n_clusters
         self.features = features
         self.method = method
@@ -111,23 +119,27 @@ class SortingPipeline(BaseEstimator):
         self.cache_dir = cache_dir
         self.random_state = random_state
         self.progress = progress
+        self.k_max = k_max
+        self.workers = workers
+        self.scheduler = scheduler
 
     def _check(self) -> None:
         check_assign_params(self.n_clusters, self.method, self.normalize, self.size_weight,
-                            self.shape_weight)
+                            self.shape_weight, self.k_max)
 
     def describer(self) -> Describer:
         """The :class:`~sorting_cell.perception.Describer` this pipeline describes with."""
         return Describer(features=self.features, proposer=self.proposer, crop=self.crop,
                          input=lookup(self.method).input, cache_dir=self.cache_dir,
-                         progress=self.progress)
+                         progress=self.progress, workers=self.workers,
+                         scheduler=self.scheduler)
 
     def assign(self, description: Description) -> np.ndarray:
         """Box labels for ``description`` (:func:`sorting_cell.perception.assign`)."""
         return assign(description, self.n_clusters, method=self.method,
                       normalize=self.normalize, size_weight=self.size_weight,
                       shape_weight=self.shape_weight, random_state=self.random_state,
-                      progress=self.progress)
+                      progress=self.progress, k_max=self.k_max)
 
     def geometry(self, X, sizes: np.ndarray | None = None,
                  shapes: np.ndarray | None = None) -> np.ndarray:
@@ -164,7 +176,11 @@ class SortingPipeline(BaseEstimator):
         ``n_clusters`` images are usable.
         """
         self._check()
-        return self._result(self.describer().images(images, sources))
+        describer = self.describer()
+        try:
+            return self._result(describer.images(images, sources))
+        finally:
+            describer.close()
 
     def sort_scene(self, frame, background: np.ndarray | None = None,
                    source: str = 'scene') -> SortResult:
@@ -179,9 +195,12 @@ class SortingPipeline(BaseEstimator):
     def _result(self, d: Description) -> SortResult:
         import time
         failed = len(d.items) - len(d)
-        if len(d) < self.n_clusters:
-            raise ValueError(f'found {len(d)} usable object(s) but {self.n_clusters} boxes '
-                             'were asked for; need at least as many objects as boxes'
+        fewest = 3 if self.n_clusters == AUTO_K else self.n_clusters
+        if len(d) < fewest:
+            asked = (f'{self.n_clusters} boxes were asked for' if fewest == self.n_clusters
+                     else 'the number of boxes is to be chosen from at least 3')
+            raise ValueError(f'found {len(d)} usable object(s) but {asked}; need at least as '
+                             'many objects as boxes'
                              + (f' ({failed} input(s) failed to load)' if failed else ''))
         t0 = time.perf_counter()
         labels = self.assign(d)
@@ -190,5 +209,6 @@ class SortingPipeline(BaseEstimator):
         timings = {k: v for k, v in d.timings.items() if k != 'describe_total'}
         timings['clustering'] = time.perf_counter() - t0
         timings['total'] = sum(timings.values())
-        return SortResult(items=d.items, n_clusters=self.n_clusters, features=d.features,
+        k = self.n_clusters if self.n_clusters != AUTO_K else int(labels.max()) + 1
+        return SortResult(items=d.items, n_clusters=k, features=d.features,
                           timings=timings, description=d)

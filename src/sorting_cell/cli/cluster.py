@@ -19,7 +19,18 @@ run removed, before any image is read; each written atomically):
 - ``clusters.png`` -- contact sheet, one row per cluster, most typical members first;
 - ``report.html`` -- self-contained: parameters, counts, timings, scores, every cluster
   with thumbnails, and the failures table;
-- ``summary.json`` -- the same facts for scripts.
+- ``summary.json`` -- the same facts for scripts;
+- ``boxes.npz`` -- what the groups hold, for ``--into`` (:class:`~sorting_cell.perception.
+  boxes.Boxes`: each clustered image's raw feature row, mask size and outline, its group,
+  and the features/method/weights of the run, in a NumPy archive with a JSON ``meta``).
+
+With ``--into PREVIOUS_OUT`` the images are not clustered from nothing: each goes into a
+group of that earlier run (read from its ``boxes.npz``, described with its features,
+method and weights; ``-k`` is then not given), or, when it matches none of them (a group of
+its own when old and new images are clustered together with one group more:
+:func:`~sorting_cell.perception.boxes.place`), into one extra group numbered ``k`` with the
+reason ``new kind``. The ``boxes.npz`` written then holds the earlier groups with the new
+images added, so runs can be chained.
 
 With ``--truth-from-parent-dir`` each image's class is the name of the folder it is in
 (the tool dataset's layout ``conditionsN/<class>/ij.jpg``) and the report adds NMI, AMI,
@@ -55,8 +66,12 @@ if TYPE_CHECKING:  # the CLI imports the heavy parts lazily, to start fast
     from ..pipeline import SortResult, SortingPipeline
     from ..report import ClusterView, SheetRow
 
-OUTPUTS = ('assignments.csv', 'clusters.png', 'report.html', 'summary.json')
+OUTPUTS = ('assignments.csv', 'clusters.png', 'report.html', 'summary.json', 'boxes.npz')
 _ODD = (192, 57, 43)
+#: Rows on which a big run's internal scores (DBI, silhouette) are computed.
+INTERNAL_SAMPLE = 5000
+#: Members per group shown in the report of a streamed run (the most typical).
+SHOWN_WITHOUT_PIXELS = 48
 _EVEN = (40, 40, 40)
 
 
@@ -72,6 +87,7 @@ outputs in DIR:
   report.html      self-contained report: parameters, timings, scores, thumbnails,
                    failures
   summary.json     the same facts for scripts
+  boxes.npz        what each group holds (feature rows), for a later --into
 
 directories are searched recursively for image suffixes (other files are ignored and
 counted); files named explicitly are always tried. exit status: 0 outputs written
@@ -89,8 +105,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument('paths', nargs='+', metavar='PATH',
                    help='image files and/or directories (searched recursively)')
-    p.add_argument('-k', '--clusters', dest='n_clusters', type=int, required=True,
-                   metavar='N', help='number of groups (boxes)')
+    p.add_argument('-k', '--clusters', dest='n_clusters', type=_k_arg, default=None,
+                   metavar='N', help="number of groups (boxes), or 'auto': chosen from the "
+                                     'images (highest silhouette of a Ward cut, at most '
+                                     '--k-max; the score curve is in summary.json and '
+                                     'report.html)')
+    p.add_argument('--k-max', type=int, default=None, metavar='N',
+                   help='largest number of groups tried with -k auto (default: 12)')
+    p.add_argument('--into', type=Path, default=None, metavar='PREVIOUS_OUT',
+                   help='put the images into the groups of an earlier run (its --out folder, '
+                        "which holds boxes.npz) instead of clustering them; images matching "
+                        "none go into one extra group with reason 'new kind'")
     p.add_argument('--out', required=True, metavar='DIR', type=Path,
                    help='output directory (created if needed)')
     from ..features import DEFAULT_FEATURES
@@ -115,6 +140,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight of the object's outline (width along its length); 'auto' = "
                         "0.5 under the same evidence, else 0 (default: %(default)s)")
     p.add_argument('--cache', type=Path, metavar='DIR', help='on-disk feature cache')
+    dist = p.add_mutually_exclusive_group()
+    dist.add_argument('--workers', type=int, default=None, metavar='N',
+                      help='extract features on a local Dask cluster of N worker processes')
+    dist.add_argument('--scheduler', default=None, metavar='ADDR',
+                      help='extract features on the Dask cluster whose scheduler is at ADDR '
+                           '(tcp://host:8786; see sorting_cell.features.distributed)')
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     p.add_argument('--truth-from-parent-dir', action='store_true',
                    help="score against each image's parent folder name as its class")
@@ -170,25 +201,29 @@ def _run(args: argparse.Namespace) -> int:
 
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
+    boxes = _read_boxes(args)
     pipe = _make_pipeline(args)
     files, ignored = collect_inputs(args.paths)
     if not files:
         raise UsageError(f'no image files found in {", ".join(map(str, args.paths))} '
                          f'(looked for {", ".join(sorted(_suffixes()))}'
                          + (f'; ignored {ignored} other file(s))' if ignored else ')'))
-    if len(files) < args.n_clusters:
+    if boxes is None and len(files) < _fewest(args.n_clusters):
         raise UsageError(f'found {len(files)} image file(s) but -k {args.n_clusters} groups '
                          'were asked for; need at least as many images as groups')
     # Everything that can fail on the outputs fails here, before the computation.
     _check_names(files, args)
     out = _make_out_dir(args.out)
     try:
-        result = pipe.sort_images(files)
+        if boxes is None:
+            result = pipe.sort_images(files)
+        else:
+            result, placement = _place(pipe, boxes, files)
     except ValueError as exc:
         # The pipeline refuses fewer usable images than k only after reading them all;
         # find out which failed and why, and keep that listing.
         reasons = _load_reasons(files)
-        if sum(r is None for r in reasons) >= args.n_clusters:
+        if sum(r is None for r in reasons) >= _fewest(args.n_clusters):
             raise  # enough images: not an input problem, keep the traceback
         reasons = [r or f'not clustered: {exc}' for r in reasons]
         _write_assignments(out / 'assignments.csv', files, [''] * len(files), reasons)
@@ -203,8 +238,18 @@ def _run(args: argparse.Namespace) -> int:
     truth = [f.parent.name for f in files] if args.truth_from_parent_dir else None
     clusters_out = [str(it.label) if it.error is None else '' for it in result.items]
     reasons = [it.error or '' for it in result.items]
+    if boxes is not None:
+        for j, i in enumerate(result.description.usable):
+            if placement.new_kind[j]:
+                reasons[i] = (f'new kind: matches none of the {boxes.k} groups of '
+                              f'{args.into} (nearest: {placement.labels[j]})')
     _write_assignments(out / 'assignments.csv', files, clusters_out, reasons)
+    _write_boxes(out / 'boxes.npz', args, pipe, result, boxes,
+                 None if boxes is None else placement)
     summary, ok, labels, Xn = _summarise(args, files, ignored, result, truth, started)
+    if boxes is not None:
+        summary['into'] = {'previous': str(args.into), 'boxes': boxes.k,
+                           'previous objects': len(boxes.rows), **placement.as_dict()}
     rows, views = _cluster_views(result, files, truth, summary, ok, labels, Xn)
     _write_sheet(out / 'clusters.png', rows, args, summary)
     timings = dict(result.timings)
@@ -217,6 +262,73 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_boxes(args: argparse.Namespace):
+    """The boxes of the run named by ``--into`` (None without it); settles ``-k``."""
+    if args.into is None:
+        if args.n_clusters is None:
+            raise UsageError('-k is required (a number of groups, or auto), unless --into '
+                             'names an earlier run whose groups the images go into')
+        return None
+    from ..perception.boxes import BOXES_FILE, Boxes
+    if args.n_clusters is not None:
+        raise UsageError('-k and --into exclude each other: with --into the groups are those '
+                         f'of {args.into}')
+    try:
+        boxes = Boxes.load(args.into / BOXES_FILE)
+    except ValueError as exc:
+        raise UsageError(f'--into {args.into}: {exc}') from exc
+    # The new images are described and clustered as the groups were.
+    for key in ('features', 'method', 'proposer', 'crop', 'size_weight', 'shape_weight'):
+        if key in boxes.params:
+            setattr(args, key, str(boxes.params[key]))
+    args.n_clusters = boxes.k
+    return boxes
+
+
+def _place(pipe: SortingPipeline, boxes, files: list[Path]):
+    """Describe ``files`` and put them into ``boxes``: the result and the placement."""
+    from ..perception.boxes import place, placement_decision
+    from ..pipeline import SortResult
+
+    t0 = time.perf_counter()
+    describer = pipe.describer()
+    try:
+        d = describer.images(files)
+    finally:
+        describer.close()
+    t1 = time.perf_counter()
+    p = place(boxes, d, random_state=pipe.random_state)
+    labels = np.where(p.new_kind, boxes.k, p.labels)
+    for i, lab in zip(d.usable, labels):
+        d.items[i].label = int(lab)
+    d.decisions['new_kind'] = placement_decision(p, boxes)
+    timings = {k: v for k, v in d.timings.items() if k != 'describe_total'}
+    timings['placing'] = time.perf_counter() - t1
+    timings['total'] = time.perf_counter() - t0
+    k = boxes.k + int(p.new_kind.any())
+    return SortResult(items=d.items, n_clusters=k, features=d.features, timings=timings,
+                      description=d), p
+
+
+def _write_boxes(path: Path, args: argparse.Namespace, pipe: SortingPipeline,
+                 result: SortResult, boxes, placement) -> None:
+    """What each group holds, for a later ``--into``."""
+    from ..perception.boxes import Boxes
+
+    d = result.description
+    if d is None or not len(d):
+        return
+    labels = np.array([d.items[i].label for i in d.usable])
+    if boxes is not None:
+        boxes.extended(d, labels, keep=~placement.new_kind).save(path)
+        return
+    params = {'features': str(args.features), 'method': args.method,
+              'proposer': str(args.proposer), 'crop': args.crop,
+              'normalize': pipe.normalize, 'size_weight': pipe.size_weight,
+              'shape_weight': pipe.shape_weight}
+    Boxes.of(d, labels, **params).save(path)
+
+
 def _suffixes() -> frozenset[str]:
     from ..images import IMAGE_SUFFIXES
     return IMAGE_SUFFIXES
@@ -226,8 +338,17 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     """The pipeline, with every name checked before any image is read."""
     from ..pipeline import SortingPipeline
 
-    if args.n_clusters < 1:
-        raise UsageError(f'-k must be >= 1 (number of groups), got {args.n_clusters}')
+    from ..perception.choose_k import DEFAULT_K_MAX
+    if args.into is None and args.n_clusters != 'auto' and args.n_clusters < 1:
+        raise UsageError(f'-k must be >= 1 (number of groups) or auto, got {args.n_clusters}')
+    if args.k_max is not None and (args.n_clusters != 'auto' or args.into is not None):
+        raise UsageError('--k-max is only used with -k auto')
+    k_max = DEFAULT_K_MAX if args.k_max is None else args.k_max
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f'--workers must be >= 1, got {args.workers}')
+    if k_max < 2:
+        raise UsageError(f'--k-max must be >= 2 (silhouette compares two groups or more), '
+                         f'got {k_max}')
     if args.thumbs_per_row < 2:
         raise UsageError(f'--thumbs-per-row must be >= 2, got {args.thumbs_per_row}')
     progress = sys.stderr.isatty() if args.progress is None else args.progress
@@ -235,7 +356,8 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
                            method=args.method, proposer=args.proposer, crop=args.crop,
                            size_weight=_weight_arg('--size-weight', args.size_weight),
                            shape_weight=_weight_arg('--shape-weight', args.shape_weight),
-                           cache_dir=args.cache, random_state=args.seed, progress=progress)
+                           cache_dir=args.cache, random_state=args.seed, progress=progress,
+                           k_max=k_max, workers=args.workers, scheduler=args.scheduler)
     from ..features import make_extractor
     try:
         pipe.describer()._check()
@@ -344,21 +466,30 @@ def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
     labels = np.array([result.items[i].label for i in ok])
     Xn = _feature_matrix(result.features, len(ok))
     Xn = None if Xn is None else normalize(Xn)
-    metrics = score_all([truth[i] for i in ok] if truth else None, labels, Xn)
+    metrics = score_all([truth[i] for i in ok] if truth else None, labels)
+    if Xn is not None:
+        # Internal scores compare every pair: on a big run, a seeded sample of rows.
+        rows = np.arange(len(Xn))
+        if len(rows) > INTERNAL_SAMPLE:
+            rows = np.sort(np.random.default_rng(0).choice(len(Xn), INTERNAL_SAMPLE,
+                                                           replace=False))
+        metrics.update(score_all(None, labels[rows], Xn[rows]))
     counts = {'inputs': len(files), 'clustered': len(ok), 'failed': len(files) - len(ok),
               'ignored non-image files': ignored,
               'whole-frame fallbacks': sum(1 for i in ok if result.items[i].region is not None
                                            and result.items[i].region.extra.get('fallback'))}
     if truth:
         counts['classes (parent folders)'] = len(set(truth[i] for i in ok))
-    params = {'paths': ' '.join(map(str, args.paths)), 'k': args.n_clusters,
+    params = {'paths': ' '.join(map(str, args.paths)),
+              'k': (args.n_clusters if args.n_clusters != 'auto'
+                    else f'auto (chose {result.n_clusters})'),
               'features': str(args.features), 'method': args.method,
               'proposer': str(args.proposer), 'seed': args.seed,
               'feature cache': str(args.cache) if args.cache else 'off',
               'ground truth': 'parent folder name' if truth else 'none',
               'command': _command_line(args), 'sorting_cell': __version__,
               'started (UTC)': started.strftime('%Y-%m-%d %H:%M:%S')}
-    summary = {'parameters': params, 'counts': counts,
+    summary = {'parameters': params, 'counts': counts, 'k': result.n_clusters,
                'decisions': {k: v.as_dict() for k, v in result.decisions.items()},
                'metrics': metrics, 'clusters': [],
                'failures': [(str(files[i]), it.error) for i, it in enumerate(result.items)
@@ -368,7 +499,10 @@ def _summarise(args: argparse.Namespace, files: list[Path], ignored: int,
 
 def _command_line(args: argparse.Namespace) -> str:
     """The command that repeats this run (paths as given)."""
-    argv = ['sorting-cell', 'cluster', *map(str, args.paths), '-k', str(args.n_clusters),
+    k = (['--into', str(args.into)] if args.into is not None
+         else ['-k', str(args.n_clusters)])
+    argv = ['sorting-cell', 'cluster', *map(str, args.paths), *k,
+            *(['--k-max', str(args.k_max)] if args.k_max is not None else []),
             '--features', str(args.features), '--method', str(args.method),
             '--proposer', str(args.proposer), '--seed', str(args.seed), '--out', str(args.out)]
     if args.cache:
@@ -389,7 +523,8 @@ def _feature_matrix(features, n_rows: int) -> np.ndarray | None:
             features = np.hstack([np.asarray(v, dtype=float) for v in features])
         except ValueError:
             return None
-    X = np.asarray(features, dtype=float)
+    X = np.asarray(features)
+    X = X if X.dtype.kind == 'f' else X.astype(float)  # big runs stay in single precision
     if X.ndim != 2 or len(X) != n_rows or X.shape[1] == 0 or not np.isfinite(X).all():
         return None
     return X
@@ -409,6 +544,7 @@ def _cluster_views(result: SortResult, files: list[Path], truth: list[str] | Non
             d = np.linalg.norm(Xn[idx] - Xn[idx].mean(0), axis=1)
             idx = idx[np.argsort(d, kind='stable')]
         members = [ok[j] for j in idx]
+        size = len(members)
         notes, majority, classes = [f'n = {len(members)}'], None, None
         if truth and members:
             classes = Counter(truth[i] for i in members)
@@ -418,23 +554,39 @@ def _cluster_views(result: SortResult, files: list[Path], truth: list[str] | Non
         summary['clusters'].append({'cluster': c, 'size': len(members), 'majority': majority,
                                     'classes': classes,
                                     'members': [str(files[i]) for i in members]})
+        if any(result.items[i].region is None for i in members):
+            # A streamed (big) run keeps no pixels: show the most typical members only,
+            # reloaded as thumbnails.
+            members = members[:SHOWN_WITHOUT_PIXELS]
         captions = [truth[i] if truth else files[i].name for i in members]
         odd = [bool(truth) and truth[i] != majority for i in members]
-        crops = [result.items[i].region.crop for i in members]
-        rows.append(SheetRow(title=f'cluster {c}', images=crops, total=len(members),
+        crops = [_pixels(result.items[i], files[i]) for i in members]
+        rows.append(SheetRow(title=f'cluster {c}', images=crops, total=size,
                              lines=notes, captions=captions,
                              caption_colors=[_ODD if o else _EVEN for o in odd]))
-        views.append(ClusterView(cluster=c, size=len(members), notes=notes[1:],
+        views.append(ClusterView(cluster=c, size=size, notes=notes[1:],
                                  members=[Member(str(files[i]), crop, cap, o) for i, crop,
                                           cap, o in zip(members, crops, captions, odd)]))
     return rows, views
+
+
+def _pixels(item, path: Path) -> np.ndarray:
+    """What the report shows of an item: its crop, or the image reloaded and shrunk."""
+    if item.region is not None:
+        return item.region.crop
+    import cv2
+
+    from ..images import load_image
+    rgb = load_image(path)
+    f = 128 / max(rgb.shape[:2])
+    return cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else rgb
 
 
 def _write_sheet(path: Path, rows: list[SheetRow], args: argparse.Namespace,
                  summary: dict) -> None:
     from ..report import contact_sheet, save_png
 
-    title = (f'{summary["counts"]["clustered"]} images -> {args.n_clusters} clusters  |  '
+    title = (f'{summary["counts"]["clustered"]} images -> {summary["k"]} clusters  |  '
              f'{args.features} + {args.method}, proposer {args.proposer}')
     if 'nmi' in summary['metrics']:
         title += (f'  |  NMI {summary["metrics"]["nmi"]:.3f}  purity '
@@ -456,7 +608,7 @@ def _write_html(path: Path, summary: dict, views: list[ClusterView]) -> None:
     notes = ('Internal scores (dbi, ndbi = 1/(1+dbi), silhouette) on the L2-normalised '
              'features.' + (' External scores compare clusters with parent-folder classes '
                             'over the clustered images.' if truth else ''))
-    composition = ({c['cluster']: c['classes'] for c in summary['clusters']} if truth
+    composition = ({c['cluster']: c['classes'] or {} for c in summary['clusters']} if truth
                    else None)
     page = render_html(title='sorting-cell cluster report', parameters=summary['parameters'],
                        counts=summary['counts'], timings=summary['timings'], clusters=views,
@@ -490,6 +642,21 @@ def _print_summary(summary: dict, out: Path) -> None:
         print(f'  {c["failed"]} input(s) could not be used; reasons in '
               f'{out / "assignments.csv"}', file=sys.stderr)
     print(f'  outputs: {", ".join(str(out / n) for n in OUTPUTS)}')
+
+
+def _k_arg(text: str):
+    """``-k``: a whole number, or 'auto'."""
+    if text == 'auto':
+        return 'auto'
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number or 'auto', got {text!r}")
+
+
+def _fewest(n_clusters) -> int:
+    """Fewest usable images for ``-k`` (three to choose a number of groups from)."""
+    return 3 if n_clusters == 'auto' else n_clusters
 
 
 def _weight_arg(flag: str, text: str):

@@ -8,12 +8,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..clustering.estimator import normalize_features
-from .description import Description
+from .choose_k import DEFAULT_K_MAX, KChoice, choose_k
+from .description import Decision, Description
 from .methods import Input, lookup
 
-__all__ = ['assign', 'clustered_matrix', 'geometry_block', 'check_assign_params',
-           'AUTO_SIZE_WEIGHT', 'AUTO_SHAPE_WEIGHT']
+__all__ = ['assign', 'clustered_matrix', 'EXACT_WARD_MAX', 'geometry_block', 'check_assign_params', 'resolve_k',
+           'AUTO_SIZE_WEIGHT', 'AUTO_SHAPE_WEIGHT', 'AUTO_K']
 
+#: The value of ``n_boxes`` / ``n_clusters`` that asks for the number of groups to be chosen
+#: from the data (:mod:`~sorting_cell.perception.choose_k`).
+AUTO_K = 'auto'
+
+#: Most rows clustered by exact Ward; above, ``'agglomerative'`` runs as ``'knn_ward'``
+#: (exact Ward's distance matrix grows as n^2; benchmarks/results/scale.md measures the
+#: NMI the switch costs where both run).
+EXACT_WARD_MAX = 10_000
 #: Weight of object size when the evidence says size and outline carry information.
 AUTO_SIZE_WEIGHT = 0.3
 #: Weight of the outline's width profile under the same evidence.
@@ -35,11 +44,16 @@ def _weight(value, auto: float, use: bool, name: str) -> float:
     return w
 
 
-def check_assign_params(n_boxes, method, normalize, size_weight, shape_weight) -> None:
+def check_assign_params(n_boxes, method, normalize, size_weight, shape_weight,
+                        k_max=DEFAULT_K_MAX) -> None:
     """Every parameter check of :func:`assign`, in one place (clear errors)."""
-    if isinstance(n_boxes, bool) or not isinstance(n_boxes, (int, np.integer)) or n_boxes < 1:
-        raise ValueError(f'n_clusters (number of boxes) must be >= 1 (an integer), '
-                         f'got {n_boxes!r}')
+    if isinstance(n_boxes, str) and n_boxes == AUTO_K:
+        if isinstance(k_max, bool) or not isinstance(k_max, (int, np.integer)) or k_max < 2:
+            raise ValueError(f'k_max must be an integer >= 2 with n_clusters={AUTO_K!r}, '
+                             f'got {k_max!r}')
+    elif isinstance(n_boxes, bool) or not isinstance(n_boxes, (int, np.integer)) or n_boxes < 1:
+        raise ValueError(f'n_clusters (number of boxes) must be >= 1 (an integer) or '
+                         f'{AUTO_K!r}, got {n_boxes!r}')
     lookup(method)
     if normalize not in _NORMALIZE:
         raise ValueError(f'normalize must be one of {_NORMALIZE}, got {normalize!r}')
@@ -75,14 +89,42 @@ def clustered_matrix(d: Description, normalize='centered', size_weight='auto',
     happens here, on the rows being clustered, never once for a whole dataset.
     """
     G = geometry_block(d, size_weight, shape_weight)
-    views = [normalize_features(np.asarray(v, dtype=np.float64), normalize) for v in d.views]
+    # Big sets stay in single precision: the rows are then most of the memory.
+    dtype = np.float64 if len(d) <= EXACT_WARD_MAX else np.float32
+    views = [normalize_features(np.asarray(v, dtype=dtype), normalize) for v in d.views]
+    G = G.astype(dtype, copy=False)
     # Size and outline belong to the object, not to a view: every view gets them.
     return [np.hstack([V, G]) if G.shape[1] else V for V in views]
 
 
-def assign(d: Description, n_boxes: int, *, method: str = 'agglomerative',
+def resolve_k(d: Description, n_boxes, *, k_max: int = DEFAULT_K_MAX, normalize='centered',
+              size_weight='auto', shape_weight='auto', random_state=0) -> int:
+    """``n_boxes``, or with ``'auto'`` the number of groups chosen from ``d``'s rows.
+
+    The choice and its silhouette curve are recorded in ``d.decisions['number_of_groups']``
+    (so they reach summary.json and report.html with the other decisions).
+    """
+    if not (isinstance(n_boxes, str) and n_boxes == AUTO_K):
+        return n_boxes
+    views = clustered_matrix(d, normalize, size_weight, shape_weight)
+    X = views[0] if len(views) == 1 else np.hstack(views)
+    choice = choose_k(X, k_max=k_max, random_state=random_state)
+    d.decisions['number_of_groups'] = _k_decision(choice)
+    return choice.k
+
+
+def _k_decision(choice: KChoice) -> Decision:
+    others = {k: v for k, v in choice.curve.items() if k != choice.k}
+    runner = max(others, key=others.get) if others else None
+    why = (f'k = {choice.k}: largest jump in Ward merge height ({choice.curve[choice.k]:.2f}x) '
+           f'of k {choice.k_min}..{choice.k_max}'
+           + (f' (next: k = {runner}, {others[runner]:.2f}x)' if runner else ''))
+    return Decision(True, why, choice.as_dict())
+
+
+def assign(d: Description, n_boxes, *, method: str = 'agglomerative',
            normalize='centered', size_weight='auto', shape_weight='auto',
-           random_state=0, progress: bool = False) -> np.ndarray:
+           random_state=0, progress: bool = False, k_max: int = DEFAULT_K_MAX) -> np.ndarray:
     """Box labels ``0..n_boxes-1`` for the rows of description ``d``.
 
     Parameters
@@ -90,8 +132,9 @@ def assign(d: Description, n_boxes: int, *, method: str = 'agglomerative',
     d : Description
         From :func:`~sorting_cell.perception.describe_images` and friends (or
         :meth:`Description.of_features`).
-    n_boxes : int
-        Number of boxes (clusters); at most ``len(d)``.
+    n_boxes : int or 'auto'
+        Number of boxes (clusters); at most ``len(d)``. ``'auto'`` chooses it from the
+        rows (:func:`resolve_k`, at most ``k_max``).
     method : str
         A name of :data:`~sorting_cell.perception.methods.METHODS`.
     normalize : {'centered', 'l2', 'standard', None}
@@ -102,8 +145,18 @@ def assign(d: Description, n_boxes: int, *, method: str = 'agglomerative',
         Seed of the stochastic methods.
     progress : bool
         Epoch bars of the trained methods.
+    k_max : int
+        Largest number of groups tried with ``n_boxes='auto'``.
     """
-    check_assign_params(n_boxes, method, normalize, size_weight, shape_weight)
+    check_assign_params(n_boxes, method, normalize, size_weight, shape_weight, k_max)
+    n_boxes = resolve_k(d, n_boxes, k_max=k_max, normalize=normalize,
+                        size_weight=size_weight, shape_weight=shape_weight,
+                        random_state=random_state)
+    if method == 'agglomerative' and len(d) > EXACT_WARD_MAX:
+        method = 'knn_ward'
+        d.decisions['clustering'] = Decision(
+            True, f'{len(d)} objects > {EXACT_WARD_MAX}: Ward restricted to a '
+            '10-nearest-neighbour graph (128 principal axes)', {'objects': len(d)})
     spec = lookup(method)
     if len(d) < n_boxes:
         raise ValueError(f'found {len(d)} usable object(s) but {n_boxes} boxes were asked '

@@ -29,6 +29,14 @@ from .methods import Input
 __all__ = ['Describer', 'CROPS']
 
 CROPS = ('upright', 'box')
+#: More paths than this are described in batches (:meth:`Describer._streamed`).
+STREAM_ABOVE = 2000
+#: Images per batch of a streamed description.
+STREAM_BATCH = 256
+#: Images the decisions of a streamed description are made from (seeded sample).
+DECIDE_SAMPLE = 300
+#: Rows the geometry decision of a streamed description is made from.
+GEOMETRY_SAMPLE = 2000
 
 
 class Describer(BaseEstimator):
@@ -53,17 +61,25 @@ class Describer(BaseEstimator):
         On-disk feature cache.
     progress : bool
         Progress bars on long runs.
+    workers : int or None
+        Extract features on a local Dask cluster of this many worker processes
+        (:class:`~sorting_cell.features.distributed.DaskFeatures`); None: in this process.
+    scheduler : str or None
+        Extract features on the Dask cluster whose scheduler is at this address.
     """
 
     def __init__(self, *, features=DEFAULT_FEATURES, proposer='auto', crop: str = 'upright',
                  input: Input = Input.MATRIX, cache_dir: str | os.PathLike | None = None,
-                 progress: bool = False):
+                 progress: bool = False, workers: int | None = None,
+                 scheduler: str | None = None):
         self.features = features
         self.proposer = proposer
         self.crop = crop
         self.input = input
         self.cache_dir = cache_dir
         self.progress = progress
+        self.workers = workers
+        self.scheduler = scheduler
 
     def _check(self) -> None:
         if self.crop not in CROPS:
@@ -73,14 +89,25 @@ class Describer(BaseEstimator):
                              f'{", ".join(PROPOSERS)}')
         if not isinstance(self.input, Input):
             raise ValueError(f'input must be an Input, got {self.input!r}')
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(
+                self.workers, int) or self.workers < 1):
+            raise ValueError(f'workers must be an integer >= 1, got {self.workers!r}')
+        if self.workers is not None and self.scheduler is not None:
+            raise ValueError('give workers (a local cluster) or scheduler (a running one), '
+                             'not both')
 
     # -- entry points ----------------------------------------------------------------
     def images(self, images: Sequence, sources: Sequence[str] | None = None) -> Description:
         """Describe a set of images, one object each (a folder of photos, a dataset).
 
         ``images`` holds paths or arrays. Unreadable ones become items with the reason.
+        More than :data:`STREAM_ABOVE` paths are described in batches
+        (:meth:`_streamed`): memory then holds one batch of images and the feature rows.
         """
         self._check()
+        if len(images) > STREAM_ABOVE and all(isinstance(x, (str, os.PathLike))
+                                              for x in images):
+            return self._streamed(images, sources)
         t0 = time.perf_counter()
         sources = [str(s) for s in (sources or [_name(x, i) for i, x in enumerate(images)])]
         items = [Item(source=s, frame_index=i) for i, s in enumerate(sources)]
@@ -119,6 +146,98 @@ class Describer(BaseEstimator):
         t2 = time.perf_counter()
         return self._finish(items, good, crops, camera, objects,
                             {'load': t1 - t0, 'proposals': t2 - t1})
+
+    def _streamed(self, paths: Sequence, sources: Sequence[str] | None) -> Description:
+        """Describe a big folder batch by batch; only rows, sizes and outlines are kept.
+
+        The decisions (fixed camera, objects) and the background model are made from a
+        seeded sample of :data:`DECIDE_SAMPLE` images; the geometry decision from a sample
+        of the rows. Items keep no region (no pixels): a report reloads the few images it
+        shows. With a feature cache, a run that was killed resumes: the batches already
+        described are read back from the cache.
+        """
+        t0 = time.perf_counter()
+        n = len(paths)
+        sources = [str(s) for s in (sources or paths)]
+        items = [Item(source=s, frame_index=i) for i, s in enumerate(sources)]
+
+        def read(i):
+            try:
+                return load_image(paths[i])
+            except ImageLoadError as exc:
+                items[i].error = exc.reason
+                return None
+
+        rng = np.random.default_rng(0)
+        pick = np.sort(rng.choice(n, min(n, DECIDE_SAMPLE), replace=False))
+        sample = [f for f in parallel_map(read, list(pick)) if f is not None]
+        for i in pick:
+            items[i].error = None  # read again with its batch (errors reported once)
+        proposer = None
+        spec = self.proposer
+        if spec == 'auto':
+            proposer = BackgroundProposer(fallback='none', max_groups=max(8, len(sample) // 10))
+            camera, objects, _ = camera_decisions(sample, proposer, show=self.progress)
+        else:
+            camera, objects, _ = self._decide(sample)
+            if objects.value:
+                proposer = make_proposer(spec)
+                proposer.fit(_fit_frames(sample))
+        del sample
+        t_decide = time.perf_counter() - t0
+        usable, blocks, sizes, outlines = [], [], [], []
+        timings = {'decide (sample)': t_decide, 'load': 0.0, 'proposals': 0.0, 'features': 0.0}
+        starts = range(0, n, STREAM_BATCH)
+        for start in progress(starts, self.progress, f'batches of {STREAM_BATCH}',
+                              total=len(starts)):
+            t1 = time.perf_counter()
+            idx = list(range(start, min(n, start + STREAM_BATCH)))
+            frames = parallel_map(read, idx)
+            t2 = time.perf_counter()
+            crops = []
+            for i, frame in zip(idx, frames):
+                if frame is None:
+                    continue
+                region = self._main_region(proposer, frame) if objects.value else None
+                if region is None:
+                    crops.append(frame)
+                    if objects.value:
+                        h, w = frame.shape[:2]
+                        region = Region(box=(0, 0, w, h), mask=np.ones((h, w), bool),
+                                        crop=frame, score=0.0)
+                else:
+                    crops.append(self._crop(frame, region))
+                if objects.value:
+                    sizes.append(region_size(region))
+                    outlines.append(width_profile(region))
+                usable.append(i)
+            del frames
+            t3 = time.perf_counter()
+            if crops:
+                views, _ = self._features(crops, objects.value)
+                blocks.append(np.asarray(views[0], dtype=np.float32))
+            timings['load'] += t2 - t1
+            timings['proposals'] += t3 - t2
+            timings['features'] += time.perf_counter() - t3
+        X = np.vstack(blocks) if blocks else np.zeros((0, 0), np.float32)
+        d = Description(items=items, usable=usable, views=[X], trunk=None,
+                        sizes=np.array(sizes).reshape(-1, 2) if objects.value else None,
+                        outlines=np.array(outlines) if objects.value and outlines else None,
+                        crops=[], timings=timings,
+                        decisions={'fixed_camera': camera, 'objects': objects})
+        rows = np.sort(rng.choice(len(d), min(len(d), GEOMETRY_SAMPLE), replace=False))
+        d.decisions['geometry'] = self._geometry(d.subset(rows)) if len(d) else \
+            Decision(False, 'no usable image')
+        timings['describe_total'] = time.perf_counter() - t0
+        return d
+
+    @staticmethod
+    def _main_region(proposer, frame):
+        if isinstance(proposer, BackgroundProposer) and proposer.fallback == 'none':
+            found = proposer.propose(frame)
+            return found[0] if found and found[0].extra.get('method') == 'background' \
+                else None
+        return proposer.propose_main(frame)
 
     def scene(self, frame, background: np.ndarray | None = None,
               source: str = 'scene') -> Description:
@@ -230,8 +349,30 @@ class Describer(BaseEstimator):
             extractor = make_extractor(self.features, cache_dir=self.cache_dir)
             if not objects:
                 extractor = _without_tta(extractor)
+            if self.workers is not None or self.scheduler is not None:
+                extractor = self._distributed(extractor)
             cache[key] = extractor
         return cache[key]
+
+    def _distributed(self, extractor):
+        """``extractor`` with its computation on Dask (inside the cache: only misses go)."""
+        from ..features.cache import CachedExtractor
+        from ..features.distributed import DaskFeatures
+
+        def wrap(e):
+            return DaskFeatures(e, scheduler=self.scheduler, n_workers=self.workers or 1)
+
+        if isinstance(extractor, CachedExtractor):
+            return CachedExtractor(wrap(extractor.extractor), extractor.cache_dir)
+        return wrap(extractor)
+
+    def close(self) -> None:
+        """Stop what the describer started (a local Dask cluster); it can be used again."""
+        for extractor in self.__dict__.pop('_extractors', {}).values():
+            inner = getattr(extractor, 'extractor', extractor)
+            for e in (extractor, inner):
+                if hasattr(e, 'close'):
+                    e.close()
 
     def _features(self, crops: list[np.ndarray], objects: bool = True
                   ) -> tuple[list[np.ndarray], np.ndarray | None]:

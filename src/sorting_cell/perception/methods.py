@@ -75,11 +75,20 @@ def _bootstrap(finetune: bool) -> Callable:
 MVEC_BASES = ('agglomerative', 'kmeans', 'spectral')
 
 
+def _knn_ward(n_clusters, random_state, progress):
+    from ..clustering.scalable import KnnWard
+    return KnnWard(n_clusters=n_clusters,
+                   random_state=0 if random_state is None else random_state)
+
+
 def _registry() -> dict[str, Method]:
     from ..clustering.estimator import METHODS as CLASSIC
     reg = {name: Method(_classic(name), Input.MATRIX, f'{name} (scikit-learn)')
            for name in CLASSIC}
     reg.update({
+        'knn_ward': Method(_knn_ward, Input.MATRIX,
+                           'Ward restricted to a 10-nearest-neighbour graph on 128 principal '
+                           "axes (what 'agglomerative' becomes on big sets)"),
         'cc': Method(_multiview('cc', normalize=None), Input.VIEWS,
                      'views concatenated, then Ward'),
         'mvec': Method(_multiview('mvec', normalize=None, base=list(MVEC_BASES)), Input.VIEWS,
