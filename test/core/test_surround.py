@@ -54,3 +54,11 @@ def test_describer_describes_the_box_and_reports_the_decision():
     whole = Describer(proposer='none').images(frames)
     assert 'surround' not in whole.decisions  # forced whole images stay whole
     assert [c.shape for c in whole.crops] == [f.shape for f in frames]
+
+
+def test_large_frames_are_answered_at_a_coarse_scale_in_frame_pixels():
+    rng = np.random.default_rng(4)
+    frame = pasted(rng, shape=(960, 1280), at=(400, 600), size=(240, 320))
+    x0, y0, x1, y1 = surround_box(frame)
+    # the patch spans x 600..920, y 400..640; the box holds it with a small margin
+    assert 570 <= x0 <= 600 and 380 <= y0 <= 400 and 920 <= x1 <= 950 and 640 <= y1 <= 660

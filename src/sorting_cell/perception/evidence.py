@@ -206,6 +206,7 @@ MAX_OBJECT_AREA = 0.5
 MIN_SURROUNDED = 0.5
 _BORDER = 0.02   # border strip, share of the shorter side
 _MARGIN = 0.05   # context kept around the box, share of its side
+_SIDE = 320      # longest side the surround is looked for at
 
 
 def surround_box(frame: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -214,6 +215,13 @@ def surround_box(frame: np.ndarray) -> tuple[int, int, int, int] | None:
     None when the border is not one flat colour (a photo of a table, a texture) or when
     what stands out covers most of the frame (cropping would change little).
     """
+    H, W = frame.shape[:2]
+    # Where, not which pixel: a frame of a few hundred pixels answers as well, much faster.
+    scale = min(1.0, _SIDE / max(H, W))
+    if scale < 1.0:
+        import cv2
+        frame = cv2.resize(frame, (max(1, round(W * scale)), max(1, round(H * scale))),
+                           interpolation=cv2.INTER_AREA)
     h, w = frame.shape[:2]
     b = max(1, int(round(_BORDER * min(h, w))))
     f = frame.reshape(h, w, -1).astype(np.int16)
@@ -232,8 +240,12 @@ def surround_box(frame: np.ndarray) -> tuple[int, int, int, int] | None:
     if (y1 - y0) * (x1 - x0) > MAX_OBJECT_AREA * h * w:
         return None
     my, mx = int(_MARGIN * (y1 - y0)), int(_MARGIN * (x1 - x0))
-    return (int(max(0, x0 - mx)), int(max(0, y0 - my)), int(min(w, x1 + mx)),
-            int(min(h, y1 + my)))
+    box = (max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my))
+    if scale < 1.0:
+        # back to the frame's pixels, rounded outwards
+        box = (np.floor(box[0] / scale), np.floor(box[1] / scale),
+               min(W, np.ceil(box[2] / scale)), min(H, np.ceil(box[3] / scale)))
+    return tuple(int(v) for v in box)
 
 
 def surround_decision(frames: list[np.ndarray]) -> tuple[Decision, list]:
