@@ -62,3 +62,20 @@ def test_large_frames_are_answered_at_a_coarse_scale_in_frame_pixels():
     x0, y0, x1, y1 = surround_box(frame)
     # the patch spans x 600..920, y 400..640; the box holds it with a small margin
     assert 570 <= x0 <= 600 and 380 <= y0 <= 400 and 920 <= x1 <= 950 and 640 <= y1 <= 660
+
+
+def test_cli_reports_the_surround_decision(tmp_path):
+    import json
+
+    import cv2
+
+    from sorting_cell.cli import main
+    rng = np.random.default_rng(5)
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f'{i}.png'),
+                    pasted(rng, shape=(300 + 20 * i, 400), at=(40 + 20 * i, 60)))
+    out = tmp_path / 'out'
+    assert main(['cluster', str(tmp_path), '-k', '2', '--out', str(out), '--no-progress']) == 0
+    decided = json.loads((out / 'summary.json').read_text())['decisions']
+    assert decided['surround']['value'] and decided['surround']['evidence']['surrounded'] == 1.0
+    assert 'flat surround' in (out / 'report.html').read_text()
