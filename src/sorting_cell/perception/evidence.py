@@ -200,8 +200,10 @@ def geometry_decision(appearance: np.ndarray, geometry: np.ndarray) -> Decision:
 SURROUND_TOLERANCE = 24
 #: Share of border pixels that must be within the tolerance for a frame's border to be flat.
 FLAT_BORDER = 0.9
-#: Largest share of the frame the main object's box may cover for cropping to be worth it.
-MAX_OBJECT_AREA = 0.5
+#: Largest share of the frame the main object's box may cover for cropping to be worth it
+#: (a crop that keeps more changes little of what the network sees: an object centred on
+#: a turntable stage is not helped by it).
+MAX_OBJECT_AREA = 0.25
 #: Share of whole images that must show one object in a plain surround.
 MIN_SURROUNDED = 0.5
 _BORDER = 0.02   # border strip, share of the shorter side
