@@ -8,9 +8,9 @@
   information of the two cluster distributions (which, unlike a plain dot product, does
   not reward putting everything in one cluster). Several heads are trained at once and
   the one with the lowest loss answers.
-- :class:`UMAPWard`: UMAP down to a few dimensions, then Ward linkage (the recipe that
-  held up best across unseen data sets in Lowe et al. 2024, "An empirical study into
-  clustering of unseen datasets with self-supervised encoders").
+- :class:`UMAPWard`: UMAP down to a few dimensions, then Ward linkage (a recipe studied
+  on unseen data sets by Lowe et al. 2024, "An empirical study into clustering of unseen
+  datasets with self-supervised encoders").
 
 Both take an already-normalised matrix (what :func:`~sorting_cell.perception.assign`
 builds) and always return labels ``0..n_clusters-1`` with every cluster used.
