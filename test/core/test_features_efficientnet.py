@@ -60,6 +60,13 @@ def test_flip_tta_makes_turned_crop_identical(crops):
     np.testing.assert_allclose(flip4[1], flip4[0], rtol=1e-5, atol=1e-6)
 
 
+def test_lite1_weights_from_its_wheel_name_a_cat():
+    from skimage import data
+
+    probs = make_extractor('efficientnet_lite1:probabilities').transform([data.chelsea()])
+    assert probs.shape == (1, 1000) and probs[0].argmax() in CATS
+
+
 def test_imagenet_classes_on_real_photos():
     from skimage import data
 
@@ -99,6 +106,7 @@ def test_registry_and_multiview():
     ext = make_extractor('efficientnet_lite2')
     assert isinstance(ext, EfficientNetLiteFeatures) and ext.variant == 'lite2'
     assert make_extractor('efficientnet_lite0').variant == 'lite0'
+    assert make_extractor('efficientnet_lite1').variant == 'lite1'
     assert make_extractor('efficientnet_lite2:logits').layer == 'logits'
     mv = make_extractor('mobilenet_v2_tf2+efficientnet_lite2')
     assert isinstance(mv, ConcatFeatures)

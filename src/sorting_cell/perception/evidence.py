@@ -17,7 +17,11 @@ Three questions decide how a set is described, each answered from the images alo
    pairs; geometry that is noise next to appearance is left out.
 
 When 1 or 2 is answered no, each image is described whole, exactly as with
-``proposer='none'``.
+``proposer='none'``, unless a fourth answer says otherwise:
+
+4. **One object in a plain surround?** Most images have a border of one flat colour and
+   what stands out of it covers a small part of the frame (a photo on a canvas, a
+   product shot): each such image is then described by the box of what stands out.
 """
 from __future__ import annotations
 
@@ -29,7 +33,9 @@ from ..regions.background import BackgroundProposer
 from .description import Decision
 
 __all__ = ['MIN_EXPLAINED', 'MIN_FOUND', 'MAX_COVERAGE', 'MAX_NEIGHBOUR_RATIO',
-           'camera_decisions', 'geometry_decision', 'NOT_ENOUGH_FRAMES']
+           'camera_decisions', 'geometry_decision', 'NOT_ENOUGH_FRAMES', 'surround_box',
+           'surround_decision', 'SURROUND_TOLERANCE', 'FLAT_BORDER', 'MAX_OBJECT_AREA',
+           'MIN_SURROUNDED']
 
 #: Share of frames a modelled background must explain to call the set one fixed camera.
 MIN_EXPLAINED = 0.5
@@ -187,3 +193,82 @@ def geometry_decision(appearance: np.ndarray, geometry: np.ndarray) -> Decision:
                         f'two (ratio {ratio:.2f} > {MAX_NEIGHBOUR_RATIO})', ev)
     return Decision(True, f'look-alike objects share size and outline (ratio {ratio:.2f} '
                     f'<= {MAX_NEIGHBOUR_RATIO})', ev)
+
+
+#: Largest colour step (any channel, 0-255) between a pixel and the border colour at which
+#: the pixel still counts as surround.
+SURROUND_TOLERANCE = 24
+#: Share of border pixels that must be within the tolerance for a frame's border to be flat.
+FLAT_BORDER = 0.9
+#: Largest share of the frame the main object's box may cover for cropping to be worth it
+#: (a crop that keeps more changes little of what the network sees: an object centred on
+#: a turntable stage is not helped by it).
+MAX_OBJECT_AREA = 0.25
+#: Share of whole images that must show one object in a plain surround.
+MIN_SURROUNDED = 0.5
+_BORDER = 0.02   # border strip, share of the shorter side
+_MARGIN = 0.05   # context kept around the box, share of its side
+_SIDE = 320      # longest side the surround is looked for at
+
+
+def surround_box(frame: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` of what stands out of a flat border colour, or None.
+
+    None when the border is not one flat colour (a photo of a table, a texture) or when
+    what stands out covers most of the frame (cropping would change little).
+    """
+    H, W = frame.shape[:2]
+    # Where, not which pixel: a frame of a few hundred pixels answers as well, much faster.
+    scale = min(1.0, _SIDE / max(H, W))
+    if scale < 1.0:
+        import cv2
+        frame = cv2.resize(frame, (max(1, round(W * scale)), max(1, round(H * scale))),
+                           interpolation=cv2.INTER_AREA)
+    h, w = frame.shape[:2]
+    b = max(1, int(round(_BORDER * min(h, w))))
+    f = frame.reshape(h, w, -1).astype(np.int16)
+    border = np.concatenate([f[:b].reshape(-1, f.shape[2]), f[-b:].reshape(-1, f.shape[2]),
+                             f[:, :b].reshape(-1, f.shape[2]), f[:, -b:].reshape(-1, f.shape[2])])
+    colour = np.median(border, axis=0)
+    if (np.abs(border - colour).max(1) <= SURROUND_TOLERANCE).mean() < FLAT_BORDER:
+        return None
+    fg = np.abs(f - colour).max(2) > SURROUND_TOLERANCE
+    # Rows / columns with a real run of foreground, not a speck of sensor noise.
+    rows = np.flatnonzero(fg.sum(1) > 0.01 * w)
+    cols = np.flatnonzero(fg.sum(0) > 0.01 * h)
+    if not len(rows) or not len(cols):
+        return None
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    if (y1 - y0) * (x1 - x0) > MAX_OBJECT_AREA * h * w:
+        return None
+    my, mx = int(_MARGIN * (y1 - y0)), int(_MARGIN * (x1 - x0))
+    box = (max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my))
+    if scale < 1.0:
+        # back to the frame's pixels, rounded outwards
+        box = (np.floor(box[0] / scale), np.floor(box[1] / scale),
+               min(W, np.ceil(box[2] / scale)), min(H, np.ceil(box[3] / scale)))
+    return tuple(int(v) for v in box)
+
+
+def surround_decision(frames: list[np.ndarray]) -> tuple[Decision, list]:
+    """Question 4, for whole images: do most show one object in a plain surround?
+
+    Answered yes when most frames have a flat border colour and what stands out of it
+    covers a small part of the frame (a photo pasted on a canvas, a product shot on a
+    sweep); each such frame is then described by the box of what stands out, the others
+    whole. Returns the decision and, per frame, the box or None.
+    """
+    n = len(frames)
+    if not n:
+        return Decision(False, 'no images', {'frames': 0}), []
+    boxes = parallel_map(surround_box, frames)
+    share = sum(b is not None for b in boxes) / n
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) / (f.shape[0] * f.shape[1])
+             for b, f in zip(boxes, frames) if b is not None]
+    ev = {'frames': n, 'surrounded': round(share, 3),
+          'object_area_median': round(float(np.median(areas)), 3) if areas else None}
+    if share < MIN_SURROUNDED:
+        return Decision(False, f'{share:.0%} of images show one object in a flat surround '
+                        f'(need {MIN_SURROUNDED:.0%})', ev), [None] * n
+    return Decision(True, f'{share:.0%} of images show one object in a flat surround: '
+                    'each is described by the box of what stands out', ev), boxes

@@ -70,6 +70,13 @@ def _bootstrap(finetune: bool) -> Callable:
     return build
 
 
+def _frozen(cls_name: str) -> Callable:
+    def build(n_clusters, random_state, progress):
+        from ..clustering import frozen
+        return getattr(frozen, cls_name)(n_clusters=n_clusters, random_state=random_state)
+    return build
+
+
 #: A partition per (view, clusterer) for MVEC: measured best on the tool benchmark
 #: (benchmarks/results/multiview_shape_ensembles.md).
 MVEC_BASES = ('agglomerative', 'kmeans', 'spectral')
@@ -95,6 +102,11 @@ def _registry() -> dict[str, Method]:
                        'a partition per view and clusterer, co-association, average linkage'),
         'idec': Method(_multiview('idec'), Input.VIEWS, 'IDEC on the concatenated views'),
         'dmvc': Method(_multiview('dmvc'), Input.VIEWS, 'MVnet trained with the IDEC loss'),
+        'temi': Method(_frozen('TEMIClusterer'), Input.MATRIX,
+                       'clustering heads trained on the frozen features by self-distillation '
+                       'over nearest neighbours (TEMI)'),
+        'umap-ward': Method(_frozen('UMAPWard'), Input.MATRIX,
+                            'UMAP to 10 dimensions, then Ward'),
         'bootstrap': Method(_bootstrap(False), Input.VIEWS,
                             'bootstrapping: first view = boot feature, then a trained head'),
         'bootstrap-finetune': Method(_bootstrap(True), Input.TRUNK,
