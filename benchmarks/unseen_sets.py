@@ -50,12 +50,14 @@ def markdown(rows: list[dict], loaded: str) -> str:
              'assumptions', '',
              f'`sorting-cell cluster --truth-from-parent-dir` (defaults) vs the same with '
              f'`--proposer none`, embedded MobileNetV2 (TF2 int8) + Ward. {loaded}', '',
-             '| set | images | k | decided: fixed camera / objects / geometry | default NMI | '
+             '| set | images | k | decided: fixed camera / objects / geometry / surround | '
+             'default NMI | '
              'whole-image NMI | default - whole | default wall s | whole wall s |',
              '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for r in rows:
         d = r['default']['decided']
-        yn = ' / '.join('yes' if d[q] else 'no' for q in ('fixed_camera', 'objects', 'geometry'))
+        yn = ' / '.join('-' if q not in d else 'yes' if d[q] else 'no'
+                        for q in ('fixed_camera', 'objects', 'geometry', 'surround'))
         lines.append(f"| {r['set']} | {r['images']} | {r['k']} | {yn} | "
                      f"{r['default']['nmi']:.3f} | {r['whole']['nmi']:.3f} | "
                      f"{r['default_minus_whole']:+.3f} | {r['default']['wall_s']} | "
@@ -68,7 +70,14 @@ def main() -> int:
     p.add_argument('--sets', default=','.join(IMAGE_SETS))
     p.add_argument('--out', default='benchmarks/results')
     p.add_argument('--note', default='', help='load note for the table (e.g. "(loaded)")')
+    p.add_argument('--markdown-only', action='store_true',
+                   help='rewrite the markdown from the JSON of the last run')
     args = p.parse_args()
+    if args.markdown_only:
+        data = json.loads((Path(args.out) / 'unseen_sets.json').read_text())
+        (Path(args.out) / 'unseen_sets.md').write_text(markdown(data['rows'],
+                                                                data['meta']['note']))
+        return 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets.split(','):
