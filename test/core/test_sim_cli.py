@@ -67,3 +67,20 @@ def test_bench_rejects_a_bad_objects_folder_before_launching(tmp_path, capsys, l
     assert message in err
     # nothing was launched: no node logs
     assert not (tmp_path / 'b' / 'logs').exists()
+
+
+def test_demo_runs_the_bench_with_every_option_the_bench_reads(tmp_path):
+    # The demo once built the bench's options by hand and lost one added later
+    # ('fresh_cell'): the main job then failed at once.
+    import argparse
+
+    from sorting_cell.cli.demo import bench_args
+    from sorting_cell.cli.sim_bench import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser.add_subparsers())
+    full = vars(parser.parse_args(['bench', '--out', str(tmp_path)]))
+    demo = vars(bench_args(3, tmp_path))
+    assert demo.keys() == full.keys()
+    assert demo['objects'] == 'tools' and demo['trays'] == 1 and demo['seed'] == 3
+    assert demo['animation'] and demo['out'] == tmp_path

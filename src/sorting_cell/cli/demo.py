@@ -32,9 +32,7 @@ def run(args) -> int:
         return _photos(args)
     from .sim_bench import run_bench
     out = Path(args.out)
-    bench = argparse.Namespace(objects='tools', trays=1, boxes=None, per_tray=None,
-                               seed=args.seed, out=out, real_time_factor=4.0, timeout=600.0,
-                               animation=True)
+    bench = bench_args(args.seed, out)
     print('sorting one tray of the tool world with the simulated cell (first use builds the '
           '28 tools from the dataset: about 2 minutes)', flush=True)
     status = run_bench(bench)
@@ -42,6 +40,19 @@ def run(args) -> int:
         _report(out)
         print(f'report: {out / "report.html"}')
     return status
+
+
+def bench_args(seed: int, out: Path) -> argparse.Namespace:
+    """``sorting-cell sim bench`` options for one tool-world tray.
+
+    Parsed by the bench's own parser, which fills every option the demo does not set, so
+    the two cannot drift apart.
+    """
+    from .sim_bench import add_arguments as bench_arguments
+    parser = argparse.ArgumentParser(prog='sorting-cell demo')
+    bench_arguments(parser.add_subparsers())
+    return parser.parse_args(['bench', '--objects', 'tools', '--trays', '1', '--seed', str(seed),
+                              '--out', str(out), '--timeout', '600', '--animation'])
 
 
 def _report(out: Path) -> None:
