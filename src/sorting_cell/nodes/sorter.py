@@ -516,10 +516,14 @@ class SorterNode(Node):
             depth, cam = self.geometry.snapshot(
                 shape, None if image is None else
                 image.header.stamp.sec + image.header.stamp.nanosec * 1e-9)
+            # An arm needs the camera pose: wait for it even before the tf broadcaster is
+            # discovered (at start-up the snapshot can come first).
+            need_pose = self.manipulator is not None
             missing = [topic for topic, absent in (
                 ('camera/camera_info', cam is None), ('camera/depth', depth is None),
                 ('/tf_static', cam is not None and depth is not None
-                 and 'T_world_camera' not in cam)) if absent and self.count_publishers(topic)]
+                 and 'T_world_camera' not in cam)) if absent and (
+                     self.count_publishers(topic) or (topic == '/tf_static' and need_pose))]
             if not missing:
                 return depth, cam
             if time.monotonic() > deadline or not self.context.ok():
