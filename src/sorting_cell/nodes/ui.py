@@ -52,7 +52,7 @@ __all__ = ['UiNode', 'CellCommands', 'main']
 
 _LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
 #: Detections older than this are not outlined (the table changed or perception stopped).
-_DETECTIONS_FRESH_S = 3.0
+_DETECTIONS_FRESH_S = 10.0
 
 
 class CellCommands:
