@@ -69,7 +69,7 @@ class CellCommands:
         from .cell_client import SortingCell
         if self._cell is None:
             try:
-                self._cell = SortingCell(context=self._node.context, server_timeout=10.0,
+                self._cell = SortingCell(context=self._node.context, server_timeout=30.0,
                                          goal_timeout=20.0)
             except ConnectionError as exc:
                 raise CommandError(str(exc)) from None
@@ -102,7 +102,7 @@ class CellCommands:
             task = self._task
         if task is not None and not task.done():
             try:
-                accepted = task.cancel(timeout=10.0)
+                accepted = task.cancel(timeout=30.0)
             except TimeoutError as exc:
                 raise CommandError(str(exc)) from None
             if not accepted:
