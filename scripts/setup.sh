@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 
-# Headless OpenGL (EGL/OSMesa) for MuJoCo's offscreen renderer.
+# Headless OpenGL (EGL/OSMesa) for MuJoCo's offscreen renderer; Debian's Chromium and its
+# WebDriver for the operator page's browser test (pytest -m browser).
 need=()
-for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libosmesa6; do
+for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libosmesa6 chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

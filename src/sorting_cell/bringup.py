@@ -34,7 +34,7 @@ from typing import IO, Sequence
 __all__ = ['NodeSpec', 'Supervisor', 'NODE_SETS', 'KEY_TOPICS', 'LATCHED_TOPICS',
            'MissingNodeError', 'node_set', 'robot_node_set', 'ROS2_CONTROL_FACTORY',
            'find_config', 'shm_profile', 'missing_modules',
-           'transport_env']
+           'transport_env', 'ui_spec']
 
 NODE_SETS: dict[str, list[str]] = {
     'camera': ['camera', 'proposals', 'clustering', 'sorter'],
@@ -240,6 +240,25 @@ def robot_node_set(config, overrides: dict[str, dict[str, str]] | None = None,
     return specs
 
 
+def ui_spec(specs: Sequence[NodeSpec], host: str, port: int, out_dir: str | Path,
+            status_file: str | Path | None = None) -> NodeSpec:
+    """The operator's page node for a node set: it listens to the cell's own camera topic
+    (the perception nodes' remaps and QoS) and reads the sorter's sort log."""
+    params = {'host': host, 'port': str(int(port)), 'out_dir': str(Path(out_dir).resolve())}
+    if status_file is not None:
+        params['status_file'] = str(Path(status_file).resolve())
+    like = next((s for s in specs if s.name in ('proposals', 'sorter')), None)
+    remaps = dict(like.remaps) if like is not None else {}
+    for spec in specs:
+        for key in ('best_effort', 'use_sim_time'):
+            if key in spec.overrides and spec.name in ('proposals', 'sorter'):
+                params.setdefault(key, spec.overrides[key])
+        if spec.name == 'sorter' and spec.overrides.get('sort_log_dir'):
+            params['sort_log_dir'] = str(spec.overrides['sort_log_dir'])
+    return NodeSpec('ui', 'sorting_cell.nodes.ui', find_config('ui.yaml'), params,
+                    remaps={k: v for k, v in remaps.items() if k == 'camera/image_raw'})
+
+
 def _die_with_parent() -> None:
     # Linux: the kernel sends SIGTERM to this child when the supervisor dies, even by SIGKILL.
     try:
@@ -276,13 +295,16 @@ class Supervisor:
         How long to wait after SIGINT, then after SIGTERM, before escalating.
     out : file
         Where status lines go.
+    status_file : path-like, optional
+        Also write each health report there as JSON (atomically; the page node reads it).
     """
 
     def __init__(self, specs: Sequence[NodeSpec], env: dict[str, str] | None = None,
                  log_dir: str | os.PathLike | None = None, monitor: bool = True,
                  grace_s: float = 10.0, term_s: float = 5.0, out: IO[str] = sys.stdout,
-                 status_format: str = 'text'):
+                 status_format: str = 'text', status_file: str | os.PathLike | None = None):
         self.specs = list(specs)
+        self.status_file = Path(status_file) if status_file is not None else None
         self.env = dict(os.environ if env is None else env)
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.monitor = monitor
@@ -399,6 +421,10 @@ class Supervisor:
 
     def report(self) -> None:
         status = self.status()
+        if self.status_file is not None:
+            tmp = self.status_file.with_name(self.status_file.name + '.tmp')
+            tmp.write_text(json.dumps(status))
+            tmp.replace(self.status_file)   # readers never see half a file
         if self.status_format == 'json':
             self._say(json.dumps({'status': status}))
         else:

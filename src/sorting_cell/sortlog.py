@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ['SortLog', 'SortRecord', 'LoggedObject', 'SortLogError', 'OBJECT_STATES',
-           'SORT_STATES']
+           'SORT_STATES', 'default_directory']
 
 OBJECT_STATES = ('pending', 'started', 'done', 'failed')
 SORT_STATES = ('running', 'succeeded', 'failed', 'canceled', 'aborted', 'abandoned')
@@ -74,6 +74,13 @@ CREATE TABLE IF NOT EXISTS events (
     detail     TEXT NOT NULL DEFAULT ''
 );
 """
+
+
+def default_directory() -> Path:
+    """Where the sorter keeps its log unless told: ``$SORTING_CELL_SORT_LOG`` or
+    ``~/.local/state/sorting_cell/sortlog``."""
+    return Path(os.environ.get('SORTING_CELL_SORT_LOG') or
+                Path.home() / '.local' / 'state' / 'sorting_cell' / 'sortlog')
 
 
 class SortLogError(RuntimeError):

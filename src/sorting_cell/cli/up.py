@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..ui.access import TOKEN_ENV, is_loopback, resolve_token
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('mode', choices=['sim', 'camera', 'replay', 'robot'],
@@ -41,6 +43,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--duration', type=float, help='stop after this many seconds')
     parser.add_argument('--grace', type=float, default=10.0,
                         help='seconds to wait after SIGINT before SIGTERM (default 10)')
+    ui = parser.add_argument_group('operator page')
+    ui.add_argument('--ui', action='store_true',
+                    help='serve the live web page of the cell (camera, boxes, sort, health)')
+    ui.add_argument('--ui-host', default='127.0.0.1',
+                    help='address the page listens on (default 127.0.0.1; any other address '
+                         'requires a token)')
+    ui.add_argument('--ui-port', type=int, default=8080, help='port of the page (default 8080)')
+    ui.add_argument('--ui-token', help='the token the page requires (default: '
+                                       f'${TOKEN_ENV}, ui.yaml, or a new one printed at start '
+                                       'when not on loopback)')
+    ui.add_argument('--ui-out', metavar='DIR',
+                    help="the run's output folder: each sort's report.html, the only folder "
+                         'the page serves files from (default ~/.local/state/sorting_cell/ui)')
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, str]]:
@@ -78,6 +93,28 @@ def _check_arm_model(config, specs) -> None:
                          f'({", ".join(ROBOT_MODELS)}); or arm.manipulator: none for '
                          'perception only')
     check_robot_model(config.arm.model)
+
+
+def _add_ui(args: argparse.Namespace, specs: list, env: dict) -> tuple[Path, str]:
+    """Append the page node to ``specs``; its token (if any) goes to ``env``, not to a
+    command line. Returns the supervisor's status file and the page's address."""
+    from .. import bringup
+    if not 1 <= args.ui_port <= 65535:
+        raise ValueError(f'--ui-port must be 1-65535, got {args.ui_port}')
+    out = Path(args.ui_out or Path.home() / '.local' / 'state' / 'sorting_cell' / 'ui')
+    out.mkdir(parents=True, exist_ok=True)
+    given = args.ui_token or env.get(TOKEN_ENV) or str(
+        bringup._yaml_params(bringup.find_config('ui.yaml')).get('token') or '') or None
+    token = resolve_token(args.ui_host, given)
+    if token:
+        env[TOKEN_ENV] = token
+    status_file = out / '.status.json'
+    specs.append(bringup.ui_spec(specs, args.ui_host, args.ui_port, out, status_file))
+    host = f'[{args.ui_host}]' if ':' in args.ui_host else args.ui_host
+    url = f'http://{host}:{args.ui_port}/' + (f'?token={token}' if token else '')
+    if not is_loopback(args.ui_host):
+        url += '  (bound beyond this machine: the token is required)'
+    return status_file, url
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,6 +164,14 @@ def run(args: argparse.Namespace) -> int:
             return 2
         print(msg + '; starting the others', file=sys.stderr)
         specs = [s for s in specs if s.module not in missing]
+    status_file = None
+    if args.ui:
+        try:
+            status_file, url = _add_ui(args, specs, env)
+        except ValueError as exc:
+            print(f'up: {exc}', file=sys.stderr)
+            return 2
+        print(f'up: operator page {url}', flush=True)
     for spec in specs:
         if spec.params_file is None:
             print(f'up: no config/{spec.name}.yaml found; {spec.name} runs on its defaults',
@@ -139,6 +184,6 @@ def run(args: argparse.Namespace) -> int:
     profile = env.get('FASTRTPS_DEFAULT_PROFILES_FILE') or 'Fast DDS built-in transports'
     print(f'up: transport profile {profile}', flush=True)
     sup = bringup.Supervisor(specs, env=env, log_dir=log_dir, grace_s=args.grace,
-                             status_format=args.status_format)
+                             status_format=args.status_format, status_file=status_file)
     return sup.run(period_s=args.status_period, exit_on_failure=args.exit_on_failure,
                    duration_s=args.duration)
