@@ -16,6 +16,13 @@ FollowJointTrajectory and GripperCommand actions: the sim node or a real robot's
 ``boxes/emptied`` (std_msgs/Empty; the sim sends one with every new tray) tells the arm
 that the boxes are empty again.
 
+Liveness: the sorter publishes its own heartbeat (``sorter/heartbeat``, see
+:mod:`.liveness`) and follows those of the nodes it depends on (``watch_nodes``). A goal
+sent while one of them is dead or not running is refused before anything moves; one that
+dies or hangs mid-goal ends the goal within :data:`~.liveness.DETECTION_S` seconds, aborted
+with ``'node_gone: the <name> node is gone...'`` (:class:`~sorting_cell.liveness.NodeFault`);
+the arm is stopped, the object in hand stays pending, and the sort stays resumable.
+
 Run: ``python -m sorting_cell.nodes.sorter --ros-args --params-file config/sorter.yaml``
 """
 from __future__ import annotations
@@ -32,11 +39,12 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, RegionOfInterest
-from std_msgs.msg import Empty, Header
+from std_msgs.msg import Empty
 
 from sorting_cell.clustering import METHODS
 from sorting_cell.features import make_extractor
 from sorting_cell.images import ImageLoadError, load_image
+from sorting_cell.liveness import NodeFault, NodeState
 from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
 from sorting_cell.pipeline import DEFAULT_FEATURES, SortingPipeline
 from sorting_cell.regions import PROPOSERS
@@ -50,7 +58,8 @@ from .conversions import MessageError, detections_to_regions, rgb_from_image
 from .diagnostics import ERROR, OK, Diagnostics
 from .params import check_choices, declare
 from .camera_geometry import Perception3D
-from .qos import HEARTBEAT_LEASE_S, heartbeat_qos, latched_qos, sensor_qos
+from .liveness import DETECTION_S, Heartbeat, LivenessWatch
+from .qos import latched_qos, sensor_qos
 
 __all__ = ['SorterNode', 'GoalError', 'load_manipulator', 'default_log_dir', 'main']
 
@@ -62,6 +71,10 @@ PERCEPTION = ('local', 'nodes')
 
 class GoalError(RuntimeError):
     """The goal cannot be carried out; the message goes to the result."""
+
+
+class _NodeGone(GoalError):
+    """A node the goal depends on died or hung mid-goal (the message names it)."""
 
 
 class _ShuttingDown(Exception):
@@ -136,6 +149,10 @@ class SorterNode(Node):
                                     min_value=0, max_value=2**31 - 1)
         best_effort = declare(self, 'best_effort', False, 'Camera topics best effort',
                               read_only=True)
+        watch = declare(self, 'watch_nodes', ['auto'], 'Nodes a goal depends on, followed '
+                        "by their heartbeats; 'auto' = the perception nodes (perception "
+                        "'nodes') and 'sim' (manipulator 'sim'); '' entries are ignored",
+                        read_only=True)
         self.add_on_set_parameters_callback(lambda ps: check_choices(
             ps, {'method': METHODS, 'proposer': PROPOSERS}))
         if self.perception not in PERCEPTION:
@@ -179,9 +196,10 @@ class SorterNode(Node):
             callback_group=ReentrantCallbackGroup())
         # Clients watch this to tell a dead or hung sorter from a long sort (its own group:
         # a busy goal does not silence it; a hung executor does).
-        self._heartbeat = self.create_publisher(Header, 'sorter/heartbeat', heartbeat_qos())
-        self.create_timer(HEARTBEAT_LEASE_S / 3, self._beat,
-                          callback_group=MutuallyExclusiveCallbackGroup())
+        self.heartbeat = Heartbeat(self)
+        self._goal_running = False
+        self.watch = LivenessWatch(self, self._watched(watch, manipulator),
+                                   on_lost=self._on_node_lost)
         if self.extractor is not None:
             threading.Thread(target=self._warm_up, daemon=True).start()
         self.get_logger().info(f'sort_objects action server ready (manipulator '
@@ -194,9 +212,49 @@ class SorterNode(Node):
                 f'({done}/{len(pending.objects)} objects done, {pending.num_boxes} boxes); '
                 'send a goal with that sort_id or resume=true to continue it')
 
-    def _beat(self) -> None:
-        self._heartbeat.publish(Header(stamp=self.get_clock().now().to_msg(),
-                                       frame_id=self.get_name()))
+    def _watched(self, names: list[str], manipulator: str) -> list[str]:
+        out = []
+        for name in names:
+            if name == 'auto':
+                out += ['proposals', 'clustering'] if self.perception == 'nodes' else []
+                out += ['sim'] if manipulator == 'sim' else []
+            elif name:
+                out.append(name)
+        return list(dict.fromkeys(out))
+
+    # -- liveness --------------------------------------------------------------------
+    def _on_node_lost(self, name: str) -> None:
+        """A followed node died or hung: a running goal stops now (the arm too: its
+        server or its eyes may be the one gone) and ends with the node named."""
+        if self._goal_running and self.manipulator is not None:
+            try:
+                self.manipulator.stop()
+            except Exception as exc:  # noqa: BLE001 - the goal ends anyway
+                self.get_logger().error(f'manipulator stop failed: {exc}')
+
+    def _check_nodes(self) -> None:
+        """Raise :class:`_NodeGone` when a followed node is dead."""
+        dead = self.watch.dead()
+        if dead:
+            raise _NodeGone(NodeFault.NODE_GONE.reason(
+                '; '.join(self.watch.describe(n) for n in dead)))
+
+    def _require_nodes(self, timeout: float) -> None:
+        """Before anything moves: every followed node alive (a node just started gets
+        ``timeout`` s to be heard), else refuse the goal naming the nodes."""
+        try:
+            self._check_nodes()
+        except _NodeGone as exc:
+            raise GoalError(f'{exc}; nothing was moved') from None
+        absent = self.watch.wait_heard(self.watch.names, timeout)
+        try:
+            self._check_nodes()
+        except _NodeGone as exc:
+            raise GoalError(f'{exc}; nothing was moved') from None
+        if absent:
+            raise GoalError(NodeFault.NODE_ABSENT.reason(
+                '; '.join(self.watch.describe(n) for n in absent)
+                + f' within {timeout:.1f} s; nothing was moved'))
 
     def _warm_up(self) -> None:
         """Load the feature weights before the first goal, off the executor threads."""
@@ -243,6 +301,7 @@ class SorterNode(Node):
         deadline = time.monotonic() + timeout
         with self._image_cv:
             while self._image is None or self._image[1] < after:
+                self._check_nodes()
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.context.ok():
                     raise GoalError(
@@ -281,11 +340,16 @@ class SorterNode(Node):
             self._busy.release()
 
     def _execute(self, goal_handle) -> SortObjects.Result:
+        self._goal_running = True
         try:
             return self._run(goal_handle)
         except _ShuttingDown:
             return SortObjects.Result(sort_id=getattr(self, '_current', ''), success=False,
                                       message='sorter shut down mid-sort; resume it later')
+        except _NodeGone as exc:
+            if getattr(self, '_current', ''):   # mid-sort: resumable, and the log says why
+                self.sort_log.set_state(self._current, 'aborted', str(exc))
+            return self._abort(goal_handle, str(exc))
         except GoalError as exc:
             return self._abort(goal_handle, str(exc))
         except Exception as exc:  # noqa: BLE001 - the node must survive any one goal
@@ -294,6 +358,7 @@ class SorterNode(Node):
             self.get_logger().error(f'sort failed: {type(exc).__name__}: {exc}')
             return self._abort(goal_handle, f'internal error: {type(exc).__name__}: {exc}')
         finally:
+            self._goal_running = False
             self._busy.release()
 
     def _abort(self, goal_handle, message: str, sort_id: str = '') -> SortObjects.Result:
@@ -311,6 +376,8 @@ class SorterNode(Node):
         if cell_boxes is not None and not goal.dry_run and goal.num_boxes > cell_boxes:
             raise GoalError(f'{goal.num_boxes} boxes asked for, but the cell has '
                             f'{cell_boxes} (boxes 0..{cell_boxes - 1}); nothing was moved')
+        self._require_nodes(max(DETECTION_S, float(goal.snapshot_timeout
+                                                   or self.snapshot_timeout)))
         record = self._resumable(goal)
         if record is not None and record.finished:
             self.get_logger().info(f'sort {record.sort_id!r} already finished; returning '
@@ -586,12 +653,22 @@ class SorterNode(Node):
         return regions, [boxes[d.id] for d in det.detections.detections]
 
     def _call(self, client, request, what: str):
-        if not client.wait_for_service(timeout_sec=self.service_timeout):
-            raise GoalError(f'service {client.srv_name} is not available (is the {what} '
-                            'node running?)')
+        # Polled rather than wait_for_service: a node that died meanwhile ends the wait.
+        deadline = time.monotonic() + self.service_timeout
+        while not client.service_is_ready():
+            self._check_nodes()
+            if time.monotonic() > deadline:
+                raise GoalError(f'service {client.srv_name} is not available (is the {what} '
+                                'node running?)')
+            time.sleep(0.02)
         future = client.call_async(request)
         deadline = time.monotonic() + self.service_timeout
         while not future.done():
+            try:
+                self._check_nodes()
+            except _NodeGone:
+                client.remove_pending_request(future)
+                raise
             if time.monotonic() > deadline:
                 client.remove_pending_request(future)
                 raise GoalError(f'no answer from {client.srv_name} within '
@@ -636,6 +713,7 @@ class SorterNode(Node):
                 raise _ShuttingDown()
             if goal_handle.is_cancel_requested:
                 return self._cancel(goal_handle, sid, this_run, resumed, perception)
+            self._check_nodes()
             if move:   # without an arm, one feedback per object is enough
                 self._feedback(goal_handle, sid, 'pick', done, total, obj.object_id, obj.box)
             if not move:
@@ -648,6 +726,10 @@ class SorterNode(Node):
                 if not outcome.success and self._stopping:
                     self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
                     raise _ShuttingDown()
+                if not outcome.success and self.watch.dead():
+                    # stopped because a node it needs is gone: try it again on resume
+                    self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
+                    self._check_nodes()
                 if (not outcome.success and goal_handle.is_cancel_requested
                         and outcome.reason.startswith('stopped')):
                     self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
