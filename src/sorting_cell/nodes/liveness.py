@@ -96,17 +96,25 @@ class LivenessWatch:
         self._group = MutuallyExclusiveCallbackGroup()
         self._subs = []
         self.lease_s = lease_s
-        for name in dict.fromkeys(names):
+        for name in names:
+            self.follow(name)
+
+    def follow(self, name: str) -> None:
+        """Also follow ``name`` (no-op when already followed)."""
+        with self._lock:
+            if name in self._followed:
+                return
             self._followed[name] = _Followed()
-            self._subs.append(node.create_subscription(
-                Header, heartbeat_topic(name), lambda _m, n=name: self._beat(n),
-                heartbeat_qos(lease_s), callback_group=self._group,
-                event_callbacks=SubscriptionEventCallbacks(
-                    liveliness=lambda ev, n=name: self._liveliness(n, ev))))
+        self._subs.append(self._node.create_subscription(
+            Header, heartbeat_topic(name), lambda _m, n=name: self._beat(n),
+            heartbeat_qos(self.lease_s), callback_group=self._group,
+            event_callbacks=SubscriptionEventCallbacks(
+                liveliness=lambda ev, n=name: self._liveliness(n, ev))))
 
     @property
     def names(self) -> list[str]:
-        return list(self._followed)
+        with self._lock:
+            return list(self._followed)
 
     def topic(self, name: str) -> str:
         return self._node.resolve_topic_name(heartbeat_topic(name))
