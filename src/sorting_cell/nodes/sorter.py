@@ -16,6 +16,12 @@ FollowJointTrajectory and GripperCommand actions: the sim node or a real robot's
 ``boxes/emptied`` (std_msgs/Empty; the sim sends one with every new tray) tells the arm
 that the boxes are empty again.
 
+Box fill is durable: what each box holds (per lane: pile height and object count) is written
+to the sort log with every pick's outcome (one transaction), restored into the arm by a
+restarted sorter, reset by ``boxes/emptied``, and published latched on ``boxes/fill``
+(std_msgs/Float32MultiArray, shape boxes x lanes x 2: [objects, pile height m]; the layout's
+dims are labelled ``box``, ``lane``, ``objects_height_m``).
+
 Liveness: the sorter publishes its own heartbeat (``sorter/heartbeat``, see
 :mod:`.liveness`) and follows those of the nodes it depends on (``watch_nodes``). A goal
 sent while one of them is dead or not running is refused before anything moves; one that
@@ -39,7 +45,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, RegionOfInterest
-from std_msgs.msg import Empty
+from std_msgs.msg import Empty, Float32MultiArray, MultiArrayDimension
 
 from sorting_cell.clustering import METHODS
 from sorting_cell.features import make_extractor
@@ -185,6 +191,8 @@ class SorterNode(Node):
                                  latched_qos(), callback_group=sensors)
         self.create_subscription(Empty, 'boxes/emptied', self._on_boxes_emptied, 10,
                                  callback_group=sensors)
+        self._fill_pub = self.create_publisher(Float32MultiArray, 'boxes/fill', latched_qos())
+        self._restore_fill()
         services = ReentrantCallbackGroup()
         self._detect_client = self.create_client(DetectObjects, 'proposals/detect',
                                                  callback_group=services)
@@ -281,8 +289,49 @@ class SorterNode(Node):
         reset = getattr(self.manipulator, 'reset_boxes', None)
         if reset is not None:
             reset()
+            self.sort_log.empty_boxes('boxes/emptied')
             self.get_logger().info('boxes emptied: the arm starts counting their contents '
                                    'from zero')
+            self._publish_fill()
+
+    # -- box fill --------------------------------------------------------------------
+    def _arm_fill(self) -> dict | None:
+        """What the arm counts in its boxes, or None for an arm that does not count."""
+        fill = getattr(self.manipulator, 'box_fill', None)
+        return None if fill is None else fill()
+
+    def _restore_fill(self) -> None:
+        """At start-up: the fill recorded in the sort log goes back into the arm."""
+        logged = self.sort_log.box_fill()
+        setter = getattr(self.manipulator, 'set_box_fill', None)
+        if setter is not None and logged:
+            for box, lanes in logged.items():
+                try:
+                    setter(box, [h for h, _ in lanes], [c for _, c in lanes])
+                except (ValueError, IndexError) as exc:
+                    self.diag.report('box_fill', ERROR, f'logged fill of box {box} does not '
+                                     f'fit this arm ({exc}); send boxes/emptied after '
+                                     'emptying the boxes')
+            counts = {b: sum(c for _, c in lanes) for b, lanes in logged.items()}
+            self.get_logger().info(f'box fill restored from the sort log: {counts} objects')
+        self._publish_fill()
+
+    def _publish_fill(self) -> None:
+        fill = self._arm_fill()
+        if fill is None:
+            return
+        boxes = sorted(fill)
+        lanes = max((len(fill[b]) for b in boxes), default=0)
+        data = np.zeros((len(boxes), lanes, 2), np.float32)
+        for i, b in enumerate(boxes):
+            for k, (height, count) in enumerate(fill[b]):
+                data[i, k] = count, height
+        msg = Float32MultiArray(data=data.ravel().tolist())
+        msg.layout.dim = [MultiArrayDimension(label='box', size=len(boxes),
+                                              stride=int(data.size)),
+                          MultiArrayDimension(label='lane', size=lanes, stride=lanes * 2),
+                          MultiArrayDimension(label='objects_height_m', size=2, stride=2)]
+        self._fill_pub.publish(msg)
 
     def _on_background(self, msg: Image) -> None:
         if self.background_path:   # a configured file wins over the topic
@@ -736,7 +785,9 @@ class SorterNode(Node):
                     return self._cancel(goal_handle, sid, this_run, resumed, perception)
                 self.sort_log.mark_outcome(sid, obj.object_id, outcome.success,
                                            outcome.reason or ('placed' if outcome.success
-                                                              else 'failed'))
+                                                              else 'failed'),
+                                           fill=self._arm_fill())
+                self._publish_fill()
             this_run.add(obj.object_id)
             done += 1
             self._feedback(goal_handle, sid, 'pick', done, total, obj.object_id, obj.box)
