@@ -50,8 +50,9 @@ from std_msgs.msg import Empty, Float32MultiArray, MultiArrayDimension
 from sorting_cell.clustering import METHODS
 from sorting_cell.features import make_extractor
 from sorting_cell.images import ImageLoadError, load_image
-from sorting_cell.liveness import NodeFault, NodeState
+from sorting_cell.liveness import NodeFault
 from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
+from sorting_cell.manipulation.box_view import FillCheck, check_fill, look_into_boxes
 from sorting_cell.pipeline import DEFAULT_FEATURES, SortingPipeline
 from sorting_cell.regions import PROPOSERS
 from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError, SortRecord
@@ -61,7 +62,7 @@ from sorting_cell_interfaces.srv import ClusterDetections, DetectObjects
 
 from . import _rosio
 from .conversions import MessageError, detections_to_regions, rgb_from_image
-from .diagnostics import ERROR, OK, Diagnostics
+from .diagnostics import ERROR, OK, WARN, Diagnostics
 from .params import check_choices, declare
 from .camera_geometry import Perception3D
 from .liveness import DETECTION_S, Heartbeat, LivenessWatch
@@ -315,6 +316,38 @@ class SorterNode(Node):
             counts = {b: sum(c for _, c in lanes) for b, lanes in logged.items()}
             self.get_logger().info(f'box fill restored from the sort log: {counts} objects')
         self._publish_fill()
+
+    def _check_boxes(self, depth, cam) -> dict[str, str]:
+        """The logged fill against what the camera sees in the boxes it can see.
+
+        A box the log counts objects in but the camera sees empty was emptied without
+        ``boxes/emptied``: its fill is reset (not refused blindly as full). A box the log
+        counts empty but the camera sees something in is reported (the arm places on top
+        of what it counts only). Boxes out of view are 'not_seen'. ``{box: FillCheck}``.
+        """
+        boxes = getattr(getattr(self.manipulator, 'spec', None), 'boxes', None)
+        fill = self._arm_fill()
+        if not boxes or fill is None or depth is None or cam is None \
+                or cam.get('T_world_camera') is None:
+            return {}
+        views = look_into_boxes(depth, cam['K'], cam['T_world_camera'], boxes)
+        counts = {b: sum(c for _, c in lanes) for b, lanes in fill.items()}
+        checks = check_fill(counts, views)
+        emptied = [b for b, c in checks.items() if c is FillCheck.CAMERA_SEES_EMPTY]
+        if emptied:
+            for b in emptied:
+                self.manipulator.set_box_fill(b, [0.0] * len(fill[b]), [0] * len(fill[b]))
+            self.sort_log.empty_boxes('the camera sees them empty although the log counted '
+                                      f'{[counts[b] for b in emptied]} object(s)', emptied)
+            self._publish_fill()
+        for b, check in checks.items():
+            if check in (FillCheck.CAMERA_SEES_EMPTY, FillCheck.CAMERA_SEES_OBJECTS):
+                self.diag.report(f'box {b}', WARN, 'box fill mismatch: the log counts '
+                                 f'{counts.get(b, 0)} object(s), the camera sees '
+                                 f'{views[b].sight.value} ({views[b].occupied:.0%} of its '
+                                 'floor covered)'
+                                 + (': fill reset' if b in emptied else ''))
+        return {str(b): c.value for b, c in checks.items()}
 
     def _publish_fill(self) -> None:
         fill = self._arm_fill()
@@ -571,6 +604,7 @@ class SorterNode(Node):
             raise GoalError(f'unusable camera image: {exc}') from exc
         depth, cam = self._geometry_for(frame.shape, goal.snapshot_timeout
                                         or self.snapshot_timeout, msg)
+        box_check = self._check_boxes(depth, cam)
 
         self._feedback(goal_handle, goal.sort_id, 'detect')
         self._used_background = ''
@@ -609,7 +643,8 @@ class SorterNode(Node):
                                           {'dry_run': bool(goal.dry_run),
                                            'manipulator': self.manipulator_name,
                                            'features': self.features, 'method': self.method,
-                                           'background': self._used_background},
+                                           'background': self._used_background,
+                                           'box_check': box_check},
                                           snapshot)
         except SortLogError as exc:
             raise GoalError(str(exc)) from exc
