@@ -72,7 +72,7 @@ def test_hung_then_killed_camera_ends_the_goal_naming_it_and_up_shows_it_dead(tm
         took = time.monotonic() - t0
         print(f'goal ended {took:.2f} s after the camera was stopped')
         assert out.status == 'aborted' and not out.success
-        assert NodeFault.of(out.message) is NodeFault.NODE_GONE, out.message
+        assert out.node_fault is NodeFault.NODE_GONE, out.message
         assert 'the camera node is gone' in out.message
         assert took < DETECTION_S + 2, took
         rec = SortLog(log_dir).get('hang')
