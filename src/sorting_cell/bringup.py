@@ -48,7 +48,8 @@ NODE_SETS: dict[str, list[str]] = {
 ROS2_CONTROL_FACTORY = 'sorting_cell.nodes.ros2_control_arm:make_manipulator'
 # Per node set: parameters that make the set what it is.
 SET_OVERRIDES: dict[str, dict[str, dict[str, str]]] = {
-    'camera': {'sorter': {'manipulator': 'none'}},
+    # the sorter follows its camera's heartbeat (the sim's: 'auto' with manipulator 'sim')
+    'camera': {'sorter': {'manipulator': 'none', 'watch_nodes': '[auto,camera]'}},
     'replay': {'sorter': {'manipulator': 'none'},
                # the first frames must not go out before the proposals node listens
                'replay': {'wait_for_subscribers': '1'}},
@@ -403,16 +404,22 @@ class Supervisor:
             if child.spec.internal:
                 continue
             code = child.proc.poll()
-            procs[name] = {'pid': child.proc.pid, 'alive': code is None, 'returncode': code,
+            # A running process whose heartbeat lapsed is hung (or its executor is).
+            heartbeat = health.get('alive', {}).get(name)
+            procs[name] = {'pid': child.proc.pid, 'alive': code is None and heartbeat != 'dead',
+                           'returncode': code, 'heartbeat': heartbeat,
                            'uptime_s': round(now - child.started, 1)}
         return {'t': round(now - self._t0, 1), 'processes': procs,
                 'topics': health.get('topics', {}), 'latched': health.get('latched', {}),
                 'graph_nodes': health.get('nodes', [])}
 
     def format_status(self, status: dict) -> str:
-        procs = ' | '.join(
-            f"{n} {'up' if p['alive'] else 'EXITED ' + str(p['returncode'])}"
-            for n, p in status['processes'].items())
+        def state(p: dict) -> str:
+            if p['returncode'] is not None:
+                return f"EXITED {p['returncode']}"
+            return 'DEAD (no heartbeat: hung?)' if p.get('heartbeat') == 'dead' else 'up'
+
+        procs = ' | '.join(f'{n} {state(p)}' for n, p in status['processes'].items())
         topics = ' | '.join(f"{t} {v.get('hz', 0.0):.1f} Hz" for t, v in
                             status['topics'].items()) or 'waiting for monitor'
         latched = ' | '.join(f'{t}: {v}' for t, v in status['latched'].items())

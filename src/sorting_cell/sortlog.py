@@ -17,6 +17,12 @@ A ``started`` object found on resume had its pick interrupted by a crash: it is 
 that the plan was made from is kept beside the database as ``<sort_id>.npz`` so that a resumed
 sort picks the same objects with the same masks.
 
+Box fill: what the boxes hold (per box and lane: pile height and object count) outlives any
+sort and any restart of the sorter. A pick's outcome and the fill it leaves are written in one
+transaction (:meth:`SortLog.mark_outcome` with ``fill``), so a crash never counts an object
+placed without counting it in its box, or the reverse; :meth:`SortLog.empty_boxes` records
+that boxes were emptied.
+
 This module never imports rclpy.
 """
 from __future__ import annotations
@@ -35,7 +41,10 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ['SortLog', 'SortRecord', 'LoggedObject', 'SortLogError', 'OBJECT_STATES',
-           'SORT_STATES', 'default_directory']
+           'SORT_STATES', 'BoxFill', 'default_directory']
+
+#: What the boxes hold: ``{box: [(height_m, count) per lane]}``.
+BoxFill = dict[int, list[tuple[float, int]]]
 
 OBJECT_STATES = ('pending', 'started', 'done', 'failed')
 SORT_STATES = ('running', 'succeeded', 'failed', 'canceled', 'aborted', 'abandoned')
@@ -64,6 +73,13 @@ CREATE TABLE IF NOT EXISTS objects (
     info       TEXT NOT NULL DEFAULT '{}',
     updated    REAL NOT NULL,
     PRIMARY KEY (sort_id, object_id)
+);
+CREATE TABLE IF NOT EXISTS box_fill (
+    box        INTEGER NOT NULL,
+    lane       INTEGER NOT NULL,
+    height     REAL NOT NULL,
+    count      INTEGER NOT NULL,
+    PRIMARY KEY (box, lane)
 );
 CREATE TABLE IF NOT EXISTS events (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -216,9 +232,39 @@ class SortLog:
         """Before the arm moves: the object's pick is under way (one more attempt)."""
         self._set_object(sort_id, object_id, 'started', '', attempt=True)
 
-    def mark_outcome(self, sort_id: str, object_id: str, success: bool, reason: str) -> None:
-        """After the pick: ``done`` (in its box) or ``failed`` with the reason."""
-        self._set_object(sort_id, object_id, 'done' if success else 'failed', reason)
+    def mark_outcome(self, sort_id: str, object_id: str, success: bool, reason: str,
+                     fill: BoxFill | None = None) -> None:
+        """After the pick: ``done`` (in its box) or ``failed`` with the reason; with
+        ``fill``, the boxes' contents after it, in the same transaction."""
+        self._set_object(sort_id, object_id, 'done' if success else 'failed', reason,
+                         fill=fill)
+
+    def box_fill(self) -> BoxFill:
+        """What the boxes hold, as last recorded (boxes never filled are absent)."""
+        with self._lock:
+            rows = self._db.execute('SELECT box, lane, height, count FROM box_fill '
+                                    'ORDER BY box, lane').fetchall()
+        fill: BoxFill = {}
+        for box, _lane, height, count in rows:
+            fill.setdefault(int(box), []).append((float(height), int(count)))
+        return fill
+
+    def set_box_fill(self, fill: BoxFill, why: str) -> None:
+        """Record what ``fill``'s boxes hold (other boxes unchanged), and why."""
+        with self._lock, self._tx():
+            self._write_fill(fill)
+            self._event('', None, 'box_fill', f'{why}: boxes {sorted(fill)}')
+
+    def empty_boxes(self, why: str, boxes: list[int] | None = None) -> None:
+        """The boxes (all, or ``boxes``) were emptied."""
+        with self._lock, self._tx():
+            if boxes is None:
+                self._db.execute('DELETE FROM box_fill')
+            else:
+                self._db.executemany('DELETE FROM box_fill WHERE box=?',
+                                     [(int(b),) for b in boxes])
+            self._event('', None, 'boxes_emptied',
+                        f'{why}: {"all boxes" if boxes is None else f"boxes {boxes}"}')
 
     def mark_pending(self, sort_id: str, object_id: str, reason: str) -> None:
         """An interrupted pick (cancel) that left the object in place: try it again later."""
@@ -279,8 +325,17 @@ class SortLog:
             return {k: data[k] for k in data.files}
 
     # -- internals -------------------------------------------------------------------
+    def _write_fill(self, fill: BoxFill) -> None:
+        for box, lanes in fill.items():
+            if int(box) < 0 or any(h < 0 or c < 0 for h, c in lanes):
+                raise SortLogError(f'box fill of box {box}: {lanes} is not a fill')
+            self._db.execute('DELETE FROM box_fill WHERE box=?', (int(box),))
+            self._db.executemany('INSERT INTO box_fill VALUES (?,?,?,?)',
+                                 [(int(box), k, float(h), int(c))
+                                  for k, (h, c) in enumerate(lanes)])
+
     def _set_object(self, sort_id: str, object_id: str, state: str, reason: str,
-                    attempt: bool = False) -> None:
+                    attempt: bool = False, fill: BoxFill | None = None) -> None:
         with self._lock, self._tx():
             n = self._db.execute(
                 'UPDATE objects SET state=?, reason=?, attempts=attempts+?, updated=? '
@@ -288,6 +343,8 @@ class SortLog:
                 (state, reason, int(attempt), time.time(), sort_id, object_id))
             if n.rowcount == 0:
                 raise SortLogError(f'no object {object_id!r} in sort {sort_id!r}')
+            if fill is not None:
+                self._write_fill(fill)
             self._event(sort_id, object_id, state, reason)
 
     def _event(self, sort_id: str, object_id: str | None, event: str, detail: str) -> None:

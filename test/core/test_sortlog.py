@@ -129,3 +129,27 @@ def test_core_module_is_ros_free():
                           'print("rclpy" in sys.modules)'], capture_output=True, text=True,
                          timeout=60, env={**os.environ})
     assert out.stdout.strip() == 'False'
+
+
+def test_box_fill_is_written_with_the_pick_outcome_and_survives_reopening(tmp_path):
+    log = SortLog(tmp_path)
+    sid = log.begin(2, [LoggedObject('a', 0), LoggedObject('b', 1)])
+    assert log.box_fill() == {}
+    log.mark_started(sid, 'a')
+    log.mark_outcome(sid, 'a', True, 'placed', fill={0: [(0.02, 1), (0.0, 0)], 1: [(0.0, 0)] * 2})
+    log.close()
+    log = SortLog(tmp_path)
+    assert log.box_fill() == {0: [(0.02, 1), (0.0, 0)], 1: [(0.0, 0), (0.0, 0)]}
+    log.empty_boxes('test', boxes=[0])
+    assert list(log.box_fill()) == [1]
+    log.set_box_fill({1: [(0.05, 2)]}, 'the camera saw it')
+    assert log.box_fill() == {1: [(0.05, 2)]}
+    log.empty_boxes('boxes/emptied')
+    assert log.box_fill() == {}
+    with pytest.raises(SortLogError, match='is not a fill'):
+        log.set_box_fill({0: [(-1.0, 0)]}, 'bad')
+    # A failed write changes nothing: the outcome and the fill go together.
+    log.mark_started(sid, 'b')
+    with pytest.raises(SortLogError):
+        log.mark_outcome(sid, 'b', True, 'placed', fill={0: [(0.01, -1)]})
+    assert log.get(sid).objects[1].state == 'started' and log.box_fill() == {}

@@ -17,8 +17,14 @@ from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
 
 
 class FakeArm(Manipulator):
-    def __init__(self, journal: str, pick_seconds: float = 0.4, fail_ids=(), num_boxes=16):
+    #: Pile height of one object in a box, m (one lane per box).
+    OBJECT_HEIGHT = 0.02
+
+    def __init__(self, journal: str, pick_seconds: float = 0.4, fail_ids=(), num_boxes=16,
+                 box_capacity=100):
         self.journal = journal
+        self.box_capacity = box_capacity   # objects a box takes
+        self.counts = [0] * num_boxes
         self.num_boxes = num_boxes   # the physical cell's boxes
         self.pick_seconds = pick_seconds
         self.fail_ids = set(fail_ids)
@@ -34,8 +40,12 @@ class FakeArm(Manipulator):
             return PickOutcome(False, 'unreachable: outside the fake workspace')
         if request.mask is None or not request.mask.any():
             return PickOutcome(False, 'no_object: empty mask')
+        if self.counts[request.box_index] >= self.box_capacity:
+            return PickOutcome(False, f'box_full: box {request.box_index} holds '
+                               f'{self.counts[request.box_index]}', attempts=0)
         if self._stop.wait(self.pick_seconds):
             return PickOutcome(False, 'stopped: cancel during motion')
+        self.counts[request.box_index] += 1
         with open(self.journal, 'a') as fh:
             fh.write(json.dumps({'sort_id': request.extra.get('sort_id'),
                                  'object_id': request.object_id,
@@ -49,6 +59,13 @@ class FakeArm(Manipulator):
 
     def reset_boxes(self) -> None:
         self.emptied += 1
+        self.counts = [0] * self.num_boxes
+
+    def box_fill(self) -> dict[int, list[tuple[float, int]]]:
+        return {b: [(c * self.OBJECT_HEIGHT, c)] for b, c in enumerate(self.counts)}
+
+    def set_box_fill(self, box_index: int, heights, counts=None) -> None:
+        self.counts[box_index] = int(sum(counts or [0]))
 
     def stop(self) -> None:
         self._stop.set()
@@ -67,6 +84,7 @@ def make_manipulator(node) -> FakeArm:
     seconds = node.declare_parameter('fake_arm.pick_seconds', 0.4).value
     fail = node.declare_parameter('fake_arm.fail_ids', ['']).value
     boxes = node.declare_parameter('fake_arm.num_boxes', 16).value
+    capacity = node.declare_parameter('fake_arm.box_capacity', 100).value
     if not journal:
         raise ValueError('fake_arm.journal parameter is required')
-    return FakeArm(journal, seconds, [f for f in fail if f], boxes)
+    return FakeArm(journal, seconds, [f for f in fail if f], boxes, capacity)

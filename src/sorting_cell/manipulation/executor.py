@@ -269,17 +269,24 @@ class PickPlaceManipulator(Manipulator):
         """Forget what was placed (the boxes were emptied)."""
         self._lanes = [[_Lane() for _ in range(self.config.lanes)] for _ in self.spec.boxes]
 
-    def set_box_fill(self, box_index: int, heights) -> None:
-        """Declare what a box already holds: the pile height (m) in each of its lanes.
+    def set_box_fill(self, box_index: int, heights, counts=None) -> None:
+        """Declare what a box already holds: the pile height (m) in each of its lanes (and
+        how many objects each holds).
 
         For boxes that were not empty at start-up (or after a restart of the sorter).
         """
         heights = [float(h) for h in heights]
-        if len(heights) != self.config.lanes or any(h < 0 for h in heights):
-            raise ValueError(f'need {self.config.lanes} non-negative lane heights, got '
-                             f'{heights}')
-        for lane, h in zip(self._lanes[box_index], heights):
-            lane.fill = h
+        counts = [0] * len(heights) if counts is None else [int(c) for c in counts]
+        if len(heights) != self.config.lanes or any(h < 0 for h in heights) \
+                or len(counts) != len(heights) or any(c < 0 for c in counts):
+            raise ValueError(f'need {self.config.lanes} non-negative lane heights and counts, '
+                             f'got {heights}, {counts}')
+        for lane, h, c in zip(self._lanes[box_index], heights, counts):
+            lane.fill, lane.count = h, c
+
+    def box_fill(self) -> dict[int, list[tuple[float, int]]]:
+        """What each box holds: ``{box: [(pile height m, objects) per lane]}``."""
+        return {b: [(ln.fill, ln.count) for ln in lanes] for b, lanes in enumerate(self._lanes)}
 
     @property
     def num_boxes(self) -> int:

@@ -34,6 +34,7 @@ from . import _rosio
 from .diagnostics import ERROR, OK, Diagnostics
 from .params import descriptor
 from .qos import sensor_qos
+from .liveness import Heartbeat
 
 SOURCES = ('opencv', 'folder')
 
@@ -217,6 +218,8 @@ class CameraNode(Node):
         self._thread = threading.Thread(target=self._capture_loop, name='camera-capture',
                                         daemon=True)
         self._thread.start()
+        # last: beats only once the node is built (see nodes/liveness.py)
+        self.heartbeat = Heartbeat(self)
 
     # -- parameters
     def _validate(self, params: list[Parameter]) -> SetParametersResult:

@@ -16,6 +16,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from std_msgs.msg import Header
 
+from sorting_cell.liveness import NodeFault
 from sorting_cell_interfaces.action import SortObjects
 
 from .qos import HEARTBEAT_LEASE_S, heartbeat_qos
@@ -74,6 +75,12 @@ class SortOutcome:
 
     def boxes(self) -> dict[str, int]:
         return {o.object_id: o.box for o in self.objects}
+
+    @property
+    def node_fault(self) -> NodeFault | None:
+        """Why another node ended or refused the goal (``NodeFault.NODE_GONE`` when a node
+        it depends on died or hung, ``NODE_ABSENT`` when one never ran), else None."""
+        return NodeFault.of(self.message)
 
     @classmethod
     def from_result(cls, status: int, r: SortObjects.Result, feedback: list) -> 'SortOutcome':

@@ -38,6 +38,7 @@ from . import _rosio
 from .conversions import MessageError, detection_to_region, make_assignments
 from .diagnostics import ERROR, OK, WARN, Diagnostics
 from .params import check_choices, declare
+from .liveness import Heartbeat
 from .qos import latched_qos, result_qos
 
 __all__ = ['ClusteringNode', 'main']
@@ -106,6 +107,8 @@ class ClusteringNode(Node):
         self.create_service(ClusterDetections, 'clustering/cluster', self._on_cluster,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self._warmup_timer = self.create_timer(0.0, self._warm_up)
+        # last: beats only once the node is built (see nodes/liveness.py)
+        self.heartbeat = Heartbeat(self)
 
     def _warm_up(self) -> None:
         """Load the weights now (not on the first scene) and announce readiness."""
@@ -202,8 +205,9 @@ class ClusteringNode(Node):
 
 
 def main(args=None) -> int:
-    # Two threads: the clustering/cluster service is answered while the stream runs.
-    return _rosio.run(ClusteringNode, args, threads=2)
+    # The clustering/cluster service is answered while the stream runs; one thread is
+    # left for the heartbeat.
+    return _rosio.run(ClusteringNode, args, threads=3)   # one for the heartbeat
 
 
 if __name__ == '__main__':

@@ -5,8 +5,14 @@ its own (``python -m sorting_cell.nodes.monitor --ros-args -p topics:='[camera/i
 Streams are subscribed raw (no deserialisation); latched topics (TRANSIENT_LOCAL) are
 deserialised to show their value (``data`` of std_msgs types).
 
-Each line: ``{"t": unix_s, "nodes": [...], "topics": {name: {"hz", "count", "age_s",
-"publishers"}}, "latched": {name: value or null}}``.
+Each line: ``{"t": unix_s, "nodes": [...], "alive": {node: "alive" | "dead" | "unknown"},
+"topics": {name: {"hz", "count", "age_s", "publishers"}}, "latched": {name: value or null}}``.
+
+``alive`` follows the heartbeat of every node that publishes one (``<node>/heartbeat``, found
+in the graph; :mod:`.liveness`): a killed or hung node shows ``"dead"`` within
+:data:`~.liveness.DETECTION_S`. A latched value published under a dead node's name
+(``clustering/ready`` of the ``clustering`` node) shows ``"dead"``, not its last value: the
+node that said it is no longer there to stand by it.
 """
 from __future__ import annotations
 
@@ -19,6 +25,9 @@ from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
 
 from . import _rosio
+from sorting_cell.liveness import NodeState
+
+from .liveness import LivenessWatch
 from .qos import latched_qos
 
 WINDOW_S = 3.0
@@ -46,11 +55,17 @@ class MonitorNode(Node):
         self.counts = dict.fromkeys(self.streams, 0)
         self.values: dict[str, object] = dict.fromkeys(self.latched)
         self.subs: dict[str, object] = {}
+        self.watch = LivenessWatch(self, [])
+        self._prefix = self.resolve_topic_name('x')[:-1]   # '/<namespace>/'
         self.create_timer(self.get_parameter('period_s').value, self._report)
         self.create_timer(0.5, self._discover)
 
     def _discover(self) -> None:
         for topic, types in self.get_topic_names_and_types():
+            rest = topic[len(self._prefix):] if topic.startswith(self._prefix) else ''
+            if rest.endswith('/heartbeat') and rest.count('/') == 1 \
+                    and types == ['std_msgs/msg/Header']:
+                self.watch.follow(rest.split('/')[0])
             if topic in self.subs or (topic not in self.streams and topic not in self.latched):
                 continue
             try:
@@ -85,10 +100,18 @@ class MonitorNode(Node):
             topics[name] = {'hz': round(hz, 2), 'count': self.counts[topic],
                             'age_s': round(now - stamps[-1], 2) if stamps else None,
                             'publishers': self.count_publishers(topic)}
-        latched = {self.latched[t]: v for t, v in self.values.items()}
+        alive = {n: s.value for n, s in sorted(self.watch.states().items())}
+        latched = {}
+        for topic, value in self.values.items():
+            name = self.latched[topic]
+            rel = topic[len(self._prefix):] if topic.startswith(self._prefix) else ''
+            owner = rel.split('/')[0] if '/' in rel else None
+            dead = alive.get(owner) == NodeState.DEAD.value
+            latched[name] = NodeState.DEAD.value if dead else value
         nodes = sorted(n for n in self.get_node_names() if n != self.get_name())
         self.out.write(json.dumps({'t': round(time.time(), 3), 'nodes': nodes,
-                                   'topics': topics, 'latched': latched}) + '\n')
+                                   'alive': alive, 'topics': topics,
+                                   'latched': latched}) + '\n')
         self.out.flush()
 
 

@@ -35,6 +35,7 @@ from .conversions import MessageError, regions_to_detections, rgb_from_image
 from .diagnostics import ERROR, OK, WARN, Diagnostics
 from .markers import detection_markers
 from .params import check_choices, declare
+from .liveness import Heartbeat
 from .qos import latched_qos, result_qos, sensor_qos
 
 __all__ = ['ProposalsNode', 'main']
@@ -105,6 +106,8 @@ class ProposalsNode(Node):
         self.last_image_time = time.monotonic()
         self.frames_in = 0
         self.create_timer(min(1.0, self.camera_timeout / 2), self._watchdog)
+        # last: beats only once the node is built (see nodes/liveness.py)
+        self.heartbeat = Heartbeat(self)
 
     # -- inputs ----------------------------------------------------------------------
     def _fit_background(self, frame: np.ndarray, source: str) -> None:
@@ -204,7 +207,7 @@ class ProposalsNode(Node):
 
 
 def main(args=None) -> int:
-    return _rosio.run(ProposalsNode, args, threads=2)
+    return _rosio.run(ProposalsNode, args, threads=3)   # one for the heartbeat
 
 
 if __name__ == '__main__':

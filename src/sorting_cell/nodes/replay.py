@@ -27,6 +27,7 @@ from rclpy.task import Future
 from .. import bags
 from . import _rosio
 from .diagnostics import ERROR, OK, WARN, Diagnostics
+from .liveness import Heartbeat
 from .qos import sensor_qos
 
 DEFAULT_TOPICS = ['camera/image_raw', 'camera/camera_info']
@@ -104,6 +105,8 @@ class ReplayNode(Node):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._replay_loop, name='replay', daemon=True)
         self._thread.start()
+        # last: beats only once the node is built (see nodes/liveness.py)
+        self.heartbeat = Heartbeat(self)
 
     def _replay_loop(self) -> None:
         try:

@@ -84,6 +84,7 @@ from .controller_msgs import tolerance_array, trajectory_from_msg
 from .conversions import numpy_to_image
 from .diagnostics import ERROR, OK, WARN, Diagnostics
 from .params import descriptor
+from .liveness import Heartbeat
 from .qos import latched_qos, result_qos, sensor_qos
 
 __all__ = ['SimNode', 'main', 'camera_info_from_spec']
@@ -226,6 +227,8 @@ class SimNode(Node):
             f'sim up: {self._world.info.num_boxes} boxes, {len(self._world.info.object_bodies)} '
             f'objects (seed {self._build_args["seed"]}), camera {self._cam_period ** -1:.1f} Hz, '
             f'real_time_factor {self._rtf:g}')
+        # last: beats only once the node is built (see nodes/liveness.py)
+        self.heartbeat = Heartbeat(self)
 
     # ------------------------------------------------------------------ callbacks (any thread)
     def _execute_trajectory(self, handle) -> FollowJointTrajectory.Result:

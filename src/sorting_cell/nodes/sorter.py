@@ -16,6 +16,19 @@ FollowJointTrajectory and GripperCommand actions: the sim node or a real robot's
 ``boxes/emptied`` (std_msgs/Empty; the sim sends one with every new tray) tells the arm
 that the boxes are empty again.
 
+Box fill is durable: what each box holds (per lane: pile height and object count) is written
+to the sort log with every pick's outcome (one transaction), restored into the arm by a
+restarted sorter, reset by ``boxes/emptied``, and published latched on ``boxes/fill``
+(std_msgs/Float32MultiArray, shape boxes x lanes x 2: [objects, pile height m]; the layout's
+dims are labelled ``box``, ``lane``, ``objects_height_m``).
+
+Liveness: the sorter publishes its own heartbeat (``sorter/heartbeat``, see
+:mod:`.liveness`) and follows those of the nodes it depends on (``watch_nodes``). A goal
+sent while one of them is dead or not running is refused before anything moves; one that
+dies or hangs mid-goal ends the goal within :data:`~.liveness.DETECTION_S` seconds, aborted
+with ``'node_gone: the <name> node is gone...'`` (:class:`~sorting_cell.liveness.NodeFault`);
+the arm is stopped, the object in hand stays pending, and the sort stays resumable.
+
 Run: ``python -m sorting_cell.nodes.sorter --ros-args --params-file config/sorter.yaml``
 """
 from __future__ import annotations
@@ -32,12 +45,14 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import Image, RegionOfInterest
-from std_msgs.msg import Empty, Header
+from std_msgs.msg import Empty, Float32MultiArray, MultiArrayDimension
 
 from sorting_cell.clustering import METHODS
 from sorting_cell.features import make_extractor
 from sorting_cell.images import ImageLoadError, load_image
+from sorting_cell.liveness import NodeFault
 from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
+from sorting_cell.manipulation.box_view import FillCheck, check_fill, look_into_boxes
 from sorting_cell.pipeline import DEFAULT_FEATURES, SortingPipeline
 from sorting_cell.regions import PROPOSERS
 from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError, SortRecord
@@ -47,10 +62,11 @@ from sorting_cell_interfaces.srv import ClusterDetections, DetectObjects
 
 from . import _rosio
 from .conversions import MessageError, detections_to_regions, rgb_from_image
-from .diagnostics import ERROR, OK, Diagnostics
+from .diagnostics import ERROR, OK, WARN, Diagnostics
 from .params import check_choices, declare
 from .camera_geometry import Perception3D
-from .qos import HEARTBEAT_LEASE_S, heartbeat_qos, latched_qos, sensor_qos
+from .liveness import DETECTION_S, Heartbeat, LivenessWatch
+from .qos import latched_qos, sensor_qos
 
 __all__ = ['SorterNode', 'GoalError', 'load_manipulator', 'default_log_dir', 'main']
 
@@ -62,6 +78,10 @@ PERCEPTION = ('local', 'nodes')
 
 class GoalError(RuntimeError):
     """The goal cannot be carried out; the message goes to the result."""
+
+
+class _NodeGone(GoalError):
+    """A node the goal depends on died or hung mid-goal (the message names it)."""
 
 
 class _ShuttingDown(Exception):
@@ -136,6 +156,10 @@ class SorterNode(Node):
                                     min_value=0, max_value=2**31 - 1)
         best_effort = declare(self, 'best_effort', False, 'Camera topics best effort',
                               read_only=True)
+        watch = declare(self, 'watch_nodes', ['auto'], 'Nodes a goal depends on, followed '
+                        "by their heartbeats; 'auto' = the perception nodes (perception "
+                        "'nodes') and 'sim' (manipulator 'sim'); '' entries are ignored",
+                        read_only=True)
         self.add_on_set_parameters_callback(lambda ps: check_choices(
             ps, {'method': METHODS, 'proposer': PROPOSERS}))
         if self.perception not in PERCEPTION:
@@ -168,6 +192,8 @@ class SorterNode(Node):
                                  latched_qos(), callback_group=sensors)
         self.create_subscription(Empty, 'boxes/emptied', self._on_boxes_emptied, 10,
                                  callback_group=sensors)
+        self._fill_pub = self.create_publisher(Float32MultiArray, 'boxes/fill', latched_qos())
+        self._restore_fill()
         services = ReentrantCallbackGroup()
         self._detect_client = self.create_client(DetectObjects, 'proposals/detect',
                                                  callback_group=services)
@@ -179,9 +205,10 @@ class SorterNode(Node):
             callback_group=ReentrantCallbackGroup())
         # Clients watch this to tell a dead or hung sorter from a long sort (its own group:
         # a busy goal does not silence it; a hung executor does).
-        self._heartbeat = self.create_publisher(Header, 'sorter/heartbeat', heartbeat_qos())
-        self.create_timer(HEARTBEAT_LEASE_S / 3, self._beat,
-                          callback_group=MutuallyExclusiveCallbackGroup())
+        self.heartbeat = Heartbeat(self)
+        self._goal_running = False
+        self.watch = LivenessWatch(self, self._watched(watch, manipulator),
+                                   on_lost=self._on_node_lost)
         if self.extractor is not None:
             threading.Thread(target=self._warm_up, daemon=True).start()
         self.get_logger().info(f'sort_objects action server ready (manipulator '
@@ -194,9 +221,49 @@ class SorterNode(Node):
                 f'({done}/{len(pending.objects)} objects done, {pending.num_boxes} boxes); '
                 'send a goal with that sort_id or resume=true to continue it')
 
-    def _beat(self) -> None:
-        self._heartbeat.publish(Header(stamp=self.get_clock().now().to_msg(),
-                                       frame_id=self.get_name()))
+    def _watched(self, names: list[str], manipulator: str) -> list[str]:
+        out = []
+        for name in names:
+            if name == 'auto':
+                out += ['proposals', 'clustering'] if self.perception == 'nodes' else []
+                out += ['sim'] if manipulator == 'sim' else []
+            elif name:
+                out.append(name)
+        return list(dict.fromkeys(out))
+
+    # -- liveness --------------------------------------------------------------------
+    def _on_node_lost(self, name: str) -> None:
+        """A followed node died or hung: a running goal stops now (the arm too: its
+        server or its eyes may be the one gone) and ends with the node named."""
+        if self._goal_running and self.manipulator is not None:
+            try:
+                self.manipulator.stop()
+            except Exception as exc:  # noqa: BLE001 - the goal ends anyway
+                self.get_logger().error(f'manipulator stop failed: {exc}')
+
+    def _check_nodes(self) -> None:
+        """Raise :class:`_NodeGone` when a followed node is dead."""
+        dead = self.watch.dead()
+        if dead:
+            raise _NodeGone(NodeFault.NODE_GONE.reason(
+                '; '.join(self.watch.describe(n) for n in dead)))
+
+    def _require_nodes(self, timeout: float) -> None:
+        """Before anything moves: every followed node alive (a node just started gets
+        ``timeout`` s to be heard), else refuse the goal naming the nodes."""
+        try:
+            self._check_nodes()
+        except _NodeGone as exc:
+            raise GoalError(f'{exc}; nothing was moved') from None
+        absent = self.watch.wait_heard(self.watch.names, timeout)
+        try:
+            self._check_nodes()
+        except _NodeGone as exc:
+            raise GoalError(f'{exc}; nothing was moved') from None
+        if absent:
+            raise GoalError(NodeFault.NODE_ABSENT.reason(
+                '; '.join(self.watch.describe(n) for n in absent)
+                + f' within {timeout:.1f} s; nothing was moved'))
 
     def _warm_up(self) -> None:
         """Load the feature weights before the first goal, off the executor threads."""
@@ -223,8 +290,81 @@ class SorterNode(Node):
         reset = getattr(self.manipulator, 'reset_boxes', None)
         if reset is not None:
             reset()
+            self.sort_log.empty_boxes('boxes/emptied')
             self.get_logger().info('boxes emptied: the arm starts counting their contents '
                                    'from zero')
+            self._publish_fill()
+
+    # -- box fill --------------------------------------------------------------------
+    def _arm_fill(self) -> dict | None:
+        """What the arm counts in its boxes, or None for an arm that does not count."""
+        fill = getattr(self.manipulator, 'box_fill', None)
+        return None if fill is None else fill()
+
+    def _restore_fill(self) -> None:
+        """At start-up: the fill recorded in the sort log goes back into the arm."""
+        logged = self.sort_log.box_fill()
+        setter = getattr(self.manipulator, 'set_box_fill', None)
+        if setter is not None and logged:
+            for box, lanes in logged.items():
+                try:
+                    setter(box, [h for h, _ in lanes], [c for _, c in lanes])
+                except (ValueError, IndexError) as exc:
+                    self.diag.report('box_fill', ERROR, f'logged fill of box {box} does not '
+                                     f'fit this arm ({exc}); send boxes/emptied after '
+                                     'emptying the boxes')
+            counts = {b: sum(c for _, c in lanes) for b, lanes in logged.items()}
+            self.get_logger().info(f'box fill restored from the sort log: {counts} objects')
+        self._publish_fill()
+
+    def _check_boxes(self, depth, cam) -> dict[str, str]:
+        """The logged fill against what the camera sees in the boxes it can see.
+
+        A box the log counts objects in but the camera sees empty was emptied without
+        ``boxes/emptied``: its fill is reset (not refused blindly as full). A box the log
+        counts empty but the camera sees something in is reported (the arm places on top
+        of what it counts only). Boxes out of view are 'not_seen'. ``{box: FillCheck}``.
+        """
+        boxes = getattr(getattr(self.manipulator, 'spec', None), 'boxes', None)
+        fill = self._arm_fill()
+        if not boxes or fill is None or depth is None or cam is None \
+                or cam.get('T_world_camera') is None:
+            return {}
+        views = look_into_boxes(depth, cam['K'], cam['T_world_camera'], boxes)
+        counts = {b: sum(c for _, c in lanes) for b, lanes in fill.items()}
+        checks = check_fill(counts, views)
+        emptied = [b for b, c in checks.items() if c is FillCheck.CAMERA_SEES_EMPTY]
+        if emptied:
+            for b in emptied:
+                self.manipulator.set_box_fill(b, [0.0] * len(fill[b]), [0] * len(fill[b]))
+            self.sort_log.empty_boxes('the camera sees them empty although the log counted '
+                                      f'{[counts[b] for b in emptied]} object(s)', emptied)
+            self._publish_fill()
+        for b, check in checks.items():
+            if check in (FillCheck.CAMERA_SEES_EMPTY, FillCheck.CAMERA_SEES_OBJECTS):
+                self.diag.report(f'box {b}', WARN, 'box fill mismatch: the log counts '
+                                 f'{counts.get(b, 0)} object(s), the camera sees '
+                                 f'{views[b].sight.value} ({views[b].occupied:.0%} of its '
+                                 'floor covered)'
+                                 + (': fill reset' if b in emptied else ''))
+        return {str(b): c.value for b, c in checks.items()}
+
+    def _publish_fill(self) -> None:
+        fill = self._arm_fill()
+        if fill is None:
+            return
+        boxes = sorted(fill)
+        lanes = max((len(fill[b]) for b in boxes), default=0)
+        data = np.zeros((len(boxes), lanes, 2), np.float32)
+        for i, b in enumerate(boxes):
+            for k, (height, count) in enumerate(fill[b]):
+                data[i, k] = count, height
+        msg = Float32MultiArray(data=data.ravel().tolist())
+        msg.layout.dim = [MultiArrayDimension(label='box', size=len(boxes),
+                                              stride=int(data.size)),
+                          MultiArrayDimension(label='lane', size=lanes, stride=lanes * 2),
+                          MultiArrayDimension(label='objects_height_m', size=2, stride=2)]
+        self._fill_pub.publish(msg)
 
     def _on_background(self, msg: Image) -> None:
         if self.background_path:   # a configured file wins over the topic
@@ -243,6 +383,7 @@ class SorterNode(Node):
         deadline = time.monotonic() + timeout
         with self._image_cv:
             while self._image is None or self._image[1] < after:
+                self._check_nodes()
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.context.ok():
                     raise GoalError(
@@ -281,11 +422,16 @@ class SorterNode(Node):
             self._busy.release()
 
     def _execute(self, goal_handle) -> SortObjects.Result:
+        self._goal_running = True
         try:
             return self._run(goal_handle)
         except _ShuttingDown:
             return SortObjects.Result(sort_id=getattr(self, '_current', ''), success=False,
                                       message='sorter shut down mid-sort; resume it later')
+        except _NodeGone as exc:
+            if getattr(self, '_current', ''):   # mid-sort: resumable, and the log says why
+                self.sort_log.set_state(self._current, 'aborted', str(exc))
+            return self._abort(goal_handle, str(exc))
         except GoalError as exc:
             return self._abort(goal_handle, str(exc))
         except Exception as exc:  # noqa: BLE001 - the node must survive any one goal
@@ -294,6 +440,7 @@ class SorterNode(Node):
             self.get_logger().error(f'sort failed: {type(exc).__name__}: {exc}')
             return self._abort(goal_handle, f'internal error: {type(exc).__name__}: {exc}')
         finally:
+            self._goal_running = False
             self._busy.release()
 
     def _abort(self, goal_handle, message: str, sort_id: str = '') -> SortObjects.Result:
@@ -311,6 +458,8 @@ class SorterNode(Node):
         if cell_boxes is not None and not goal.dry_run and goal.num_boxes > cell_boxes:
             raise GoalError(f'{goal.num_boxes} boxes asked for, but the cell has '
                             f'{cell_boxes} (boxes 0..{cell_boxes - 1}); nothing was moved')
+        self._require_nodes(max(DETECTION_S, float(goal.snapshot_timeout
+                                                   or self.snapshot_timeout)))
         record = self._resumable(goal)
         if record is not None and record.finished:
             self.get_logger().info(f'sort {record.sort_id!r} already finished; returning '
@@ -455,6 +604,7 @@ class SorterNode(Node):
             raise GoalError(f'unusable camera image: {exc}') from exc
         depth, cam = self._geometry_for(frame.shape, goal.snapshot_timeout
                                         or self.snapshot_timeout, msg)
+        box_check = self._check_boxes(depth, cam)
 
         self._feedback(goal_handle, goal.sort_id, 'detect')
         self._used_background = ''
@@ -493,7 +643,8 @@ class SorterNode(Node):
                                           {'dry_run': bool(goal.dry_run),
                                            'manipulator': self.manipulator_name,
                                            'features': self.features, 'method': self.method,
-                                           'background': self._used_background},
+                                           'background': self._used_background,
+                                           'box_check': box_check},
                                           snapshot)
         except SortLogError as exc:
             raise GoalError(str(exc)) from exc
@@ -586,12 +737,22 @@ class SorterNode(Node):
         return regions, [boxes[d.id] for d in det.detections.detections]
 
     def _call(self, client, request, what: str):
-        if not client.wait_for_service(timeout_sec=self.service_timeout):
-            raise GoalError(f'service {client.srv_name} is not available (is the {what} '
-                            'node running?)')
+        # Polled rather than wait_for_service: a node that died meanwhile ends the wait.
+        deadline = time.monotonic() + self.service_timeout
+        while not client.service_is_ready():
+            self._check_nodes()
+            if time.monotonic() > deadline:
+                raise GoalError(f'service {client.srv_name} is not available (is the {what} '
+                                'node running?)')
+            time.sleep(0.02)
         future = client.call_async(request)
         deadline = time.monotonic() + self.service_timeout
         while not future.done():
+            try:
+                self._check_nodes()
+            except _NodeGone:
+                client.remove_pending_request(future)
+                raise
             if time.monotonic() > deadline:
                 client.remove_pending_request(future)
                 raise GoalError(f'no answer from {client.srv_name} within '
@@ -636,6 +797,7 @@ class SorterNode(Node):
                 raise _ShuttingDown()
             if goal_handle.is_cancel_requested:
                 return self._cancel(goal_handle, sid, this_run, resumed, perception)
+            self._check_nodes()
             if move:   # without an arm, one feedback per object is enough
                 self._feedback(goal_handle, sid, 'pick', done, total, obj.object_id, obj.box)
             if not move:
@@ -648,13 +810,19 @@ class SorterNode(Node):
                 if not outcome.success and self._stopping:
                     self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
                     raise _ShuttingDown()
+                if not outcome.success and self.watch.dead():
+                    # stopped because a node it needs is gone: try it again on resume
+                    self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
+                    self._check_nodes()
                 if (not outcome.success and goal_handle.is_cancel_requested
                         and outcome.reason.startswith('stopped')):
                     self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
                     return self._cancel(goal_handle, sid, this_run, resumed, perception)
                 self.sort_log.mark_outcome(sid, obj.object_id, outcome.success,
                                            outcome.reason or ('placed' if outcome.success
-                                                              else 'failed'))
+                                                              else 'failed'),
+                                           fill=self._arm_fill())
+                self._publish_fill()
             this_run.add(obj.object_id)
             done += 1
             self._feedback(goal_handle, sid, 'pick', done, total, obj.object_id, obj.box)

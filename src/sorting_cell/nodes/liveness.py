@@ -1,0 +1,182 @@
+"""One liveness mechanism for every node of the cell: a heartbeat each node publishes, and a
+watch that says which of the nodes it follows are alive.
+
+- :class:`Heartbeat`: ``<node name>/heartbeat`` (std_msgs/Header, ``frame_id`` = the node's
+  name), sent every third of :data:`~.qos.HEARTBEAT_LEASE_S` from the node's own executor
+  (in a callback group of its own, so a long callback does not silence it; a hung executor
+  or a stopped process does). Its QoS asserts DDS liveliness by each message
+  (MANUAL_BY_TOPIC, :func:`~.qos.heartbeat_qos`).
+- :class:`LivenessWatch`: subscribes to those heartbeats; DDS reports, on the subscription's
+  liveliness-changed event, a publisher whose lease ran out (SIGKILL, SIGSTOP, a hung
+  executor) or that left the graph. A node is then :attr:`~sorting_cell.liveness.NodeState.DEAD`
+  within the lease (plus the event's delivery), until it beats again (a restart).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Iterable
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.node import Node
+from std_msgs.msg import Header
+
+from sorting_cell.liveness import NodeState
+
+from .qos import HEARTBEAT_LEASE_S, heartbeat_qos
+
+__all__ = ['Heartbeat', 'LivenessWatch', 'heartbeat_topic', 'DETECTION_S']
+
+#: Seconds within which a watch sees a dead or hung node: the lease, plus a second for the
+#: liveliness event to be delivered and handled on a loaded machine.
+DETECTION_S = HEARTBEAT_LEASE_S + 1.0
+
+
+def heartbeat_topic(node_name: str) -> str:
+    """The heartbeat topic of the node named ``node_name`` (relative: in the namespace)."""
+    return f'{node_name}/heartbeat'
+
+
+class Heartbeat:
+    """Publish ``node``'s heartbeat until the node is destroyed.
+
+    Parameters
+    ----------
+    node : Node
+    lease_s : float
+        The liveliness lease; beats go out three times per lease.
+    """
+
+    def __init__(self, node: Node, lease_s: float = HEARTBEAT_LEASE_S):
+        self._node = node
+        self.topic = heartbeat_topic(node.get_name())
+        self._pub = node.create_publisher(Header, self.topic, heartbeat_qos(lease_s))
+        self._timer = node.create_timer(lease_s / 3, self.beat,
+                                        callback_group=MutuallyExclusiveCallbackGroup())
+        self.beat()   # alive from the start, not a third of a lease later
+
+    def beat(self) -> None:
+        try:
+            self._pub.publish(Header(stamp=self._node.get_clock().now().to_msg(),
+                                     frame_id=self._node.get_name()))
+        except Exception:  # noqa: BLE001 -- the context is shutting down
+            pass
+
+
+class _Followed:
+    def __init__(self):
+        self.state = NodeState.UNKNOWN
+        self.changed = time.monotonic()
+        self.last_beat: float | None = None
+
+
+class LivenessWatch:
+    """Follow the heartbeats of the nodes named ``names`` (in ``node``'s namespace).
+
+    Parameters
+    ----------
+    node : Node
+    names : iterable of str
+        Node names (their heartbeat topics are ``<name>/heartbeat``).
+    on_lost : callable or None
+        ``on_lost(name)``, called (on an executor thread) when a followed node goes from
+        alive to dead.
+    lease_s : float
+        The lease the heartbeats are published with.
+    """
+
+    def __init__(self, node: Node, names: Iterable[str],
+                 on_lost: Callable[[str], None] | None = None,
+                 lease_s: float = HEARTBEAT_LEASE_S):
+        self._node = node
+        self._on_lost = on_lost
+        self._lock = threading.Lock()
+        self._followed: dict[str, _Followed] = {}
+        self._group = MutuallyExclusiveCallbackGroup()
+        self._subs = []
+        self.lease_s = lease_s
+        for name in names:
+            self.follow(name)
+
+    def follow(self, name: str) -> None:
+        """Also follow ``name`` (no-op when already followed)."""
+        with self._lock:
+            if name in self._followed:
+                return
+            self._followed[name] = _Followed()
+        self._subs.append(self._node.create_subscription(
+            Header, heartbeat_topic(name), lambda _m, n=name: self._beat(n),
+            heartbeat_qos(self.lease_s), callback_group=self._group,
+            event_callbacks=SubscriptionEventCallbacks(
+                liveliness=lambda ev, n=name: self._liveliness(n, ev))))
+
+    @property
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._followed)
+
+    def topic(self, name: str) -> str:
+        return self._node.resolve_topic_name(heartbeat_topic(name))
+
+    def _set(self, name: str, state: NodeState) -> bool:
+        """Set; True when a node went from alive to dead."""
+        with self._lock:
+            f = self._followed[name]
+            lost = f.state is NodeState.ALIVE and state is NodeState.DEAD
+            if f.state is not state:
+                f.state, f.changed = state, time.monotonic()
+        return lost
+
+    def _beat(self, name: str) -> None:
+        with self._lock:
+            self._followed[name].last_beat = time.monotonic()
+        self._set(name, NodeState.ALIVE)
+
+    def _liveliness(self, name: str, event) -> None:
+        # alive_count: publishers on the topic whose lease holds (a restarted node's new
+        # publisher counts even while the dead one's endpoint lingers).
+        lost = self._set(name, NodeState.ALIVE if event.alive_count > 0 else NodeState.DEAD)
+        if lost:
+            self._node.get_logger().error(
+                f'{name} is gone: no heartbeat on {self.topic(name)} for {self.lease_s:g} s '
+                '(died or hung)')
+            if self._on_lost is not None:
+                self._on_lost(name)
+
+    def state(self, name: str) -> NodeState:
+        with self._lock:
+            return self._followed[name].state
+
+    def states(self) -> dict[str, NodeState]:
+        with self._lock:
+            return {n: f.state for n, f in self._followed.items()}
+
+    def dead(self) -> list[str]:
+        """The followed nodes whose heartbeat lapsed."""
+        return [n for n, s in self.states().items() if s is NodeState.DEAD]
+
+    def since(self, name: str) -> float:
+        """Seconds since ``name`` last changed state (or since the watch began)."""
+        with self._lock:
+            return time.monotonic() - self._followed[name].changed
+
+    def wait_heard(self, names: Iterable[str], timeout: float) -> list[str]:
+        """Wait up to ``timeout`` s until each of ``names`` was heard; those never heard."""
+        names = list(names)
+        deadline = time.monotonic() + timeout
+        while True:
+            unknown = [n for n in names if self.state(n) is NodeState.UNKNOWN]
+            if not unknown or time.monotonic() >= deadline or not self._node.context.ok():
+                return unknown
+            time.sleep(0.02)
+
+    def describe(self, name: str) -> str:
+        """Why ``name`` is not usable, in words (for a goal's result)."""
+        state = self.state(name)
+        if state is NodeState.DEAD:
+            return (f'the {name} node is gone: its heartbeat on {self.topic(name)} stopped '
+                    f'{self.since(name) + self.lease_s:.1f} s ago (died or hung)')
+        if state is NodeState.UNKNOWN:
+            return f'the {name} node is not running: no heartbeat on {self.topic(name)}'
+        return f'the {name} node is alive'

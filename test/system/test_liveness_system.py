@@ -1,0 +1,115 @@
+"""Liveness on real processes: a camera hung (SIGSTOP) or killed (SIGKILL) mid-sort.
+
+camera node + sorter node (the test arm stand-in, test/nodes/fake_arm.py) + the monitor, run
+by the same Supervisor ``sorting-cell up`` uses; the client over real DDS.
+"""
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import rclpy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
+from fake_arm import read_journal  # noqa: E402
+from rosproc import domain_for, ros_env  # noqa: E402
+from scenes import make_scene  # noqa: E402
+
+from sorting_cell import bringup  # noqa: E402
+from sorting_cell.client import SortingCell  # noqa: E402
+from sorting_cell.liveness import NodeFault  # noqa: E402
+from sorting_cell.nodes.liveness import DETECTION_S  # noqa: E402
+from sorting_cell.sortlog import SortLog  # noqa: E402
+
+DOMAIN = domain_for(__name__)
+
+
+def _poll(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f'no {what} within {timeout} s')
+
+
+def test_hung_then_killed_camera_ends_the_goal_naming_it_and_up_shows_it_dead(tmp_path):
+    scene = make_scene(n_objects=8, n_kinds=2, seed=21)
+    (tmp_path / 'camera').mkdir()
+    cv2.imwrite(str(tmp_path / 'camera' / 'scene.png'), scene.frame[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / 'background.png'), scene.background[:, :, ::-1])
+    journal, log_dir = tmp_path / 'arm.jsonl', tmp_path / 'sortlog'
+    specs = [
+        bringup.NodeSpec('camera', 'sorting_cell.nodes.camera', None, {
+            'source': 'folder', 'folder': str(tmp_path / 'camera'), 'loop': 'true',
+            'rate_hz': '10.0'}),
+        bringup.NodeSpec('sorter', 'sorting_cell.nodes.sorter', None, {
+            'manipulator': 'fake_arm:make_manipulator', 'fake_arm.journal': str(journal),
+            'fake_arm.pick_seconds': '1.0', 'sort_log_dir': str(log_dir),
+            'background_path': str(tmp_path / 'background.png'), 'snapshot_timeout': '10.0',
+            'watch_nodes': '[camera]'})]
+    sup = bringup.Supervisor(specs, env=ros_env(DOMAIN), log_dir=tmp_path / 'logs',
+                             out=open(os.devnull, 'w'))
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN)
+    client = None
+    camera_pgid = None
+    try:
+        sup.start()
+        camera_pgid = sup.children['camera'].proc.pid
+        client = SortingCell(context=context, server_timeout=60.0)
+        _poll(lambda: sup.status()['processes']['camera']['heartbeat'] == 'alive', 30,
+              'camera heartbeat in the status')
+        task = client.sort_async(num_boxes=2, sort_id='hang')
+        _poll(lambda: any(f.phase == 'pick' and f.objects_done >= 1 for f in task.feedback),
+              40, 'a pick done')
+        os.killpg(camera_pgid, signal.SIGSTOP)       # hung: the process is there, silent
+        t0 = time.monotonic()
+        out = task.wait(timeout=DETECTION_S + 10)
+        took = time.monotonic() - t0
+        print(f'goal ended {took:.2f} s after the camera was stopped')
+        assert out.status == 'aborted' and not out.success
+        assert out.node_fault is NodeFault.NODE_GONE, out.message
+        assert 'the camera node is gone' in out.message
+        assert took < DETECTION_S + 2, took
+        rec = SortLog(log_dir).get('hang')
+        placed = {p['object_id'] for p in read_journal(journal)}
+        assert rec.state == 'aborted' and set(rec.placements()) == placed
+        assert all(o.state == 'pending' for o in rec.objects if o.object_id not in placed)
+        # What `sorting-cell up` prints: the hung node is dead, not 'up'.
+        status = _poll(lambda: (lambda s: s if s['processes']['camera']['heartbeat'] == 'dead'
+                                else None)(sup.status()), DETECTION_S + 3, 'camera dead')
+        assert not status['processes']['camera']['alive']
+        assert 'camera DEAD' in sup.format_status(status)
+        # It wakes up: the same goal resumes the sort; every object moved exactly once.
+        os.killpg(camera_pgid, signal.SIGCONT)
+        _poll(lambda: sup.status()['processes']['camera']['heartbeat'] == 'alive', 10,
+              'camera alive again')
+        out = client.sort(num_boxes=2, timeout=60)
+        assert out.status == 'succeeded' and out.success and out.resumed, out.message
+        assert sorted(p['object_id'] for p in read_journal(journal)) == sorted(out.boxes())
+        # Killed: the next goal is refused before anything moves, naming it.
+        moved = len(read_journal(journal))
+        os.killpg(camera_pgid, signal.SIGKILL)
+        _poll(lambda: sup.status()['processes']['camera']['heartbeat'] == 'dead',
+              DETECTION_S + 3, 'killed camera seen dead')
+        t0 = time.monotonic()
+        out = client.sort(num_boxes=2, sort_id='after-kill', timeout=DETECTION_S + 20)
+        assert out.status == 'aborted', out.message
+        assert NodeFault.of(out.message) is NodeFault.NODE_GONE, out.message
+        assert 'camera' in out.message and 'nothing was moved' in out.message
+        assert time.monotonic() - t0 < DETECTION_S + 5
+        assert len(read_journal(journal)) == moved
+    finally:
+        if camera_pgid is not None:
+            try:
+                os.killpg(camera_pgid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        if client is not None:
+            client.close()
+        sup.shutdown()
+        rclpy.try_shutdown(context=context)
