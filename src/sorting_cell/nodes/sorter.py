@@ -393,6 +393,13 @@ class SorterNode(Node):
         latest = self.sort_log.get(ids[-1]) if ids else None
         if latest is None or latest.finished:
             return None
+        if goal.into_sort_id and goal.into_sort_id != latest.options.get('into', ''):
+            # Another goal than the one that made the unfinished sort: never resume it.
+            if goal.resume:
+                raise GoalError(f'the unfinished sort {latest.sort_id!r} does not continue '
+                                f'{goal.into_sort_id!r}; send its own goal to resume it')
+            return self._abandon(latest, f'a sort continuing {goal.into_sort_id!r} was '
+                                 'asked for')
         if goal.num_boxes not in (0, latest.num_boxes):
             if goal.resume:
                 raise GoalError(f'the unfinished sort {latest.sort_id!r} was planned for '
