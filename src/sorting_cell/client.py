@@ -15,7 +15,7 @@ the core stays importable without ROS. The implementation is in
 from __future__ import annotations
 
 __all__ = ['SortingCell', 'SortOutcome', 'ObjectResult', 'SortTask', 'SortRejected',  # noqa: F822
-           'SorterGone']
+           'SorterGone', 'Match']
 
 
 def __getattr__(name: str):

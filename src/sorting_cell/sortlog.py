@@ -23,6 +23,11 @@ transaction (:meth:`SortLog.mark_outcome` with ``fill``), so a crash never count
 placed without counting it in its box, or the reverse; :meth:`SortLog.empty_boxes` records
 that boxes were emptied.
 
+What the boxes hold is kept too: the snapshot carries each object's appearance features
+(``features``, and ``sizes`` / ``outlines`` when they were weighed in; one row per object in
+plan order), so :meth:`SortLog.box_contents` can tell a later sort that continues these
+boxes (``options['into']``) what each box holds.
+
 This module never imports rclpy.
 """
 from __future__ import annotations
@@ -208,10 +213,10 @@ class SortLog:
         ids = [o.object_id for o in objects]
         if len(set(ids)) != len(ids):
             raise SortLogError('object ids of a sort must be unique')
-        bad = [o for o in objects if not 0 <= o.box < num_boxes]
-        if bad:
+        bad = [o for o in objects if not -1 <= o.box < num_boxes]
+        if bad:   # -1: no box (a new kind when every box was taken)
             raise SortLogError(f'object {bad[0].object_id!r} has box {bad[0].box}, outside '
-                               f'0..{num_boxes - 1}')
+                               f'0..{num_boxes - 1} (or -1: no box)')
         if snapshot is not None:
             self._save_snapshot(sort_id, snapshot)
         now = time.time()
@@ -316,6 +321,49 @@ class SortLog:
         with self._lock:
             return list(self._db.execute('SELECT t, object_id, event, detail FROM events '
                                          'WHERE sort_id=? ORDER BY seq', (sort_id,)))
+
+    def box_contents(self, sort_id: str):
+        """What the boxes of sort ``sort_id`` hold, as :class:`~sorting_cell.perception.
+        boxes.Boxes`: its objects recorded done (placed; assigned when nothing moved),
+        and those of the sorts it continued (``options['into']``), with their features.
+
+        A clear :class:`SortLogError` when the sort is unknown or its features were not
+        kept (planned by the perception nodes, or by an older sorter).
+        """
+        from .perception.boxes import Boxes
+        rows, labels, sizes, outlines, sources, geometry = [], [], [], [], [], True
+        sid, seen = sort_id, set()
+        while sid:
+            if sid in seen:
+                raise SortLogError(f'sort {sort_id!r}: the chain of continued sorts loops '
+                                   f'at {sid!r}')
+            seen.add(sid)
+            record = self.get(sid)
+            if record is None:
+                raise SortLogError(f'no sort {sid!r} in {self.path}')
+            snap = self.load_snapshot(sid)
+            if snap is None or 'features' not in snap:
+                raise SortLogError(f'sort {sid!r} has no recorded box contents (its '
+                                   "features were not kept: planned with perception 'nodes' "
+                                   'or by an older sorter)')
+            geometry &= bool(record.options.get('geometry')) and 'sizes' in snap \
+                and 'outlines' in snap
+            for j, o in enumerate(record.objects):
+                if o.state == 'done' and o.box >= 0:
+                    rows.append(snap['features'][j])
+                    labels.append(o.box)
+                    sources.append(f'{sid}/{o.object_id}')
+                    if geometry:
+                        sizes.append(snap['sizes'][j])
+                        outlines.append(snap['outlines'][j])
+            sid = record.options.get('into', '')
+        width = len(rows[0]) if rows else 0
+        geometry = geometry and len(sizes) == len(rows) > 0
+        return Boxes(rows=np.asarray(rows, np.float32).reshape(len(rows), width),
+                     labels=np.asarray(labels, int), sizes=np.asarray(sizes) if geometry
+                     else None, outlines=np.asarray(outlines) if geometry else None,
+                     geometry=geometry, params={'features': self.get(sort_id).options.get(
+                         'features', '')}, sources=sources)
 
     def load_snapshot(self, sort_id: str) -> dict[str, np.ndarray] | None:
         path = self.directory / f'{sort_id}.npz'

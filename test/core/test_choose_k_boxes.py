@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sorting_cell.perception import Description, assign
-from sorting_cell.perception.boxes import Boxes, place
+from sorting_cell.perception.boxes import Boxes, Match, continue_boxes, place
 from sorting_cell.perception.choose_k import choose_k
 
 
@@ -72,3 +72,23 @@ def test_boxes_round_trip_and_clear_errors(tmp_path):
         Boxes.load(tmp_path / 'bad.npz')
     with pytest.raises(ValueError, match='feature columns'):
         place(boxes, Description.of_features(np.ones((2, 5))))
+
+
+def test_continue_boxes_uses_a_free_box_then_reports_no_box():
+    X, y, _ = _blobs(4, 16, seed=5)
+    first = (y < 3) & (np.arange(len(y)) % 2 == 0)
+    d = Description.of_features(X)
+    a, b = d.subset(np.flatnonzero(first)), d.subset(np.flatnonzero(~first))
+    boxes = Boxes.of(a, assign(a, 3))
+    box_of = {c: boxes.labels[y[first] == c][0] for c in range(3)}
+    y2 = y[~first]
+    # Four boxes, three filled: the unseen group gets box 3, the rest their kind's box.
+    labels, match = continue_boxes(boxes, b, 4)
+    assert labels.tolist() == [3 if c == 3 else box_of[c] for c in y2]
+    assert match.tolist() == [Match.FREE_BOX if c == 3 else Match.BOX for c in y2]
+    # No free box: the unseen group gets none.
+    labels, match = continue_boxes(boxes, b, 3)
+    assert labels[y2 == 3].tolist() == [-1] * int((y2 == 3).sum())
+    assert set(match[y2 == 3]) == {Match.NEW_KIND_NO_BOX}
+    with pytest.raises(ValueError, match='>= the 3 boxes'):
+        continue_boxes(boxes, b, 2)

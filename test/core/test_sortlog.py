@@ -153,3 +153,27 @@ def test_box_fill_is_written_with_the_pick_outcome_and_survives_reopening(tmp_pa
     with pytest.raises(SortLogError):
         log.mark_outcome(sid, 'b', True, 'placed', fill={0: [(0.01, -1)]})
     assert log.get(sid).objects[1].state == 'started' and log.box_fill() == {}
+
+
+def test_box_contents_follow_the_chain_of_continued_sorts(tmp_path):
+    log = SortLog(tmp_path)
+    rows = np.arange(12, dtype=np.float32).reshape(4, 3)
+    a = log.begin(2, [LoggedObject(f'obj{i}', i % 2) for i in range(4)], snapshot={
+        'frame': np.zeros((2, 2, 3), np.uint8), 'features': rows})
+    for i in (0, 1, 3):   # obj2 never reached its box: not part of the contents
+        log.mark_outcome(a, f'obj{i}', True, 'placed')
+    b = log.begin(3, [LoggedObject('obj0', 2), LoggedObject('obj1', -1)],
+                  options={'into': a}, snapshot={'frame': np.zeros((2, 2, 3), np.uint8),
+                                                 'features': rows[:2] + 100})
+    log.mark_outcome(b, 'obj0', True, 'placed')
+    log.mark_outcome(b, 'obj1', False, 'new kind: no box')
+    boxes = log.box_contents(b)
+    assert boxes.labels.tolist() == [2, 0, 1, 1]
+    np.testing.assert_array_equal(boxes.rows, np.vstack([rows[0] + 100, rows[[0, 1, 3]]]))
+    assert boxes.sizes is None and not boxes.geometry
+    assert log.box_contents(a).labels.tolist() == [0, 1, 1]
+    with pytest.raises(SortLogError, match='no sort'):
+        log.box_contents('ghost')
+    c = log.begin(1, _plan(1))
+    with pytest.raises(SortLogError, match='no recorded box contents'):
+        log.box_contents(c)

@@ -390,3 +390,25 @@ def test_client_wraps_the_action(ros, tmp_path):
     assert all(o.bbox[2] > o.bbox[0] and o.reason == 'placed' for o in out.objects)
     assert again.resumed and again.boxes() == out.boxes()
     assert all(o.from_previous_run for o in again.objects)
+
+
+def test_continuing_a_sort_matches_its_boxes_and_refuses_what_it_cannot_do(ros, tmp_path):
+    from sorting_cell_interfaces.msg import ObjectOutcome
+    scene = make_scene(n_objects=4, n_kinds=2, seed=14)
+    cell = Cell(ros, tmp_path, scene, arm=False)
+    status, first, _ = cell.run(num_boxes=2)
+    assert status == GoalStatus.STATUS_SUCCEEDED, first.message
+    for goal, match in (({'into_sort_id': 'ghost'}, "into_sort_id 'ghost': no such sort"),
+                        ({'into_sort_id': first.sort_id, 'num_boxes': 1},
+                         'needs at least those')):
+        status, result, _ = cell.run(**goal)
+        assert status == GoalStatus.STATUS_ABORTED and match in result.message, result.message
+    # The same tray again, continuing the first sort: each object matches its own box.
+    status, again, _ = cell.run(num_boxes=0, into_sort_id=first.sort_id)
+    assert status == GoalStatus.STATUS_SUCCEEDED and again.success, again.message
+    assert again.sort_id != first.sort_id and again.num_boxes == 2
+    assert [o.box for o in again.objects] == [o.box for o in first.objects]
+    assert {o.match for o in again.objects} == {ObjectOutcome.MATCH_BOX}
+    assert {o.match for o in first.objects} == {ObjectOutcome.MATCH_CLUSTERED}
+    assert SortLog(cell.log_dir).box_contents(again.sort_id).labels.tolist() == \
+        [o.box for o in again.objects] + [o.box for o in first.objects]

@@ -19,10 +19,11 @@ from std_msgs.msg import Header
 from sorting_cell.liveness import NodeFault
 from sorting_cell_interfaces.action import SortObjects
 
+from ..perception.boxes import Match
 from .qos import HEARTBEAT_LEASE_S, heartbeat_qos
 
 __all__ = ['SortingCell', 'SortOutcome', 'ObjectResult', 'SortTask', 'SortRejected',
-           'SorterGone']
+           'SorterGone', 'Match']
 
 _COUNTER = itertools.count()
 _STATUS = {GoalStatus.STATUS_SUCCEEDED: 'succeeded', GoalStatus.STATUS_CANCELED: 'canceled',
@@ -56,6 +57,8 @@ class ObjectResult:
     bbox: tuple[int, int, int, int]        # x0, y0, x1, y1 in the snapshot
     position: tuple[float, float, float] | None
     from_previous_run: bool
+    #: How the box was chosen (a continued sort: the box's contents, a free box, or none).
+    match: Match = Match.CLUSTERED
 
 
 @dataclass
@@ -88,7 +91,8 @@ class SortOutcome:
                              (o.bbox.x_offset, o.bbox.y_offset, o.bbox.x_offset + o.bbox.width,
                               o.bbox.y_offset + o.bbox.height),
                              (o.position.x, o.position.y, o.position.z) if o.has_position
-                             else None, o.from_previous_run) for o in r.objects]
+                             else None, o.from_previous_run, Match(o.match))
+                for o in r.objects]
         return cls(_STATUS.get(status, f'status {status}'), r.sort_id, r.success, r.message,
                    r.num_boxes, r.resumed, objs, r.perception_seconds, feedback)
 
@@ -201,9 +205,15 @@ class SortingCell:
 
     def sort_async(self, num_boxes: int, *, sort_id: str = '', resume: bool = False,
                    dry_run: bool = False, max_objects: int = 0, snapshot_timeout: float = 0.0,
-                   on_feedback: Callable | None = None) -> SortTask:
-        """Send a goal and return at once (see ``SortObjects.action`` for the options)."""
-        lowest = 0 if (sort_id or resume) else 1   # 0: the logged sort's own boxes
+                   into: str = '', on_feedback: Callable | None = None) -> SortTask:
+        """Send a goal and return at once (see ``SortObjects.action`` for the options).
+
+        ``into``: the sort_id of an earlier sort whose boxes this one continues (each new
+        object goes to the box whose contents it matches; :class:`Match` says how).
+        """
+        if not isinstance(into, str):
+            raise ValueError(f'into must be a sort_id (str), got {into!r}')
+        lowest = 0 if (sort_id or resume or into) else 1   # 0: the logged sort's own boxes
         if isinstance(num_boxes, bool) or not isinstance(num_boxes, int) \
                 or not lowest <= num_boxes <= MAX_BOXES:
             raise ValueError(f'num_boxes must be an integer from {lowest} to {MAX_BOXES}, '
@@ -219,7 +229,7 @@ class SortingCell:
 
         goal = SortObjects.Goal(num_boxes=int(num_boxes), sort_id=sort_id, resume=resume,
                                 dry_run=dry_run, max_objects=int(max_objects),
-                                snapshot_timeout=float(snapshot_timeout))
+                                snapshot_timeout=float(snapshot_timeout), into_sort_id=into)
         return SortTask(self, self._send(goal, _fb), feedback)
 
     def _send(self, goal: SortObjects.Goal, feedback_callback):
@@ -251,7 +261,8 @@ class SortingCell:
              **options) -> SortOutcome:
         """Sort the table into ``num_boxes`` boxes and wait for the outcome.
 
-        ``options``: sort_id, resume, dry_run, max_objects, snapshot_timeout, on_feedback.
+        ``options``: sort_id, resume, dry_run, max_objects, snapshot_timeout, into,
+        on_feedback.
         Errors of the cell (no camera, too few objects...) come back as an outcome with
         status 'aborted' and the reason in ``message``. A sorter that dies or hangs
         mid-goal raises :class:`SorterGone` within a few seconds (its heartbeat lease);

@@ -53,6 +53,7 @@ from sorting_cell.images import ImageLoadError, load_image
 from sorting_cell.liveness import NodeFault
 from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
 from sorting_cell.manipulation.box_view import FillCheck, check_fill, look_into_boxes
+from sorting_cell.perception.boxes import Match, continue_boxes
 from sorting_cell.pipeline import DEFAULT_FEATURES, SortingPipeline
 from sorting_cell.regions import PROPOSERS
 from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError, SortRecord
@@ -541,6 +542,13 @@ class SorterNode(Node):
         latest = self.sort_log.get(ids[-1]) if ids else None
         if latest is None or latest.finished:
             return None
+        if goal.into_sort_id and goal.into_sort_id != latest.options.get('into', ''):
+            # Another goal than the one that made the unfinished sort: never resume it.
+            if goal.resume:
+                raise GoalError(f'the unfinished sort {latest.sort_id!r} does not continue '
+                                f'{goal.into_sort_id!r}; send its own goal to resume it')
+            return self._abandon(latest, f'a sort continuing {goal.into_sort_id!r} was '
+                                 'asked for')
         if goal.num_boxes not in (0, latest.num_boxes):
             if goal.resume:
                 raise GoalError(f'the unfinished sort {latest.sort_id!r} was planned for '
@@ -590,8 +598,12 @@ class SorterNode(Node):
             current_object_id=object_id, current_box=box))
 
     def _plan(self, goal_handle, goal: SortObjects.Goal) -> tuple[SortRecord, float]:
-        """snapshot -> detect -> cluster -> durable plan; returns it and its time."""
-        if goal.num_boxes < 1:
+        """snapshot -> detect -> cluster (or match the boxes' contents) -> durable plan;
+        returns it and its time."""
+        boxes, num_boxes = None, goal.num_boxes
+        if goal.into_sort_id:
+            boxes, num_boxes = self._contents(goal)
+        elif goal.num_boxes < 1:
             raise GoalError(f'num_boxes must be >= 1 for a new sort, got {goal.num_boxes}')
         self._feedback(goal_handle, goal.sort_id, 'snapshot')
         if self.manipulator is not None and not goal.dry_run:
@@ -608,10 +620,13 @@ class SorterNode(Node):
 
         self._feedback(goal_handle, goal.sort_id, 'detect')
         self._used_background = ''
+        described = None
         if self.perception == 'nodes':
             regions, labels = self._perceive_with_nodes(goal, msg)
         else:
-            regions, labels = self._perceive_locally(goal, frame)
+            regions, labels, described = self._perceive_locally(goal, frame, boxes, num_boxes)
+        matches = (described.pop('match') if described and 'match' in described
+                   else np.full(len(regions), Match.CLUSTERED))
         perception = time.monotonic() - t_snap
         # Pick order: most object-like first (also what max_objects keeps; the boxes were
         # clustered from the whole scene).
@@ -619,10 +634,15 @@ class SorterNode(Node):
         if goal.max_objects:
             order = order[:goal.max_objects]
         regions, labels = [regions[i] for i in order], [int(labels[i]) for i in order]
+        matches = [int(matches[i]) for i in order]
         self._feedback(goal_handle, goal.sort_id, 'cluster', total=len(regions))
         positions, pframe = self.geometry.positions(regions, depth, cam, msg.header.frame_id)
 
         objects, snapshot = [], {'frame': frame}
+        # What each box will hold, for a later goal that continues this sort.
+        for key, rows in (described or {}).items():
+            if rows is not None and key != 'geometry':
+                snapshot[key] = np.asarray(rows)[order]
         if depth is not None:
             snapshot['depth'] = depth
         if cam is not None:
@@ -630,26 +650,33 @@ class SorterNode(Node):
             snapshot['size'] = np.array([cam['width'], cam['height']])
             if cam.get('T_world_camera') is not None:
                 snapshot['T_world_camera'] = cam['T_world_camera']
-        for j, (region, label, pos) in enumerate(zip(regions, labels, positions)):
+        for j, (region, label, pos, match) in enumerate(zip(regions, labels, positions,
+                                                            matches)):
             oid = f'obj{j}'
             snapshot[f'mask_{oid}'] = np.asarray(region.mask, bool)
             objects.append(LoggedObject(oid, int(label), info={
                 'bbox': [int(v) for v in region.box], 'score': float(region.score),
                 'centroid': [float(v) for v in region.centroid],
                 'position': None if pos is None else [float(v) for v in pos],
-                'position_frame': pframe}))
+                'position_frame': pframe, 'match': match}))
         try:
-            sort_id = self.sort_log.begin(goal.num_boxes, objects, goal.sort_id or None,
+            sort_id = self.sort_log.begin(num_boxes, objects, goal.sort_id or None,
                                           {'dry_run': bool(goal.dry_run),
                                            'manipulator': self.manipulator_name,
                                            'features': self.features, 'method': self.method,
                                            'background': self._used_background,
-                                           'box_check': box_check},
+                                           'box_check': box_check,
+                                           'geometry': bool(described
+                                                            and described['geometry']),
+                                           'into': goal.into_sort_id},
                                           snapshot)
         except SortLogError as exc:
             raise GoalError(str(exc)) from exc
+        new = sum(m in (Match.FREE_BOX, Match.NEW_KIND_NO_BOX) for m in matches)
         self.get_logger().info(f'sort {sort_id!r}: {len(objects)} objects into '
-                               f'{goal.num_boxes} boxes (perception {perception:.2f} s)')
+                               f'{num_boxes} boxes (perception {perception:.2f} s)'
+                               + (f'; continues {goal.into_sort_id!r}, {new} of a new kind'
+                                  if goal.into_sort_id else ''))
         return self.sort_log.get(sort_id), perception
 
     def _geometry_for(self, shape: tuple, timeout: float,
@@ -697,8 +724,41 @@ class SorterNode(Node):
                and time.monotonic() < deadline and self.context.ok()):
             time.sleep(0.05)
 
-    def _perceive_locally(self, goal: SortObjects.Goal, frame: np.ndarray) -> tuple[list, list]:
-        """Regions and boxes of the snapshot from the core pipeline, in this process."""
+    def _contents(self, goal: SortObjects.Goal):
+        """What the boxes of the sort ``goal`` continues hold, and the boxes available."""
+        if self.perception != 'local':
+            raise GoalError("continuing a sort (into_sort_id) needs perception 'local': the "
+                            'sorter keeps the features of what it sorted')
+        previous = self.sort_log.get(goal.into_sort_id)
+        if previous is None:
+            raise GoalError(f'into_sort_id {goal.into_sort_id!r}: no such sort in '
+                            f'{self.sort_log.path}')
+        num_boxes = goal.num_boxes or previous.num_boxes
+        if num_boxes < previous.num_boxes:
+            raise GoalError(f'sort {previous.sort_id!r} filled {previous.num_boxes} boxes; '
+                            f'a goal continuing it needs at least those (num_boxes 0 = the '
+                            f'same), got {goal.num_boxes}')
+        try:
+            boxes = self.sort_log.box_contents(previous.sort_id)
+        except SortLogError as exc:
+            raise GoalError(str(exc)) from exc
+        if not len(boxes.rows):
+            raise GoalError(f'the boxes of sort {previous.sort_id!r} hold nothing (no object '
+                            'of it reached its box): nothing to continue')
+        if boxes.params.get('features') not in ('', self.features):
+            raise GoalError(f'sort {previous.sort_id!r} was described with '
+                            f'{boxes.params["features"]!r}, this sorter uses '
+                            f'{self.features!r}: their features cannot be compared')
+        return boxes, num_boxes
+
+    def _perceive_locally(self, goal: SortObjects.Goal, frame: np.ndarray, boxes=None,
+                          num_boxes: int = 0) -> tuple[list, list, dict]:
+        """Regions and boxes of the snapshot from the core pipeline, in this process, and
+        the objects' description (features, sizes, outlines; with ``boxes``, the match).
+
+        With ``boxes`` (a continued sort) each object goes to the box whose contents it
+        matches, a free box, or none (:func:`~sorting_cell.perception.boxes.continue_boxes`).
+        """
         self._wait_for_background(float(goal.snapshot_timeout or self.snapshot_timeout))
         background = self.background
         if background is not None and background.shape != frame.shape:
@@ -709,15 +769,29 @@ class SorterNode(Node):
             self.get_logger().info('no empty-table frame (camera/background or '
                                    'background_path): finding objects in the single frame')
         self._used_background = self.background_source if background is not None else ''
-        pipeline = SortingPipeline(n_clusters=goal.num_boxes, features=self.extractor,
-                                   method=self.method, proposer=self.proposer_name,
-                                   random_state=self.random_state)
+        pipeline = SortingPipeline(n_clusters=max(1, num_boxes or goal.num_boxes),
+                                   features=self.extractor, method=self.method,
+                                   proposer=self.proposer_name, random_state=self.random_state)
+        match = None
         try:
-            scene = pipeline.sort_scene(frame, background=background, source='snapshot')
+            if boxes is None:
+                d = pipeline.sort_scene(frame, background=background,
+                                        source='snapshot').description
+                labels = [d.items[i].label for i in d.usable]
+            else:
+                d = pipeline.describer().scene(frame, background, 'snapshot')
+                if not len(d):
+                    raise ValueError('no object found on the table')
+                labels, match = continue_boxes(boxes, d, num_boxes,
+                                               random_state=self.random_state)
         except (ValueError, ImageLoadError) as exc:   # e.g. fewer objects than boxes
             raise GoalError(f'cannot sort the snapshot: {exc}') from exc
-        items = [it for it in scene.items if it.error is None]
-        return [it.region for it in items], [it.label for it in items]
+        described = {'features': np.asarray(d.features, np.float32), 'geometry':
+                     d.uses_geometry, 'sizes': d.sizes if d.uses_geometry else None,
+                     'outlines': d.outlines if d.uses_geometry else None}
+        if match is not None:
+            described['match'] = match
+        return [d.items[i].region for i in d.usable], list(labels), described
 
     def _perceive_with_nodes(self, goal: SortObjects.Goal, msg: Image) -> tuple[list, list]:
         """Regions and boxes from the proposals and clustering nodes' services (perception
@@ -800,7 +874,11 @@ class SorterNode(Node):
             self._check_nodes()
             if move:   # without an arm, one feedback per object is enough
                 self._feedback(goal_handle, sid, 'pick', done, total, obj.object_id, obj.box)
-            if not move:
+            if obj.box < 0:
+                self.sort_log.mark_outcome(sid, obj.object_id, False,
+                                           'new kind: matches no box and no box is free; '
+                                           'not moved')
+            elif not move:
                 why = ('dry run' if goal.dry_run or record.options.get('dry_run')
                        else f'perception only (manipulator {self.manipulator_name})')
                 self.sort_log.mark_outcome(sid, obj.object_id, True, f'not moved: {why}')
@@ -867,6 +945,7 @@ class SorterNode(Node):
             pos = o.info.get('position')
             out = ObjectOutcome(object_id=o.object_id, box=o.box, success=o.state == 'done',
                                 reason=o.reason or o.state, attempts=o.attempts,
+                                match=int(o.info.get('match', Match.CLUSTERED)),
                                 bbox=RegionOfInterest(x_offset=x0, y_offset=y0,
                                                       width=x1 - x0, height=y1 - y0),
                                 has_position=pos is not None,

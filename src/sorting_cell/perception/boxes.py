@@ -19,6 +19,7 @@ where the first sort erred the placement follows the boxes.
 """
 from __future__ import annotations
 
+import enum
 import json
 import os
 from dataclasses import dataclass, field
@@ -30,14 +31,27 @@ from .assign import assign, clustered_matrix
 from .description import Decision, Description
 from .methods import Input, lookup
 
-__all__ = ['Boxes', 'Placement', 'place', 'placement_decision', 'BOXES_FILE',
-           'DEFAULT_NEW_KINDS']
+__all__ = ['Boxes', 'Placement', 'place', 'placement_decision', 'continue_boxes', 'Match',
+           'BOXES_FILE', 'DEFAULT_NEW_KINDS']
 
 #: The file a sort writes its boxes into (``sorting-cell cluster --out DIR``).
 BOXES_FILE = 'boxes.npz'
 #: Groups beyond the boxes that the joint clustering may open for kinds no box holds.
 DEFAULT_NEW_KINDS = 1
 _FORMAT = 1
+
+
+class Match(enum.IntEnum):
+    """How an object's box was chosen (``ObjectOutcome.MATCH_*`` on the wire)."""
+
+    #: A sort of its own: the box of the object's cluster.
+    CLUSTERED = 0
+    #: A continued sort: the box whose contents the object matches.
+    BOX = 1
+    #: A continued sort: a kind no box holds, put into a box that held nothing.
+    FREE_BOX = 2
+    #: A continued sort: a kind no box holds, and no box was free (box -1, not moved).
+    NEW_KIND_NO_BOX = 3
 
 
 @dataclass
@@ -218,6 +232,30 @@ def place(boxes: Boxes, new: Description, new_kinds: int = DEFAULT_NEW_KINDS,
         # else: no new kind is looked for; they keep the nearest box
     return Placement(labels=labels, new_kind=new_kind,
                      distance=dist[np.arange(len(labels)), labels], groups=groups)
+
+
+def continue_boxes(boxes: Boxes, new: Description, num_boxes: int,
+                   new_kinds: int = DEFAULT_NEW_KINDS,
+                   random_state=0) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes for the objects of ``new`` when boxes ``0..num_boxes-1`` are available and
+    ``boxes`` says what some of them already hold.
+
+    Returns the box of each usable row of ``new`` (-1: none) and its :class:`Match`. Objects
+    that match a box's contents (:func:`place`) go there; a new kind goes to the lowest box
+    holding nothing, or gets no box when every box holds something.
+    """
+    if isinstance(num_boxes, bool) or not isinstance(num_boxes, (int, np.integer)) \
+            or num_boxes < boxes.k:
+        raise ValueError(f'num_boxes must be an integer >= the {boxes.k} boxes already '
+                         f'filled, got {num_boxes!r}')
+    p = place(boxes, new, new_kinds, random_state)
+    labels = p.labels.astype(int)
+    match = np.full(len(labels), Match.BOX, dtype=int)
+    if p.new_kind.any():
+        free = sorted(set(range(num_boxes)) - set(boxes.labels.tolist()))
+        labels[p.new_kind] = free[0] if free else -1
+        match[p.new_kind] = Match.FREE_BOX if free else Match.NEW_KIND_NO_BOX
+    return labels, match
 
 
 def placement_decision(p: Placement, boxes: Boxes) -> Decision:
