@@ -35,8 +35,9 @@ def tree(root_pid: int) -> list[psutil.Process]:
         return []
 
 
-def rss_by_node(root_pid: int, root_name: str) -> dict[str, float]:
-    """RSS (MB) of every process of the tree, keyed by node name (root: ``root_name``)."""
+def rss_by_node(root_pid: int, root_name: str) -> dict[str, list]:
+    """``[pid, RSS in MB]`` of every process of the tree, keyed by node name (root:
+    ``root_name``)."""
     out = {}
     for proc in tree(root_pid):
         try:
@@ -46,7 +47,7 @@ def rss_by_node(root_pid: int, root_name: str) -> dict[str, float]:
         name = root_name if proc.pid == root_pid else node_name(proc)
         while name in out:    # two processes of the same name (never expected)
             name += "'"
-        out[name] = round(rss, 1)
+        out[name] = [proc.pid, round(rss, 1)]
     return out
 
 

@@ -59,19 +59,27 @@ def _stop(proc: subprocess.Popen, timeout: float = 60.0) -> int:
     return proc.wait(timeout=10)
 
 
-def _growth(times: list[float], series: list[float | None], warm_t: float) -> dict:
+def _growth(times: list[float], series: list, warm_t: float) -> dict:
+    """Growth of one process: ``series`` holds ``[pid, rss]`` or None per sample; a process
+    restarted under the same name is judged on its longest-lived pid."""
+    pids = [s[0] for s in series if s is not None]
+    if not pids:
+        return {'samples': 0}
+    pid = max(set(pids), key=pids.count)
     t = np.array(times)
-    v = np.array([np.nan if s is None else s for s in series], float)
+    v = np.array([s[1] if s is not None and s[0] == pid else np.nan for s in series], float)
     ok = ~np.isnan(v) & (t >= warm_t)
     t, v = t[ok], v[ok]
+    restarts = len(set(pids)) - 1
     if v.size < 10:
-        return {'samples': int(v.size)}
+        return {'samples': int(v.size), 'restarts': restarts}
     k = max(1, v.size // 10)
     first, last = float(np.median(v[:k])), float(np.median(v[-k:]))
     slope = float(np.polyfit(t / 3600.0, v, 1)[0]) if np.ptp(t) > 0 else 0.0
     return {'samples': int(v.size), 'after_warmup_mb': round(first, 1),
             'end_mb': round(last, 1), 'growth_mb': round(last - first, 1),
-            'peak_mb': round(float(v.max()), 1), 'slope_mb_per_h': round(slope, 1)}
+            'peak_mb': round(float(v.max()), 1), 'slope_mb_per_h': round(slope, 1),
+            'restarts': restarts}
 
 
 def main() -> int:
@@ -80,7 +88,7 @@ def main() -> int:
     ap.add_argument('--per-tray', type=int, default=2, help='objects per tray (default 2)')
     ap.add_argument('--boxes', type=int, default=2)
     ap.add_argument('--objects', default='primitives')
-    ap.add_argument('--real-time-factor', type=float, default=4.0)
+    ap.add_argument('--real-time-factor', type=float, default=2.0)
     ap.add_argument('--period', type=float, default=5.0, help='seconds between samples')
     ap.add_argument('--bound-mb', type=float, default=64.0)
     ap.add_argument('--deadline', type=float, default=None,
@@ -115,10 +123,14 @@ def main() -> int:
     import threading
     trays_done: list[tuple[float, str]] = []
     bench_lines: list[str] = []
+    errors: list[tuple[float, str]] = []
 
     def read_bench():
         for line in bench.stdout:
             bench_lines.append(line.rstrip())
+            if line.startswith('error:'):
+                errors.append((round(time.monotonic() - t0, 1), line.strip()))
+                print(f'[{time.monotonic() - t0:7.0f} s] {line.strip()}', flush=True)
             if re.match(r'tray \d+ \(seed', line):
                 trays_done.append((time.monotonic() - t0, line.strip()))
                 print(f'[{time.monotonic() - t0:7.0f} s] {line.strip()}', flush=True)
@@ -164,6 +176,8 @@ def main() -> int:
         'processes': procs, 'broken': sorted(broken),
         'load_average_at_end': [round(v, 2) for v in os.getloadavg()],
         'trays': [line for _, line in trays_done],
+        'bench_errors': errors,
+        'cell_restarts': procs.get('sim/sim', {}).get('restarts'),
         'samples': samples,
     }
     summ = work / 'sim_bench' / 'summary.json'
@@ -190,7 +204,7 @@ def _plot(samples, trays_done, path: Path) -> None:
                             (axes[1], 'replay', 'replay path, bag looping')):
         names = sorted({n for s in samples for n in s.get(part, {})})
         for name in names:
-            v = [s.get(part, {}).get(name, np.nan) for s in samples]
+            v = [s.get(part, {}).get(name, [0, np.nan])[1] for s in samples]
             ax.plot(t, v, label=name)
         if part == 'sim':
             for tt, _ in trays_done:
@@ -212,7 +226,9 @@ def _markdown(s: dict, path: Path) -> None:
              f"boxes, real-time factor {s['tray']['real_time_factor']:g}) in "
              f"{s['wall_s'] / 60:.1f} min"
              + (' (stopped at the time limit)' if s['stopped_early'] else '')
-             + f"; load average at the end {s['load_average_at_end']}.", '',
+             + f"; load average at the end {s['load_average_at_end']}. Trays that failed "
+             f"(the bench then starts a new cell): {len(s['bench_errors'])}"
+             + ''.join(f"; {e}" for _, e in s['bench_errors']) + '.', '',
              f"Bound: {s['bound']} <= {s['bound_mb']:g} MB. "
              + ('**Broken by: ' + ', '.join(s['broken']) + '**' if s['broken']
                 else 'Met by every process.'), '',
