@@ -14,7 +14,9 @@ waits until it is up (every node process alive and in the ROS graph, and -- unle
   from ``/proc/PID/maps`` just before the signal; other users' entries are not judged), no
   Fast DDS segment is left without its owner's lock (``fastrtps_*`` whose ``*_el`` lock
   nobody holds), and nothing else is left that is not a port segment or port mutex (shared
-  by every participant on the port and reused by the next one).
+  by every participant on the port and reused by the next one);
+- no lock left: the sorter's sort log (SQLite, WAL mode; in the cycle's folder) has no
+  ``-wal``/``-shm``/``-journal`` file left, which SQLite removes on a clean close.
 
 Writes ``benchmarks/results/up_down.{json,md}``.
 
@@ -72,6 +74,9 @@ def cycle(sig: int, domain: int, log_dir: Path, nodes: str | None = None,
                  '--status-period', '1']
     if nodes:
         cmd += ['--nodes', nodes]
+    sortlog = log_dir / 'sortlog'
+    if not nodes or 'sorter' in nodes.split(','):
+        cmd += ['-p', f'sorter.sort_log_dir:={sortlog}']
     t0 = time.monotonic()
     up = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, start_new_session=True)
@@ -140,20 +145,23 @@ def cycle(sig: int, domain: int, log_dir: Path, nodes: str | None = None,
     stale = procmem.stale_shm(left_shm)
     unexplained = sorted(n for n in left_shm if not _PORT.match(n)
                          and not (n.startswith('fastrtps_') and n not in stale))
+    # SQLite removes its -wal/-shm/-journal files when the last connection closes cleanly
+    db_left = sorted(p.name for p in sortlog.glob('*')
+                     if p.name.endswith(('-wal', '-shm', '-journal'))) if sortlog.is_dir() else []
     stopped = next((ln for ln in lines if ln.startswith('stopped: ')), '')
     how = dict(part.split(': ', 1) for part in stopped[len('stopped: '):].split(', ')
                if ': ' in part)
     escalated = sorted(n for n, h in how.items() if not h.startswith(('SIGINT', 'exited')))
     slowest = max(ended_at.values(), default=0.0)
     ok = (became_ready and not left and not on_domain and not stale and not unexplained
-          and not escalated and up_rc == 0 and slowest <= bound_s)
+          and not escalated and not db_left and up_rc == 0 and slowest <= bound_s)
     return {'signal': signal.Signals(sig).name, 'ready': became_ready,
             'up_s': round(up_s, 1), 'children': len(pids), 'up_exit_code': up_rc,
             'up_exit_s': round(up_exit_s, 2), 'slowest_child_s': round(slowest, 2),
             'how': how, 'escalated': escalated,
             'left_running': [f'{pids[p]} ({p})' for p in left], 'on_domain': on_domain,
             'shm_used': len(mapped), 'shm_left': sorted(left_shm), 'stale_shm': stale,
-            'unexplained_shm': unexplained,
+            'unexplained_shm': unexplained, 'sort_log_left_open': db_left,
             'ok': ok, 'tail': lines[-5:] if not ok else []}
 
 
@@ -193,6 +201,7 @@ def main() -> int:
         'stale_shm': sum(len(r['stale_shm']) for r in rows),
         'unexplained_shm': sum(len(r['unexplained_shm']) for r in rows),
         'escalated': sum(len(r['escalated']) for r in rows),
+        'sort_log_left_open': sum(len(r.get('sort_log_left_open', [])) for r in rows),
         'wall_s': round(time.monotonic() - t0, 1),
         'load_average_at_end': [round(v, 2) for v in os.getloadavg()],
         'per_cycle': rows,
@@ -219,6 +228,8 @@ def _markdown(s: dict) -> str:
         f"| processes left running | {s['left_running']} |",
         f"| stale Fast DDS segments left in /dev/shm | {s['stale_shm']} |",
         f"| other new /dev/shm entries left | {s['unexplained_shm']} |",
+        f"| sort log (SQLite) left open: -wal/-shm/-journal files | "
+        f"{s['sort_log_left_open']} |",
         f"| time to ready (mean) | {s['up_s_mean']} s |", ''])
 
 
