@@ -9,7 +9,8 @@ waits until it is up (every node process alive and in the ROS graph, and -- unle
 - ``up`` exits, and every process of its tree (recorded just before the signal) has ended
   within ``--bound-s`` seconds (default 15: the supervisor's 10 s SIGINT grace plus margin);
   each node stopped on the SIGINT the supervisor sends, not escalated to SIGTERM/SIGKILL;
-- nothing is left running: no process of the tree, and no process on the cycle's domain;
+- nothing is left running: no process of the tree, and no process at all that inherited the
+  cycle's environment marker;
 - no stale shared memory: of the ``/dev/shm`` entries the cell's processes had mapped (read
   from ``/proc/PID/maps`` just before the signal; other users' entries are not judged), no
   Fast DDS segment is left without its owner's lock (``fastrtps_*`` whose ``*_el`` lock
@@ -48,38 +49,50 @@ RESULTS = Path(__file__).resolve().parent / 'results'
 CLI = [sys.executable, '-c', 'import sys; from sorting_cell.cli import main; '
        'sys.exit(main(sys.argv[1:]))']
 # shared per port and reused by the next participant on it: not a leak
+MARKER = 'UP_DOWN_CYCLE'
 _PORT = re.compile(r'^(sem\.)?fastrtps_port\d+(_mutex|_el)?$')
 
 
-def _domain_processes(domain: int) -> list[int]:
-    """Pids of running processes whose environment names ``ROS_DOMAIN_ID=domain``."""
+def _marked_processes(marker: str) -> list[int]:
+    """Pids of running processes whose environment carries ``UP_DOWN_CYCLE=marker`` (every
+    process the cycle started inherits it; nobody else's process has it)."""
     out = []
     for proc in psutil.process_iter(['pid']):
         try:
-            if proc.environ().get('ROS_DOMAIN_ID') == str(domain) and proc.pid != os.getpid():
+            if proc.environ().get(MARKER) == marker and proc.pid != os.getpid():
                 out.append(proc.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return out
 
 
+def free_domain() -> int:
+    """A DDS domain above the 1..200 the test suite's nodes use (Fast DDS takes up to 232)."""
+    return random.randint(201, 232)
+
+
 def cycle(sig: int, domain: int, log_dir: Path, nodes: str | None = None,
-          ready: str = 'camera', start_timeout: float = 180.0, bound_s: float = 15.0) -> dict:
-    """Start ``up sim``, wait until ``ready``, send ``sig`` to it, check what is left."""
+          ready: str = 'camera', start_timeout: float = 180.0, bound_s: float = 15.0,
+          grace_s: float = 10.0) -> dict:
+    """Start ``up sim``, wait until ``ready``, send ``sig`` to it, check what is left.
+    ``grace_s``: the supervisor's wait after its SIGINT before it escalates to SIGTERM."""
     shm_before = procmem.shm_entries()
+    marker = f'{os.getpid()}-{time.time_ns()}'
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
-               PYTHONUNBUFFERED='1')
+               PYTHONUNBUFFERED='1', **{MARKER: marker})
     env.setdefault('MUJOCO_GL', 'egl')
     cmd = CLI + ['up', 'sim', '--log-dir', str(log_dir), '--status-format', 'json',
-                 '--status-period', '1']
+                 '--status-period', '1', '--grace', str(grace_s)]
     if nodes:
         cmd += ['--nodes', nodes]
     sortlog = log_dir / 'sortlog'
     if not nodes or 'sorter' in nodes.split(','):
         cmd += ['-p', f'sorter.sort_log_dir:={sortlog}']
     t0 = time.monotonic()
+    from sorting_cell.bringup import _die_with_parent
+    # SIGTERM to the cell if this loop is itself stopped mid-cycle
     up = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, start_new_session=True)
+                          text=True, start_new_session=True, preexec_fn=_die_with_parent)
     lines: list[str] = []
     status: dict = {}
 
@@ -135,8 +148,8 @@ def cycle(sig: int, domain: int, log_dir: Path, nodes: str | None = None,
     up_exit_s = time.monotonic() - t_sig
     reader.join(timeout=5)
     left = sorted(pid for pid in pids if pid not in ended_at)
-    on_domain = _domain_processes(domain)
-    for pid in set(left) | set(on_domain):     # leave the machine clean for the next cycle
+    left_marked = _marked_processes(marker)
+    for pid in set(left) | set(left_marked):     # leave the machine clean for the next cycle
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -153,13 +166,13 @@ def cycle(sig: int, domain: int, log_dir: Path, nodes: str | None = None,
                if ': ' in part)
     escalated = sorted(n for n, h in how.items() if not h.startswith(('SIGINT', 'exited')))
     slowest = max(ended_at.values(), default=0.0)
-    ok = (became_ready and not left and not on_domain and not stale and not unexplained
+    ok = (became_ready and not left and not left_marked and not stale and not unexplained
           and not escalated and not db_left and up_rc == 0 and slowest <= bound_s)
     return {'signal': signal.Signals(sig).name, 'ready': became_ready,
             'up_s': round(up_s, 1), 'children': len(pids), 'up_exit_code': up_rc,
             'up_exit_s': round(up_exit_s, 2), 'slowest_child_s': round(slowest, 2),
             'how': how, 'escalated': escalated,
-            'left_running': [f'{pids[p]} ({p})' for p in left], 'on_domain': on_domain,
+            'left_running': [f'{pids[p]} ({p})' for p in left], 'left_marked': left_marked,
             'shm_used': len(mapped), 'shm_left': sorted(left_shm), 'stale_shm': stale,
             'unexplained_shm': unexplained, 'sort_log_left_open': db_left,
             'ok': ok, 'tail': lines[-5:] if not ok else []}
@@ -175,7 +188,7 @@ def main() -> int:
                     help='stop starting cycles after this many seconds')
     ap.add_argument('--out', type=Path, default=RESULTS)
     args = ap.parse_args()
-    domain = random.randint(181, 230)
+    domain = free_domain()
     work = Path(tempfile.mkdtemp(prefix='up_down_'))
     rows = []
     t0 = time.monotonic()
@@ -189,6 +202,11 @@ def main() -> int:
         print(f"cycle {i}: {row['signal']} up {row['up_s']} s, all {row['children']} ended in "
               f"{row['slowest_child_s']} s, left {len(row['left_running'])}, stale shm "
               f"{len(row['stale_shm'])}, {'ok' if row['ok'] else 'FAILED'}", flush=True)
+        _write(rows, args, t0)
+    return _write(rows, args, t0)
+
+
+def _write(rows: list[dict], args, t0: float) -> int:
     ends = [r['slowest_child_s'] for r in rows]
     summary = {
         'cycles': len(rows), 'cycles_requested': args.cycles, 'ok': sum(r['ok'] for r in rows),
