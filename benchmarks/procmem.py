@@ -22,6 +22,9 @@ def node_name(proc: psutil.Process) -> str:
         module = cmd[cmd.index('-m') + 1] if cmd.index('-m') + 1 < len(cmd) else ''
         if module.startswith('sorting_cell.nodes.'):
             return module.rsplit('.', 1)[-1]
+    if '-c' in cmd and 'sorting_cell.cli' in ' '.join(cmd):   # sorting-cell SUBCOMMAND ...
+        args = cmd[cmd.index('-c') + 2:]
+        return args[0] if args else 'sorting-cell'
     words = [w for w in cmd[1:4] if not w.startswith('-')]
     return ' '.join(Path(w).name for w in words)[:40] or Path(cmd[0]).name
 

@@ -202,7 +202,8 @@ def _plot(samples, trays_done, path: Path) -> None:
     t = np.array([s['t'] for s in samples]) / 60.0
     for ax, part, title in ((axes[0], 'sim', 'sim cell, trays back to back'),
                             (axes[1], 'replay', 'replay path, bag looping')):
-        names = sorted({n for s in samples for n in s.get(part, {})})
+        # processes gone between listing and reading have no name: not plotted
+        names = sorted({n for s in samples for n in s.get(part, {}) if not n.startswith('pid')})
         for name in names:
             v = [s.get(part, {}).get(name, [0, np.nan])[1] for s in samples]
             ax.plot(t, v, label=name)
