@@ -180,14 +180,21 @@ def node_set(kind: str, overrides: dict[str, dict[str, str]] | None = None,
 
 
 def _match_sim_frames(specs: list[NodeSpec], overrides: dict) -> None:
-    """cell_frames describes the sim's cell: same boxes, the sim's camera frame name."""
-    frames = next((s for s in specs if s.name == 'cell_frames'), None)
-    if frames is None:
-        return
+    """cell_frames and the sorter's arm describe the sim's cell: same boxes, the sim's camera
+    frame name."""
     sim = dict(_yaml_params(find_config('sim.yaml')), **overrides.get('sim', {}))
-    for mine, theirs in (('num_boxes', 'num_boxes'), ('camera_frame', 'frame_id')):
-        if mine not in frames.overrides and theirs in sim:
-            frames.overrides[mine] = str(sim[theirs])
+    frames = next((s for s in specs if s.name == 'cell_frames'), None)
+    if frames is not None:
+        for mine, theirs in (('num_boxes', 'num_boxes'), ('camera_frame', 'frame_id')):
+            if mine not in frames.overrides and theirs in sim:
+                frames.overrides[mine] = str(sim[theirs])
+    # Told here, the arm does not ask the sim node at start-up: on a loaded machine that
+    # parameter call could outlast its timeout and stop the sorter before the cell was up.
+    sorter = next((s for s in specs if s.name == 'sorter'), None)
+    if (sorter is not None and 'num_boxes' in sim
+            and sorter.overrides.get('manipulator') in ('sim', ROS2_CONTROL_FACTORY)
+            and 'arm.num_boxes' not in sorter.overrides):
+        sorter.overrides['arm.num_boxes'] = str(sim['num_boxes'])
 
 
 def _yaml_params(path: Path | None) -> dict:

@@ -105,6 +105,12 @@ def test_sim_node_set_frames_match_the_sim():
     specs = {s.name: s for s in node_set('sim', {'sim': {'num_boxes': '6'}})}
     frames = specs['cell_frames'].overrides
     assert frames['num_boxes'] == '6' and frames['camera_frame'] == 'camera_optical_frame'
+    # the sorter's arm is told the boxes: no parameter call to the sim at start-up, which
+    # could time out on a loaded machine and stop the sorter (seen in the up/down loop)
+    assert specs['sorter'].overrides['arm.num_boxes'] == '6'
+    mine = {s.name: s for s in node_set('sim', {'sim': {'num_boxes': '6'},
+                                                'sorter': {'arm.num_boxes': '5'}})}
+    assert mine['sorter'].overrides['arm.num_boxes'] == '5'
 
 
 def test_up_robot_checks_its_configuration_before_starting(tmp_path, capsys):

@@ -282,8 +282,11 @@ def _start_cell(args, boxes: int, seed: int, domain: int, logs: Path) -> subproc
                PYTHONUNBUFFERED='1')
     env.setdefault('MUJOCO_GL', 'egl')
     log = open(logs / 'up.log', 'w')
+    from ..bringup import _die_with_parent
+    # its own session (a terminal Ctrl-C reaches it through us, once), and SIGTERM from the
+    # kernel if the bench dies: a bench killed mid-run must not leave a cell running
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_die_with_parent)
 
 
 def _stop_cell(up: subprocess.Popen) -> None:
@@ -388,8 +391,8 @@ def run_bench(args) -> int:
     rclpy.init(context=ctx, domain_id=domain)
     trays, rows, cycles = [], [], []
     status = 0
+    up, probe = None, None
     try:
-        up, probe = None, None
         for t in range(args.trays):
             seed = args.seed + t
             tray_logs = logs / (f'tray{t}' if args.fresh_cell else 'cell')
@@ -421,10 +424,11 @@ def run_bench(args) -> int:
             trays.append(info)
             rows.extend(tray_rows)
             cycles.extend(tray_cycles)
+    finally:
+        # also on Ctrl-C or an error: the cell this bench started is stopped
         if up is not None:
             probe.close()
             _stop_cell(up)
-    finally:
         rclpy.try_shutdown(context=ctx)
     total = len(rows)
     cyc = np.array(cycles)

@@ -73,6 +73,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Empty, Int64, String
 from trajectory_msgs.msg import JointTrajectoryPoint
 
+from sorting_cell import heap
 from sorting_cell.sim import FAMILY_NAMES, SimWorld, TrajectoryError
 from sorting_cell.sim.camera import CameraRenderer
 from sorting_cell.sim.cell import build_cell
@@ -171,6 +172,9 @@ class SimNode(Node):
                                 families=families, width=int(g('width')),
                                 height=int(g('height')), objects=g('objects').strip() or None)
         os.environ.setdefault('MUJOCO_GL', 'egl')
+        # Every reset frees a cell and a GL context from the physics and camera threads; with
+        # glibc's default arena per thread that memory stayed mapped (see sorting_cell.heap).
+        heap.limit_arenas(2)
         # Build here so that a bad parameter fails at start-up with its reason.
         self._world = SimWorld(**self._build_args)
         self._diag = Diagnostics(self, 'simulation', hardware_id='mujoco')
@@ -364,6 +368,7 @@ class SimNode(Node):
                 self._render_data = mujoco.MjData(world.model)
                 self._frame_ready.clear()
                 self._background_due.set()
+            heap.trim()
             self._publish_static()
             # the rebuilt cell's boxes are empty: whoever counts their contents must know
             self._pub_emptied.publish(Empty())
@@ -466,6 +471,7 @@ class SimNode(Node):
                             renderer.close()
                         model = self._world.model
                         renderer = CameraRenderer(model, self._world.info.camera)
+                        heap.trim()   # the old model's GL context and shaders are freed
                     frame = renderer.render(self._render_data, depth=self._publish_depth)
                     stamp = self._render_stamp
                     self._frame_ready.clear()
@@ -494,6 +500,8 @@ class SimNode(Node):
             rgb = renderer.render(data, depth=False).rgb
         finally:
             renderer.close()
+        del model, data
+        heap.trim()
         msg = numpy_to_image(rgb, 'rgb8')
         msg.header.stamp, msg.header.frame_id = self._stamp(), self._frame_id
         self._pub_background.publish(msg)
