@@ -74,8 +74,8 @@ class TURTLEClusterer(ClusterMixin, BaseEstimator):
         Clusters the chosen restart used before topping up to ``n_clusters``.
     """
 
-    def __init__(self, n_clusters: int = 2, *, n_components=32, gamma: float = 10.0,
-                 inner_steps: int = 10, inner_lr: float = 0.5, outer_steps: int = 300,
+    def __init__(self, n_clusters: int = 2, *, n_components=8, gamma: float = 10.0,
+                 inner_steps: int = 3, inner_lr: float = 0.5, outer_steps: int = 300,
                  lr: float = 0.05, n_init: int = 8, random_state=None):
         self.n_clusters = n_clusters
         self.n_components = n_components
@@ -139,40 +139,39 @@ class TURTLEClusterer(ClusterMixin, BaseEstimator):
         return V / max(float(np.linalg.norm(V, axis=1).mean()), 1e-12)
 
     def _train(self, torch, Z: list[np.ndarray], k: int, seed: int):
-        F = torch.nn.functional
         gen = torch.Generator().manual_seed(seed)
-        R = int(self.n_init)
-        xs = [torch.as_tensor(z, dtype=torch.float32) for z in Z]
-        # Task encoder: one linear map per space, for every restart at once.
-        theta = [torch.nn.Parameter(torch.randn(R, z.shape[1], k, generator=gen))
-                 for z in xs]
-        bias = torch.nn.Parameter(torch.zeros(R, 1, k))
-        # Each space's classifier, warm-started from round to round.
-        heads = [torch.zeros(R, z.shape[1] + 1, k) for z in xs]
-        xs1 = [torch.cat([x, torch.ones(len(x), 1)], 1) for x in xs]
-        opt = torch.optim.Adam([*theta, bias], lr=float(self.lr))
-        gamma, steps, ilr = float(self.gamma), int(self.inner_steps), float(self.inner_lr)
-        n = len(xs[0])
+        R, n = int(self.n_init), len(Z[0])
+        # Views stacked into one (views, n, width + 1) tensor, narrower ones padded with
+        # zero columns (which no weight can use), so every step is one batched product
+        # whatever the number of views; the last column is the classifiers' bias.
+        width = max(z.shape[1] for z in Z)
+        x = torch.zeros(len(Z), n, width + 1)
+        for i, z in enumerate(Z):
+            x[i, :, :z.shape[1]] = torch.as_tensor(z, dtype=torch.float32)
+        x[:, :, width] = 1.0
+        # Task encoder: one linear map per view, for every restart at once.
+        theta = torch.nn.Parameter(torch.randn(len(Z), R, width + 1, k, generator=gen))
+        # Each view's classifier, warm-started from round to round.
+        heads = torch.zeros(len(Z), R, width + 1, k)
+        opt = torch.optim.Adam([theta], lr=float(self.lr))
+        gamma, ilr = float(self.gamma), float(self.inner_lr)
         loss = torch.zeros(R)
 
         def encode():
-            return sum(x @ t for x, t in zip(xs, theta)) + bias  # (R, n, k) logits
+            return torch.einsum('vnd,vrdk->rnk', x, theta)  # (R, n, k) logits
 
         for _ in range(int(self.outer_steps)):
             p = torch.softmax(encode(), -1)
-            target = p.detach()
-            ce = 0.0
-            for i, x1 in enumerate(xs1):
-                w = heads[i]
-                for _ in range(steps):
-                    # Gradient of the mean cross-entropy of softmax(x1 w) against target.
-                    q = torch.softmax(x1 @ w, -1)
-                    w = w - ilr * (x1.T @ (q - target)) / n
-                heads[i] = w
-                ce = ce + -(p * torch.log_softmax(x1 @ w, -1)).sum(-1).mean(-1)
+            target = p.detach()[None]
+            for _ in range(int(self.inner_steps)):
+                # A gradient step of each classifier's mean cross-entropy against the labels.
+                q = torch.softmax(torch.einsum('vnd,vrdk->vrnk', x, heads), -1)
+                heads = heads - ilr * torch.einsum('vnd,vrnk->vrdk', x, q - target) / n
+            logq = torch.log_softmax(torch.einsum('vnd,vrdk->vrnk', x, heads), -1)
+            ce = -(p[None] * logq).sum(-1).mean(-1).sum(0)  # (R,): summed over views
             mean = p.mean(1)
             entropy = -(mean * torch.log(mean + 1e-12)).sum(-1)
-            loss = ce - gamma * entropy  # (R,)
+            loss = ce - gamma * entropy
             opt.zero_grad()
             loss.sum().backward()
             opt.step()
