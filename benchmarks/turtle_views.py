@@ -35,8 +35,11 @@ from sorting_cell.perception.assign import clustered_matrix
 from sorting_cell.perception.methods import Input, make_method
 
 #: The nets described per image, in view order (the first is the product's default).
-NETS = ('mobilenet_v2_tf2', 'efficientnet_lite0', 'mobilenet_v1')
-SHORT = {'mobilenet_v2_tf2': 'v2', 'efficientnet_lite0': 'L0', 'mobilenet_v1': 'v1'}
+NETS = ('mobilenet_v2_tf2', 'mobilenet_v1')
+SHORT = {'mobilenet_v2_tf2': 'v2', 'mobilenet_v1': 'v1'}
+
+#: The nets of a dump that does not name them (the first runs of this script).
+DUMPED_NETS = ('mobilenet_v2_tf2', 'efficientnet_lite0', 'mobilenet_v1', 'efficientnet_lite2')
 
 #: (column name, description, method, view indices)
 RUNS = (
@@ -44,12 +47,9 @@ RUNS = (
     ('whole kmeans', 'none', 'kmeans', (0,)),
     ('default', 'auto', 'agglomerative', (0,)),
     ('turtle v2', 'auto', 'turtle', (0,)),
-    ('turtle v2+L0', 'auto', 'turtle', (0, 1)),
-    ('turtle v2+v1', 'auto', 'turtle', (0, 2)),
-    ('turtle v2+L0+v1', 'auto', 'turtle', (0, 1, 2)),
-    ('cc v2+L0', 'auto', 'cc', (0, 1)),
-    ('cc v2+L0+v1', 'auto', 'cc', (0, 1, 2)),
-    ('whole turtle v2+L0', 'none', 'turtle', (0, 1)),
+    ('turtle v2+v1', 'auto', 'turtle', (0, 1)),
+    ('cc v2+v1', 'auto', 'cc', (0, 1)),
+    ('whole turtle v2+v1', 'none', 'turtle', (0, 1)),
 )
 
 
@@ -83,7 +83,8 @@ def run_set(name: str, work: Path, cache, runs, dump=None, from_dump=None) -> di
         if from_dump:
             # What an earlier run of this script described (clustered_matrix of it).
             z = np.load(Path(from_dump) / f'{name}-{proposer}.npz')
-            views = [z[f'view{i}'] for i in range(len(NETS))]
+            nets = list(z['nets']) if 'nets' in z.files else list(DUMPED_NETS)
+            views = [z[f'view{nets.index(net)}'] for net in NETS]
             described[proposer] = (views, z['truth'])
             if 'decided' in z.files:
                 row['decided'] = json.loads(str(z['decided']))
@@ -96,7 +97,7 @@ def run_set(name: str, work: Path, cache, runs, dump=None, from_dump=None) -> di
         if dump:
             Path(dump).mkdir(parents=True, exist_ok=True)
             np.savez(Path(dump) / f'{name}-{proposer}.npz', truth=truth,
-                     decided=json.dumps(row.get('decided', {})),
+                     decided=json.dumps(row.get('decided', {})), nets=np.array(NETS),
                      **{f'view{i}': v for i, v in enumerate(described[proposer][0])})
     truth = described['auto'][1]
     row['images'], row['k'] = len(truth), int(len(np.unique(truth)))
@@ -131,6 +132,28 @@ def markdown(rows, cols, note) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def merge(args) -> int:
+    rows: dict[str, dict] = {}
+    for log in args.merge:
+        for line in Path(log).read_text().splitlines():
+            if not line.startswith('{'):
+                continue
+            r = json.loads(line)
+            row = rows.setdefault(r['set'], {**r, 'runs': {}})
+            row['runs'].update(r['runs'])
+            row.update({q: r[q] for q in ('decided', 'images', 'k') if q in r})
+    cols = [c for c, *_ in RUNS if all(c in r['runs'] for r in rows.values())]
+    order = [n for n in IMAGE_SETS if n in rows]
+    out = Path(args.out)
+    meta = {'date': time.strftime('%Y-%m-%d'), 'note': args.note, 'nets': NETS,
+            'merged_from': [Path(x).name for x in args.merge]}
+    data = [rows[n] for n in order]
+    (out / f'{args.name}.json').write_text(json.dumps({'meta': meta, 'rows': data}, indent=2))
+    (out / f'{args.name}.md').write_text(markdown(data, cols, args.note))
+    print(markdown(data, cols, args.note))
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--sets', default=','.join(IMAGE_SETS))
@@ -142,7 +165,12 @@ def main() -> int:
     p.add_argument('--out', default='benchmarks/results')
     p.add_argument('--name', default='turtle_views')
     p.add_argument('--note', default='', help='load note for the table (e.g. "(loaded)")')
+    p.add_argument('--merge', nargs='+', default=None, metavar='LOG',
+                   help='no run: merge the per-set JSON lines these runs printed (the '
+                   'later value of a column wins) into one table')
     args = p.parse_args()
+    if args.merge:
+        return merge(args)
     runs = RUNS if not args.runs else [r for r in RUNS if r[0] in args.runs.split(',')]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
