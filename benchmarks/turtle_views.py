@@ -11,10 +11,12 @@ Every method then runs on what :func:`~sorting_cell.perception.assign` would giv
 - ``default``: the product's default (auto description, the default net, Ward);
 - ``turtle <views>`` and ``cc <views>`` (concatenation + Ward): auto description, several nets.
 
-NMI is against the folder names, which no method sees. Each method's label-free score
-(TURTLE's own loss, the silhouette of its labels on the default net) is in the JSON.
+NMI is against the folder names, which no method sees. TURTLE's own (label-free) final
+loss is in the JSON.
 
-    python benchmarks/turtle_views.py [--sets a,b] [--cache DIR] [--name turtle_views]
+    python benchmarks/turtle_views.py [--sets a,b] [--cache DIR] [--dump DIR] [--runs a,b]
+    python benchmarks/turtle_views.py --from-dump DIR   # cluster an earlier dump again
+    python benchmarks/turtle_views.py --merge LOG...    # one table from per-set JSON lines
 """
 from __future__ import annotations
 
