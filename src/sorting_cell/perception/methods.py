@@ -77,6 +77,11 @@ def _frozen(cls_name: str) -> Callable:
     return build
 
 
+def _turtle(n_clusters, random_state, progress):
+    from ..clustering.turtle import TURTLEClusterer
+    return TURTLEClusterer(n_clusters=n_clusters, random_state=random_state)
+
+
 #: A partition per (view, clusterer) for MVEC: measured best on the tool benchmark
 #: (benchmarks/results/multiview_shape_ensembles.md).
 MVEC_BASES = ('agglomerative', 'kmeans', 'spectral')
@@ -107,6 +112,9 @@ def _registry() -> dict[str, Method]:
                        'over nearest neighbours (TEMI)'),
         'umap-ward': Method(_frozen('UMAPWard'), Input.MATRIX,
                             'UMAP to 10 dimensions, then Ward'),
+        'turtle': Method(_turtle, Input.VIEWS,
+                         'the labelling that linear classifiers in every view (pretrained '
+                         "net) separate best (TURTLE); give several nets as features 'a+b'"),
         'bootstrap': Method(_bootstrap(False), Input.VIEWS,
                             'bootstrapping: first view = boot feature, then a trained head'),
         'bootstrap-finetune': Method(_bootstrap(True), Input.TRUNK,
