@@ -129,3 +129,29 @@ def test_core_module_is_ros_free():
                           'print("rclpy" in sys.modules)'], capture_output=True, text=True,
                          timeout=60, env={**os.environ})
     assert out.stdout.strip() == 'False'
+
+
+def test_a_write_that_does_not_fit_on_disk_is_a_clear_error_and_records_nothing(tmp_path):
+    """A file-size limit makes the snapshot write fail as a full disk would (EFBIG)."""
+    script = textwrap.dedent(f'''
+        import resource, signal
+        import numpy as np
+        from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError
+        log = SortLog({str(tmp_path)!r})
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)       # the write fails, no signal
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+        frame = np.random.default_rng(0).integers(0, 255, (1000, 1000, 3), np.uint8)
+        try:
+            log.begin(2, [LoggedObject('a', 0)], sort_id='big', snapshot={{'frame': frame}})
+        except SortLogError as exc:
+            print('ERROR', exc)
+        print('RECORDED', log.get('big') is not None)
+    ''')
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"ERROR sort log {tmp_path}: cannot record the plan of sort 'big' (OSError: " \
+        in out.stdout, out.stdout
+    assert 'File too large' in out.stdout
+    assert 'RECORDED False' in out.stdout                   # no plan without its snapshot
+    assert not list(tmp_path.glob('*.npz*'))                # no partial snapshot left

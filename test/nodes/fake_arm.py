@@ -17,8 +17,10 @@ from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
 
 
 class FakeArm(Manipulator):
-    def __init__(self, journal: str, pick_seconds: float = 0.4, fail_ids=(), num_boxes=16):
+    def __init__(self, journal: str, pick_seconds: float = 0.4, fail_ids=(), num_boxes=16,
+                 fail_reason: str = 'unreachable: outside the fake workspace'):
         self.journal = journal
+        self.fail_reason = fail_reason   # e.g. 'no_robot: ...' for an arm that went down
         self.num_boxes = num_boxes   # the physical cell's boxes
         self.pick_seconds = pick_seconds
         self.fail_ids = set(fail_ids)
@@ -31,7 +33,7 @@ class FakeArm(Manipulator):
         self._stop.clear()
         self.requests.append(request)
         if request.object_id in self.fail_ids:
-            return PickOutcome(False, 'unreachable: outside the fake workspace')
+            return PickOutcome(False, self.fail_reason)
         if request.mask is None or not request.mask.any():
             return PickOutcome(False, 'no_object: empty mask')
         if self._stop.wait(self.pick_seconds):
@@ -67,6 +69,8 @@ def make_manipulator(node) -> FakeArm:
     seconds = node.declare_parameter('fake_arm.pick_seconds', 0.4).value
     fail = node.declare_parameter('fake_arm.fail_ids', ['']).value
     boxes = node.declare_parameter('fake_arm.num_boxes', 16).value
+    reason = node.declare_parameter('fake_arm.fail_reason',
+                                    'unreachable: outside the fake workspace').value
     if not journal:
         raise ValueError('fake_arm.journal parameter is required')
-    return FakeArm(journal, seconds, [f for f in fail if f], boxes)
+    return FakeArm(journal, seconds, [f for f in fail if f], boxes, reason)

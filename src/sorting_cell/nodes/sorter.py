@@ -38,6 +38,7 @@ from sorting_cell.clustering import METHODS
 from sorting_cell.features import make_extractor
 from sorting_cell.images import ImageLoadError, load_image
 from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
+from sorting_cell.manipulation.failures import ExecutionFailure
 from sorting_cell.pipeline import DEFAULT_FEATURES, SortingPipeline
 from sorting_cell.regions import PROPOSERS
 from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError, SortRecord
@@ -58,6 +59,10 @@ __all__ = ['SorterNode', 'GoalError', 'load_manipulator', 'default_log_dir', 'ma
 FACTORIES = {'ros2_control': 'sorting_cell.nodes.ros2_control_arm:make_manipulator',
              'sim': 'sorting_cell.nodes.ros2_control_arm:make_manipulator'}
 PERCEPTION = ('local', 'nodes')
+#: Pick failures that say the robot is down, not that this object is hard to move.
+ROBOT_DOWN = frozenset(f.value for f in (ExecutionFailure.NO_ROBOT,
+                                         ExecutionFailure.SERVER_GONE,
+                                         ExecutionFailure.TIMED_OUT))
 
 
 class GoalError(RuntimeError):
@@ -288,6 +293,9 @@ class SorterNode(Node):
                                       message='sorter shut down mid-sort; resume it later')
         except GoalError as exc:
             return self._abort(goal_handle, str(exc))
+        except SortLogError as exc:   # a write of the log failed mid-sort (disk full, read-only)
+            return self._abort(goal_handle, f'{exc}; the sort stopped before the next pick '
+                               'and resumes once the log can be written')
         except Exception as exc:  # noqa: BLE001 - the node must survive any one goal
             if self._stopping or not self.context.ok():
                 return SortObjects.Result(message='sorter shut down mid-sort')
@@ -391,6 +399,14 @@ class SorterNode(Node):
         ids = self.sort_log.sort_ids()
         latest = self.sort_log.get(ids[-1]) if ids else None
         if latest is None or latest.finished:
+            if goal.resume:
+                # An older unfinished sort behind a newer, finished one is stale: never
+                # applied to what is on the table now.
+                raise GoalError('resume asked, but there is no unfinished sort to resume ('
+                                + (f'the latest, {latest.sort_id!r}, is {latest.state}'
+                                   if latest else 'the sort log is empty')
+                                + '); nothing was moved. Send the goal without resume to '
+                                'sort this tray')
             return None
         if goal.num_boxes not in (0, latest.num_boxes):
             if goal.resume:
@@ -496,7 +512,7 @@ class SorterNode(Node):
                                            'background': self._used_background},
                                           snapshot)
         except SortLogError as exc:
-            raise GoalError(str(exc)) from exc
+            raise GoalError(f'{exc}; nothing was moved') from exc
         self.get_logger().info(f'sort {sort_id!r}: {len(objects)} objects into '
                                f'{goal.num_boxes} boxes (perception {perception:.2f} s)')
         return self.sort_log.get(sort_id), perception
@@ -648,6 +664,15 @@ class SorterNode(Node):
                 if not outcome.success and self._stopping:
                     self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
                     raise _ShuttingDown()
+                if not outcome.success and outcome.reason.split(':')[0] in ROBOT_DOWN:
+                    # The robot itself does not answer: every further pick would wait out
+                    # its own deadline. The object stays 'started' (it may be in the hand):
+                    # the resume looks before picking it again.
+                    message = (f'robot not responding ({outcome.reason}); {done}/{total} '
+                               'objects done, the sort is kept: send the same goal again to '
+                               'resume it once the robot is back')
+                    self.sort_log.set_state(sid, 'aborted', message)
+                    raise GoalError(message)
                 if (not outcome.success and goal_handle.is_cancel_requested
                         and outcome.reason.startswith('stopped')):
                     self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
