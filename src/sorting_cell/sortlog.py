@@ -153,6 +153,11 @@ class SortLog:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / 'sortlog.sqlite3'
+        if not os.access(self.directory, os.W_OK):
+            # read-only disk or mount: fail here, not at the first pick
+            raise SortLogError(f'{self.directory}: the sort log directory is not writable '
+                               '(read-only disk or permissions); the sort log records every '
+                               'pick: give it a writable directory')
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None,

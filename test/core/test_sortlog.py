@@ -155,3 +155,18 @@ def test_a_write_that_does_not_fit_on_disk_is_a_clear_error_and_records_nothing(
     assert 'File too large' in out.stdout
     assert 'RECORDED False' in out.stdout                   # no plan without its snapshot
     assert not list(tmp_path.glob('*.npz*'))                # no partial snapshot left
+
+
+def test_a_read_only_disk_is_refused_when_the_log_opens(tmp_path):
+    """A real read-only file system (a tmpfs mounted ro; needs root, else skipped)."""
+    where = tmp_path / 'ro'
+    where.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs',
+                              str(where)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f'cannot mount a tmpfs here: {mounted.stderr.strip()}')
+    try:
+        with pytest.raises(SortLogError, match='the sort log directory is not writable'):
+            SortLog(where)
+    finally:
+        subprocess.run(['umount', '-l', str(where)], capture_output=True)

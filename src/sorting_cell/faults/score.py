@@ -36,6 +36,8 @@ class Outcome(str, enum.Enum):
     REFUSED = 'refused'            # refused before anything moved (client or sorter)
     SORTER_GONE = 'sorter_gone'    # the client raised SorterGone
     TIMEOUT = 'timeout'            # nothing reported within the case's bound
+    FALSE_REPORT = 'false_report'  # the cell said something physics contradicts (box_full
+                                   # with empty boxes...)
     SKIPPED = 'skipped'            # the case cannot run here (reason in detail)
     ERROR = 'error'                # the harness itself failed (reason in detail)
 

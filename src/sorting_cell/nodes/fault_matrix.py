@@ -38,7 +38,7 @@ from std_msgs.msg import Int64, String
 from sorting_cell.bringup import node_set
 from sorting_cell.faults import Outcome, score_case
 
-from .cell_client import SortingCell, SorterGone, SortOutcome
+from .cell_client import SortingCell, SorterGone, SortOutcome, SortRejected
 from .qos import HEARTBEAT_LEASE_S, latched_qos
 
 __all__ = ['FaultCell', 'Case', 'CaseRun', 'CASES', 'run_cases', 'CellOptions']
@@ -275,7 +275,8 @@ class FaultCell:
 
 
 def _logged_rows(log_dirs: list[Path], since: float) -> list[dict]:
-    """Objects of sorts the log touched since ``since`` (epoch s); dry runs left out."""
+    """Objects of the sorts that planned or moved objects since ``since`` (epoch s): the
+    sorts of this tray (abandoning an older tray's sort moves nothing); dry runs left out."""
     rows = []
     for d in log_dirs:
         path = Path(d) / 'sortlog.sqlite3'
@@ -283,8 +284,9 @@ def _logged_rows(log_dirs: list[Path], since: float) -> list[dict]:
             continue
         db = sqlite3.connect(f'file:{path}?mode=ro', uri=True, timeout=10.0)
         try:
-            ids = [r[0] for r in db.execute('SELECT DISTINCT sort_id FROM events WHERE t >= ?',
-                                            (since,))]
+            ids = [r[0] for r in db.execute(
+                "SELECT DISTINCT sort_id FROM events WHERE t >= ? AND "
+                "(object_id IS NOT NULL OR event = 'begin')", (since,))]
             for sid in ids:
                 opts = json.loads(db.execute('SELECT options FROM sorts WHERE sort_id=?',
                                              (sid,)).fetchone()[0])
@@ -327,7 +329,7 @@ class CaseRun:
         self._fault_at: float | None = None
         self.final_override: dict | None = None
         self.log_dirs = [cell.log_dir]
-        self.since = time.time()
+        self._tray_since = time.time()
         self.notes: list[str] = []
 
     # trays
@@ -335,6 +337,7 @@ class CaseRun:
         self.close_tray()
         self.cell.probe.take_history()
         self._start = self.cell.new_tray()
+        self._tray_since = time.time()
         self.cell.probe.take_history()
         return self._start
 
@@ -345,7 +348,7 @@ class CaseRun:
         history = [t['objects'] for t in self.cell.probe.take_history()
                    if t['seed'] == self._start['seed']]
         score = score_case(self._start['objects'], history, final['objects'],
-                           _logged_rows(self.log_dirs, self.since))
+                           _logged_rows(self.log_dirs, self._tray_since))
         self.segments.append({'seed': self._start['seed'], **score.as_dict()})
         self._start, self.final_override = None, None
 
@@ -421,7 +424,17 @@ class CaseRun:
 
     def resume_to_end(self) -> SortOutcome:
         """The README's plain goal again, until the tray is sorted."""
-        res = self.sort()
+        # The log says a sort ended before the sorter has homed the arm and taken the next
+        # goal: a goal sent in between is rejected as busy; send it again.
+        deadline = time.monotonic() + 120.0
+        while True:
+            try:
+                res = self.sort()
+                break
+            except SortRejected:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         self.notes.append(f'plain goal again: {res.status}, resumed {res.resumed}, '
                           f'{sum(o.success for o in res.objects)}/{len(res.objects)} placed'
                           + (f', {res.message}' if res.message else ''))
@@ -536,10 +549,12 @@ def _three_trays_no_false_box_full(run: CaseRun):
         full = [o.reason for o in res.objects if o.reason.startswith('box_full')]
         outcomes.append((classify(res), full))
     bad = [f for _, f in outcomes if f]
-    told = (Outcome.FAILED if bad else
+    # a pick that failed for another reason is reported and leaves its object on the tray
+    # (the score says whether anything was lost); box_full with boxes emptied is false
+    told = (Outcome.FALSE_REPORT if bad else
             next((o for o, _ in outcomes if o != Outcome.SUCCEEDED), Outcome.SUCCEEDED))
     return told, (time.monotonic() - t0) / 3, (
-        f'box_full on trays: {bad}' if bad else 'no box_full: ' +
+        f'box_full on trays: {bad}' if bad else 'no box_full; the three sorts: ' +
         ', '.join(o.value for o, _ in outcomes))
 
 
@@ -581,10 +596,10 @@ def _minus_one_boxes(run: CaseRun):
 def _perception_node_down(node: str, kind: str):
     def case(run: CaseRun):
         run.tray()
-        (run.cell.kill if kind == 'kill' else run.cell.hang)(node)
+        (run.cell.kill if kind == 'killed' else run.cell.hang)(node)
         run.fault()
         told, msg, _, seconds = run.wait(run.send(), 240)
-        if kind == 'kill':
+        if kind == 'killed':
             run.cell.procs[node].start()
         else:
             run.cell.unhang(node)
@@ -633,52 +648,88 @@ def can_mount(workdir: Path) -> str:
     return ''
 
 
-def _sort_log_disk_full(run: CaseRun):
-    where = run.cell.workdir / 'full_disk'
-    _mount_tmpfs(where, '1m')
+def _fill(where: Path) -> None:
+    """Fill the file system of ``where`` to the last byte."""
     try:
-        run.cell.procs['sorter'].stop()
-        run.cell.start('sorter', sort_log_dir=where)
-        run.log_dirs.append(where)
-        filler = where / 'filler'
-        try:
-            with open(filler, 'wb') as fh:
-                while True:
-                    fh.write(b'\0' * 4096)
-                    fh.flush()
-        except OSError:
-            pass
-        run.tray()
-        run.fault()
-        told, msg, _, seconds = run.wait(run.send(), 120)
-        run.close_tray()
-        return told, seconds, msg[:200]
-    finally:
-        run.cell.procs['sorter'].stop()
-        _umount(where)
-        run.cell.start('sorter')
+        with open(where / 'filler', 'ab') as fh:
+            while True:
+                fh.write(b'\0' * 65536)
+                fh.flush()
+    except OSError:
+        pass
+    try:
+        with open(where / 'filler_tail', 'ab') as fh:   # the last partial block
+            while True:
+                fh.write(b'\0' * 512)
+                fh.flush()
+    except OSError:
+        pass
 
 
-def _sort_log_read_only_mid_sort(run: CaseRun):
+def _sort_log_on_tmpfs(name: str, size: str):
+    """Run ``body(run, where)`` with the sorter's log on a fresh tmpfs at ``name``."""
+    def wrap(body):
+        def case(run: CaseRun):
+            where = run.cell.workdir / name
+            _mount_tmpfs(where, size)
+            try:
+                run.cell.procs['sorter'].stop()
+                run.cell.start('sorter', sort_log_dir=where)
+                run.log_dirs.append(where)
+                out = body(run, where)
+                run.close_tray()   # scored while the log is still mounted
+                return out
+            finally:
+                run.cell.procs['sorter'].stop()
+                _umount(where)
+                run.cell.start('sorter')
+        return case
+    return wrap
+
+
+@_sort_log_on_tmpfs('full_disk', '1m')
+def _sort_log_disk_full(run: CaseRun, where: Path):
+    _fill(where)
+    run.tray()
+    run.fault()
+    told, msg, _, seconds = run.wait(run.send(), 120)
+    return told, seconds, msg[:240]
+
+
+@_sort_log_on_tmpfs('full_disk_mid', '8m')
+def _sort_log_disk_full_mid_sort(run: CaseRun, where: Path):
+    run.tray()
+    task = run.send()
+    run.until_picks(task, 1)
+    _fill(where)
+    run.fault()
+    told, msg, _, seconds = run.wait(task, 240)
+    for f in ('filler', 'filler_tail'):
+        (where / f).unlink(missing_ok=True)
+    res = run.resume_to_end()
+    return told, seconds, f'{msg[:200]}; space freed, plain goal: {classify(res).value}'
+
+
+def _sort_log_read_only(run: CaseRun):
     where = run.cell.workdir / 'ro_disk'
-    _mount_tmpfs(where, '64m')
+    _mount_tmpfs(where, '8m')
+    sorter = run.cell.procs['sorter']
     try:
-        run.cell.procs['sorter'].stop()
-        run.cell.start('sorter', sort_log_dir=where)
-        run.log_dirs.append(where)
-        run.tray()
-        task = run.send()
-        run.until_picks(task, 1)
-        subprocess.run(['mount', '-o', 'remount,ro', str(where)], check=True)
+        sorter.stop()
+        subprocess.run(['mount', '-o', 'remount,ro', str(where)], check=True,
+                       capture_output=True)
         run.fault()
-        told, msg, _, seconds = run.wait(task, 240)
-        subprocess.run(['mount', '-o', 'remount,rw', str(where)], check=True)
-        run.sorter_idle()
-        res = run.resume_to_end()
-        run.close_tray()
-        return told, seconds, f'{msg[:160]}; disk writable again: {classify(res).value}'
+        sorter.start(**{**sorter.extra, 'sort_log_dir': str(where)})
+        try:
+            sorter.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            return Outcome.TIMEOUT, run.since_fault(), 'the sorter started on a read-only log'
+        last = sorter.log_since_start().strip().splitlines()
+        told = Outcome.REFUSED if sorter.proc.returncode == 2 else Outcome.ERROR
+        return told, run.since_fault(), (f'sorter exit status {sorter.proc.returncode}: '
+                                         + (last[-1][:240] if last else ''))
     finally:
-        run.cell.procs['sorter'].stop()
+        sorter.stop()
         _umount(where)
         run.cell.start('sorter')
 
@@ -698,7 +749,8 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case('sim_hung_mid_sort', 'the sim SIGSTOPped mid-sort, SIGCONT after the outcome, plain '
          'goal again', _sim_down_mid_sort('hang'), (Outcome.ABORTED,), 40.0),
     Case('three_trays_with_resets', 'three trays in one cell, sim/reset between: no false '
-         'box_full', _three_trays_no_false_box_full, (Outcome.SUCCEEDED,), 600.0),
+         'box_full', _three_trays_no_false_box_full, (Outcome.SUCCEEDED, Outcome.FAILED),
+         600.0),
     Case('more_boxes_than_the_cell', 'num_boxes = the cell\'s boxes + 2',
          _too_many_boxes, (Outcome.REFUSED,), 15.0, quick=True),
     Case('resume_after_newer_finished_sort', 'sorter killed mid-sort, a new tray sorted by a '
@@ -706,22 +758,22 @@ CASES: dict[str, Case] = {c.name: c for c in [
          (Outcome.REFUSED,), 30.0),
     Case('num_boxes_minus_one', 'the client asked for num_boxes=-1', _minus_one_boxes,
          (Outcome.REFUSED,), 1.0, quick=True),
-    *[Case(f'{node}_{kind}ed', f'the {node} node {"SIGKILLed" if kind == "kill" else "SIGSTOPped"} '
+    *[Case(f'{node}_{kind}', f'the {node} node {"SIGKILLed" if kind == "killed" else "SIGSTOPped"} '
            'before the goal (dead while the sorter perceives)', _perception_node_down(node, kind),
-           (Outcome.ABORTED,), _NODE_BOUND, quick=(node, kind) == ('proposals', 'kill'))
-      for node in ('proposals', 'clustering') for kind in ('kill', 'hang')],
+           (Outcome.ABORTED,), _NODE_BOUND)
+      for node in ('proposals', 'clustering') for kind in ('killed', 'hung')],
     *[Case(f'cancel_during_{when}', f'cancel during {when}, then the plain goal again',
            _cancel(when), (Outcome.CANCELED,), 60.0 if when == 'perception' else 30.0,
            quick=when == 'pick')
       for when in ('perception', 'pick', 'place')],
-    Case('sort_log_disk_full', 'the sort log on a full tmpfs (1 MB, filled)',
-         _sort_log_disk_full, (Outcome.REFUSED, Outcome.ABORTED), 30.0, needs_mount=True),
-    Case('sort_log_read_only_mid_sort', 'the sort log\'s tmpfs remounted read-only after the '
-         'first pick; writable again, plain goal', _sort_log_read_only_mid_sort,
-         (Outcome.ABORTED,), 30.0, needs_mount=True),
+    Case('sort_log_disk_full', 'the sort log on a full tmpfs (1 MB, filled) when the goal '
+         'comes', _sort_log_disk_full, (Outcome.REFUSED,), 30.0, needs_mount=True),
+    Case('sort_log_disk_full_mid_sort', 'the sort log\'s tmpfs filled after the first pick; '
+         'space freed, plain goal again', _sort_log_disk_full_mid_sort, (Outcome.ABORTED,),
+         30.0, needs_mount=True),
+    Case('sort_log_read_only', 'the sorter started with its sort log on a read-only tmpfs',
+         _sort_log_read_only, (Outcome.REFUSED,), 60.0, needs_mount=True),
 ]}
-# 'hanged' reads oddly; the registry keys say what was done
-CASES = {k.replace('_hanged', '_hung'): v for k, v in CASES.items()}
 
 
 def run_case(cell: FaultCell, case: Case, mount_problem: str = '') -> dict:

@@ -147,7 +147,10 @@ class SorterNode(Node):
             raise ValueError(f'perception must be one of {PERCEPTION}, got {self.perception!r}')
 
         self.diag = Diagnostics(self)
-        self.sort_log = SortLog(log_dir or default_log_dir())
+        try:
+            self.sort_log = SortLog(log_dir or default_log_dir())
+        except SortLogError as exc:   # a configuration error: one line, exit status 2
+            raise OSError(f'sort_log_dir: {exc}') from exc
         # 'nodes' perception runs the model in the clustering node, not here.
         self.extractor = make_extractor(self.features) if self.perception == 'local' else None
         self.manipulator = load_manipulator(self, manipulator)
@@ -355,7 +358,7 @@ class SorterNode(Node):
         if not move or snap is None:
             return record
         self._feedback(goal_handle, record.sort_id, 'snapshot')
-        self.manipulator.home()
+        self._home()
         try:
             msg, _ = self.wait_for_image(time.monotonic(),
                                          goal.snapshot_timeout or self.snapshot_timeout)
@@ -378,6 +381,14 @@ class SorterNode(Node):
                 self.get_logger().info(f'{obj.object_id}: gone from its place since the '
                                        'interrupted pick; not picked again')
         return self.sort_log.get(record.sort_id)
+
+    def _home(self) -> None:
+        """The arm out of the camera's view before looking; a failure ends the goal."""
+        try:
+            self.manipulator.home()
+        except Exception as exc:  # noqa: BLE001 - any arm failure: the goal cannot go on
+            raise GoalError(f'cannot move the arm home ({type(exc).__name__}: {exc}); '
+                            'nothing was moved') from exc
 
     def _resumable(self, goal: SortObjects.Goal) -> SortRecord | None:
         """The logged sort this goal continues, or None for a new sort.
@@ -435,7 +446,7 @@ class SorterNode(Node):
         if not waiting or snap is None:
             return True, 'nothing left to compare'
         if self.manipulator is not None and not goal.dry_run:
-            self.manipulator.home()   # the arm must not hide the tray
+            self._home()   # the arm must not hide the tray
         msg, _ = self.wait_for_image(time.monotonic(),
                                      goal.snapshot_timeout or self.snapshot_timeout)
         try:
@@ -462,7 +473,7 @@ class SorterNode(Node):
             raise GoalError(f'num_boxes must be >= 1 for a new sort, got {goal.num_boxes}')
         self._feedback(goal_handle, goal.sort_id, 'snapshot')
         if self.manipulator is not None and not goal.dry_run:
-            self.manipulator.home()   # clear the camera's view of the table first
+            self._home()   # clear the camera's view of the table first
         msg, t_snap = self.wait_for_image(time.monotonic(),
                                           goal.snapshot_timeout or self.snapshot_timeout)
         try:
