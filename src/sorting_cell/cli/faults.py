@@ -46,21 +46,32 @@ def run_faults(args) -> int:
     os.environ.setdefault('MUJOCO_GL', 'egl')
     t0 = time.perf_counter()
     print(f"{'case':<44} {'outcome':<12} lost, duplicated, seconds to report")
-    rows = run_cases(out / 'work', args.cases, echo=lambda s: print(s, flush=True))
-    summary = {'cases': rows,
-               'not_ok': [r['name'] for r in rows if r['ok'] is False],
-               'wall_s': round(time.perf_counter() - t0, 1),
-               'load_average_at_end': [round(v, 2) for v in os.getloadavg()],
-               'machine': f'{platform.machine()}, {os.cpu_count()} cores, '
-                          f'{platform.python_version()}',
-               'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
-               'scored_on': 'lost / duplicated from sim/ground_truth (box of every object, '
-                            'sampled each simulated second) and the sort log rows of the case; '
-                            "never from the sorter's result"}
-    tmp = summary_path.with_suffix('.json.part')
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, summary_path)
+
+    def write(rows: list[dict], complete: bool) -> dict:
+        summary = _summary(rows, complete, t0)
+        tmp = summary_path.with_suffix('.json.part')
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, summary_path)
+        return summary
+
+    # written after every case (complete: false), so a run cut short still says what it saw
+    rows = run_cases(out / 'work', args.cases, echo=lambda s: print(s, flush=True),
+                     on_row=lambda rows: write(rows, False))
+    summary = write(rows, True)
     bad = summary['not_ok']
     print(f'{len(rows) - len(bad)}/{len(rows)} cases ok' + (f'; not ok: {bad}' if bad else '')
           + f'\nwrote {summary_path}')
     return 1 if bad else 0
+
+
+def _summary(rows: list[dict], complete: bool, t0: float) -> dict:
+    return {'cases': rows, 'complete': complete,
+            'not_ok': [r['name'] for r in rows if r['ok'] is False],
+            'wall_s': round(time.perf_counter() - t0, 1),
+            'load_average_at_end': [round(v, 2) for v in os.getloadavg()],
+            'machine': f'{platform.machine()}, {os.cpu_count()} cores, '
+                       f'{platform.python_version()}',
+            'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+            'scored_on': 'lost / duplicated from sim/ground_truth (box of every object, '
+                         'sampled each simulated second) and the sort log rows of the case; '
+                         "never from the sorter's result"}

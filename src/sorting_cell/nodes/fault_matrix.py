@@ -55,7 +55,7 @@ class CellOptions:
     real_time_factor: float = 4.0
     service_timeout: float = 10.0     # sorter: perception services
     snapshot_timeout: float = 20.0
-    arm_server_timeout: float = 5.0
+    arm_server_timeout: float = 20.0   # also how long the arm asks the sim for its boxes
 
 
 class _Proc:
@@ -810,8 +810,10 @@ def run_case(cell: FaultCell, case: Case, mount_problem: str = '') -> dict:
 
 
 def run_cases(workdir: Path, names: list[str] | None = None,
-              options: CellOptions | None = None, echo=print) -> list[dict]:
-    """Start one cell, play ``names`` (default: all) on it, stop it; the rows."""
+              options: CellOptions | None = None, echo=print,
+              on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """Start one cell, play ``names`` (default: all) on it, stop it; the rows
+    (``on_row(rows so far)`` after each case)."""
     unknown = sorted(set(names or ()) - set(CASES))
     if unknown:
         raise ValueError(f'unknown fault case(s) {unknown}; known: {sorted(CASES)}')
@@ -824,6 +826,8 @@ def run_cases(workdir: Path, names: list[str] | None = None,
             row = run_case(cell, CASES[name], mount_problem)
             echo(format_row(row))
             rows.append(row)
+            if on_row is not None:
+                on_row(rows)
     finally:
         cell.close()
     return rows
