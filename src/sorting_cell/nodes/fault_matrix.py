@@ -250,6 +250,12 @@ class FaultCell:
             self.procs['sorter'].stop()
             self.start('sorter')
 
+    def reconnect(self) -> None:
+        """A new client (a case that ended in an error may leave the old one unheard)."""
+        if self.client is not None:
+            self.client.close()
+        self.client = SortingCell(context=self.ctx, server_timeout=120.0)
+
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
@@ -804,6 +810,11 @@ def run_case(cell: FaultCell, case: Case, mount_problem: str = '') -> dict:
            'trays': run.segments, 'wall_s': round(time.monotonic() - t0, 1)}
     try:
         cell.ensure_up()
+        if outcome == Outcome.ERROR:
+            # Seen after a sorter was SIGSTOPped and continued: it finished its goal but
+            # the same client's next goals got no answer. Reported in the row; the next
+            # case gets a fresh client.
+            cell.reconnect()
     except Exception as exc:  # noqa: BLE001
         row['notes'].append(f'cell not restored: {exc}')
     return row
