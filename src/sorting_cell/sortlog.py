@@ -32,6 +32,7 @@ This module never imports rclpy.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -180,6 +181,11 @@ class SortLog:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / 'sortlog.sqlite3'
+        if not os.access(self.directory, os.W_OK):
+            # read-only disk or mount: fail here, not at the first pick
+            raise SortLogError(f'{self.directory}: the sort log directory is not writable '
+                               '(read-only disk or permissions); the sort log records every '
+                               'pick: give it a writable directory')
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None,
@@ -217,8 +223,14 @@ class SortLog:
         if bad:   # -1: no box (a new kind when every box was taken)
             raise SortLogError(f'object {bad[0].object_id!r} has box {bad[0].box}, outside '
                                f'0..{num_boxes - 1} (or -1: no box)')
-        if snapshot is not None:
-            self._save_snapshot(sort_id, snapshot)
+        with self._writing(f'the plan of sort {sort_id!r}'):
+            if snapshot is not None:
+                self._save_snapshot(sort_id, snapshot)
+            self._insert_plan(sort_id, num_boxes, objects, options)
+        return sort_id
+
+    def _insert_plan(self, sort_id: str, num_boxes: int, objects: list[LoggedObject],
+                     options: dict | None) -> None:
         now = time.time()
         with self._lock, self._tx():
             if self._db.execute('SELECT 1 FROM sorts WHERE sort_id=?', (sort_id,)).fetchone():
@@ -231,7 +243,6 @@ class SortLog:
                 [(sort_id, o.object_id, i, int(o.box), 'pending', '', 0,
                   json.dumps(o.info), now) for i, o in enumerate(objects)])
             self._event(sort_id, None, 'begin', f'{len(objects)} objects, {num_boxes} boxes')
-        return sort_id
 
     def mark_started(self, sort_id: str, object_id: str) -> None:
         """Before the arm moves: the object's pick is under way (one more attempt)."""
@@ -279,7 +290,7 @@ class SortLog:
         """The sort's own state: running again on resume, or how it ended."""
         if state not in SORT_STATES:
             raise SortLogError(f'unknown sort state {state!r}; one of {SORT_STATES}')
-        with self._lock, self._tx():
+        with self._writing(f'sort {sort_id!r} as {state}'), self._lock, self._tx():
             n = self._db.execute('UPDATE sorts SET state=?, message=?, updated=? '
                                  'WHERE sort_id=?', (state, message, time.time(), sort_id))
             if n.rowcount == 0:
@@ -384,7 +395,8 @@ class SortLog:
 
     def _set_object(self, sort_id: str, object_id: str, state: str, reason: str,
                     attempt: bool = False, fill: BoxFill | None = None) -> None:
-        with self._lock, self._tx():
+        with self._writing(f'{object_id} of sort {sort_id!r} as {state}'), self._lock, \
+                self._tx():
             n = self._db.execute(
                 'UPDATE objects SET state=?, reason=?, attempts=attempts+?, updated=? '
                 'WHERE sort_id=? AND object_id=?',
@@ -401,6 +413,16 @@ class SortLog:
 
     def _tx(self):
         return _Transaction(self._db)
+
+    @contextlib.contextmanager
+    def _writing(self, what: str):
+        """A failed write (disk full, read-only, I/O error) as a :class:`SortLogError`
+        that says where and what could not be recorded."""
+        try:
+            yield
+        except (OSError, sqlite3.Error) as exc:
+            raise SortLogError(f'sort log {self.directory}: cannot record {what} '
+                               f'({type(exc).__name__}: {exc})') from exc
 
     def _save_snapshot(self, sort_id: str, snapshot: dict[str, np.ndarray]) -> None:
         final = self.directory / f'{sort_id}.npz'

@@ -145,6 +145,11 @@ def test_stop_aborts_between_motions(fresh):
         man.backend.execute = execute
     assert not out.success and out.reason == 'stopped: goal cancelled'
     assert name not in sum((world.objects_in_box(b) for b in range(4)), [])
+    # The stop ends that goal only: the next goal's first motion (home) runs. It used to
+    # raise 'stopped' until a pick cleared the flag: after a cancel during perception,
+    # every later goal failed at home (bench faults, cancel_during_perception).
+    man.home()
+    assert np.allclose(man.backend.joint_positions(), man.spec.home, atol=0.05)
 
 
 def test_spot_keeps_an_off_centre_object_inside(fresh):

@@ -177,3 +177,44 @@ def test_box_contents_follow_the_chain_of_continued_sorts(tmp_path):
     c = log.begin(1, _plan(1))
     with pytest.raises(SortLogError, match='no recorded box contents'):
         log.box_contents(c)
+
+
+def test_a_write_that_does_not_fit_on_disk_is_a_clear_error_and_records_nothing(tmp_path):
+    """A file-size limit makes the snapshot write fail as a full disk would (EFBIG)."""
+    script = textwrap.dedent(f'''
+        import resource, signal
+        import numpy as np
+        from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError
+        log = SortLog({str(tmp_path)!r})
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)       # the write fails, no signal
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+        frame = np.random.default_rng(0).integers(0, 255, (1000, 1000, 3), np.uint8)
+        try:
+            log.begin(2, [LoggedObject('a', 0)], sort_id='big', snapshot={{'frame': frame}})
+        except SortLogError as exc:
+            print('ERROR', exc)
+        print('RECORDED', log.get('big') is not None)
+    ''')
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"ERROR sort log {tmp_path}: cannot record the plan of sort 'big' (OSError: " \
+        in out.stdout, out.stdout
+    assert 'File too large' in out.stdout
+    assert 'RECORDED False' in out.stdout                   # no plan without its snapshot
+    assert not list(tmp_path.glob('*.npz*'))                # no partial snapshot left
+
+
+def test_a_read_only_disk_is_refused_when_the_log_opens(tmp_path):
+    """A real read-only file system (a tmpfs mounted ro; needs root, else skipped)."""
+    where = tmp_path / 'ro'
+    where.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs',
+                              str(where)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f'cannot mount a tmpfs here: {mounted.stderr.strip()}')
+    try:
+        with pytest.raises(SortLogError, match='the sort log directory is not writable'):
+            SortLog(where)
+    finally:
+        subprocess.run(['umount', '-l', str(where)], capture_output=True)

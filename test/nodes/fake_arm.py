@@ -21,10 +21,11 @@ class FakeArm(Manipulator):
     OBJECT_HEIGHT = 0.02
 
     def __init__(self, journal: str, pick_seconds: float = 0.4, fail_ids=(), num_boxes=16,
-                 box_capacity=100):
+                 box_capacity=100, fail_reason: str = 'unreachable: outside the fake workspace'):
         self.journal = journal
         self.box_capacity = box_capacity   # objects a box takes
         self.counts = [0] * num_boxes
+        self.fail_reason = fail_reason   # e.g. 'no_robot: ...' for an arm that went down
         self.num_boxes = num_boxes   # the physical cell's boxes
         self.pick_seconds = pick_seconds
         self.fail_ids = set(fail_ids)
@@ -37,7 +38,7 @@ class FakeArm(Manipulator):
         self._stop.clear()
         self.requests.append(request)
         if request.object_id in self.fail_ids:
-            return PickOutcome(False, 'unreachable: outside the fake workspace')
+            return PickOutcome(False, self.fail_reason)
         if request.mask is None or not request.mask.any():
             return PickOutcome(False, 'no_object: empty mask')
         if self.counts[request.box_index] >= self.box_capacity:
@@ -85,6 +86,8 @@ def make_manipulator(node) -> FakeArm:
     fail = node.declare_parameter('fake_arm.fail_ids', ['']).value
     boxes = node.declare_parameter('fake_arm.num_boxes', 16).value
     capacity = node.declare_parameter('fake_arm.box_capacity', 100).value
+    reason = node.declare_parameter('fake_arm.fail_reason',
+                                    'unreachable: outside the fake workspace').value
     if not journal:
         raise ValueError('fake_arm.journal parameter is required')
-    return FakeArm(journal, seconds, [f for f in fail if f], boxes, capacity)
+    return FakeArm(journal, seconds, [f for f in fail if f], boxes, capacity, reason)

@@ -297,6 +297,37 @@ def test_an_unfinished_sort_is_never_applied_to_a_new_tray(ros, tmp_path):
     rec = SortLog(cell.log_dir).get(old)
     assert rec.state == 'abandoned' and rec.message.startswith('the tray changed')
     assert len(read_journal(cell.journal)) == moved + 6
+    # resume asked after the newer sort finished: the old one is stale, nothing to resume
+    newer = result.sort_id
+    status, result, _ = cell.run(num_boxes=2, resume=True)
+    assert status == GoalStatus.STATUS_ABORTED
+    assert 'no unfinished sort to resume' in result.message, result.message
+    assert f'the latest, {newer!r}, is succeeded' in result.message
+    assert 'nothing was moved' in result.message
+    assert len(read_journal(cell.journal)) == moved + 6
+    assert SortLog(cell.log_dir).get(old).state == 'abandoned'
+
+
+def test_a_robot_that_stops_answering_ends_the_goal_resumable(ros, tmp_path):
+    scene = make_scene(n_objects=4, n_kinds=2, seed=13)
+    cell = Cell(ros, tmp_path, scene, fail=('obj1',), **{
+        'fake_arm.fail_reason': 'no_robot: no joint states on /joint_states within 5 s'})
+    status, result, _ = cell.run(num_boxes=2)
+    assert status == GoalStatus.STATUS_ABORTED
+    assert result.message.startswith('robot not responding (no_robot: no joint states'), \
+        result.message
+    assert '1/4 objects done' in result.message and 'send the same goal again' in \
+        result.message
+    assert [p['object_id'] for p in read_journal(cell.journal)] == ['obj0']  # no more tries
+    rec = SortLog(cell.log_dir).get(result.sort_id)
+    assert rec.state == 'aborted' and not rec.finished                      # resumable
+    assert {o.object_id: o.state for o in rec.objects}['obj1'] == 'started'  # look first
+    cell.node.manipulator.fail_ids.clear()             # the robot is back
+    status, again, _ = cell.run(num_boxes=2)
+    assert status == GoalStatus.STATUS_SUCCEEDED and again.success and again.resumed
+    assert again.sort_id == result.sort_id
+    placed = [p['object_id'] for p in read_journal(cell.journal)]
+    assert sorted(placed) == ['obj0', 'obj1', 'obj2', 'obj3']               # each once
 
 
 def test_resume_rejects_mismatched_boxes(ros, tmp_path):

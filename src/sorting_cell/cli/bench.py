@@ -8,10 +8,15 @@ from pathlib import Path
 
 
 def add_arguments(p) -> None:
-    p.add_argument('dataset', choices=['tools', 'replay'],
+    p.add_argument('dataset', choices=['tools', 'replay', 'faults'],
                    help="'tools': the published protocols; 'replay': one condition of the "
                         'tool dataset as a camera bag through the proposals and clustering '
-                        'nodes vs the offline pipeline on the same frames')
+                        "nodes vs the offline pipeline on the same frames; 'faults': the "
+                        'fault matrix on a simulated cell (DIR/summary.json: per case the '
+                        'outcome, lost and duplicated objects from the ground truth, seconds '
+                        'to report)')
+    p.add_argument('--cases', nargs='+', default=None, metavar='CASE',
+                   help='faults: only these cases (default: all; --cases list names them)')
     p.add_argument('--condition', type=int, default=3, choices=range(1, 6),
                    help="replay: the tool dataset's condition (default: %(default)s)")
     p.add_argument('--background-frames', type=int, default=24,
@@ -35,13 +40,19 @@ def add_arguments(p) -> None:
                         "evidence)")
     p.add_argument('--draws', type=int, default=100, help='Protocol A draws')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--out', default='benchmarks/results', help='output directory')
+    p.add_argument('--out', default=None, help="output directory (default: "
+                   "benchmarks/results; required for 'faults', which writes DIR/summary.json)")
     p.add_argument('--name', default=None, help='result file stem (default from options)')
 
 
 def run(args) -> int:
+    if args.dataset != 'faults' and args.out is None:
+        args.out = 'benchmarks/results'
     if args.dataset == 'replay':
         return _run_replay(args)
+    if args.dataset == 'faults':
+        from .faults import run_faults
+        return run_faults(args)
     from ..bench import describe, run_protocol_a, run_protocol_b, run_protocol_c
     from ..bench.markdown import table_a, table_b, table_c
     from ..datasets import load_tools

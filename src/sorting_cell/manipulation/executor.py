@@ -257,7 +257,11 @@ class PickPlaceManipulator(Manipulator):
         return PickOutcome(False, f'{reason} ({attempt} attempts)', attempts=attempt)
 
     def home(self) -> None:
-        """Go to the home pose (out of the camera's view)."""
+        """Go to the home pose (out of the camera's view).
+
+        A new command, like :meth:`pick_and_place`: a :meth:`stop` of an earlier goal does
+        not carry over to it."""
+        self._stop.clear()
         self._move_to(self.spec.home, min_z=None)
 
     def stop(self) -> None:

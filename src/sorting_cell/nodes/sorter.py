@@ -54,9 +54,11 @@ from sorting_cell.liveness import NodeFault
 from sorting_cell.manipulation import Manipulator, PickOutcome, PickRequest
 from sorting_cell.manipulation.box_view import FillCheck, check_fill, look_into_boxes
 from sorting_cell.perception.boxes import Match, continue_boxes
+from sorting_cell.manipulation.failures import ExecutionFailure
 from sorting_cell.pipeline import DEFAULT_FEATURES, SortingPipeline
 from sorting_cell.regions import PROPOSERS
-from sorting_cell.sortlog import LoggedObject, SortLog, SortLogError, SortRecord
+from sorting_cell.sortlog import (LoggedObject, SortLog, SortLogError, SortRecord,
+                                  default_directory)
 from sorting_cell_interfaces.action import SortObjects
 from sorting_cell_interfaces.msg import ObjectOutcome
 from sorting_cell_interfaces.srv import ClusterDetections, DetectObjects
@@ -75,6 +77,10 @@ __all__ = ['SorterNode', 'GoalError', 'load_manipulator', 'default_log_dir', 'ma
 FACTORIES = {'ros2_control': 'sorting_cell.nodes.ros2_control_arm:make_manipulator',
              'sim': 'sorting_cell.nodes.ros2_control_arm:make_manipulator'}
 PERCEPTION = ('local', 'nodes')
+#: Pick failures that say the robot is down, not that this object is hard to move.
+ROBOT_DOWN = frozenset(f.value for f in (ExecutionFailure.NO_ROBOT,
+                                         ExecutionFailure.SERVER_GONE,
+                                         ExecutionFailure.TIMED_OUT))
 
 
 class GoalError(RuntimeError):
@@ -91,8 +97,7 @@ class _ShuttingDown(Exception):
 
 def default_log_dir() -> str:
     """``$SORTING_CELL_SORT_LOG`` or ``~/.local/state/sorting_cell/sortlog``."""
-    return os.environ.get('SORTING_CELL_SORT_LOG') or str(
-        Path.home() / '.local' / 'state' / 'sorting_cell' / 'sortlog')
+    return str(default_directory())
 
 
 def load_manipulator(node: Node, spec: str) -> Manipulator | None:
@@ -167,7 +172,10 @@ class SorterNode(Node):
             raise ValueError(f'perception must be one of {PERCEPTION}, got {self.perception!r}')
 
         self.diag = Diagnostics(self)
-        self.sort_log = SortLog(log_dir or default_log_dir())
+        try:
+            self.sort_log = SortLog(log_dir or default_log_dir())
+        except SortLogError as exc:   # a configuration error: one line, exit status 2
+            raise OSError(f'sort_log_dir: {exc}') from exc
         # 'nodes' perception runs the model in the clustering node, not here.
         self.extractor = make_extractor(self.features) if self.perception == 'local' else None
         self.manipulator = load_manipulator(self, manipulator)
@@ -435,6 +443,9 @@ class SorterNode(Node):
             return self._abort(goal_handle, str(exc))
         except GoalError as exc:
             return self._abort(goal_handle, str(exc))
+        except SortLogError as exc:   # a write of the log failed mid-sort (disk full, read-only)
+            return self._abort(goal_handle, f'{exc}; the sort stopped before the next pick '
+                               'and resumes once the log can be written')
         except Exception as exc:  # noqa: BLE001 - the node must survive any one goal
             if self._stopping or not self.context.ok():
                 return SortObjects.Result(message='sorter shut down mid-sort')
@@ -497,7 +508,7 @@ class SorterNode(Node):
         if not move or snap is None:
             return record
         self._feedback(goal_handle, record.sort_id, 'snapshot')
-        self.manipulator.home()
+        self._home()
         try:
             msg, _ = self.wait_for_image(time.monotonic(),
                                          goal.snapshot_timeout or self.snapshot_timeout)
@@ -521,6 +532,14 @@ class SorterNode(Node):
                                        'interrupted pick; not picked again')
         return self.sort_log.get(record.sort_id)
 
+    def _home(self) -> None:
+        """The arm out of the camera's view before looking; a failure ends the goal."""
+        try:
+            self.manipulator.home()
+        except Exception as exc:  # noqa: BLE001 - any arm failure: the goal cannot go on
+            raise GoalError(f'cannot move the arm home ({type(exc).__name__}: {exc}); '
+                            'nothing was moved') from exc
+
     def _resumable(self, goal: SortObjects.Goal) -> SortRecord | None:
         """The logged sort this goal continues, or None for a new sort.
 
@@ -541,6 +560,14 @@ class SorterNode(Node):
         ids = self.sort_log.sort_ids()
         latest = self.sort_log.get(ids[-1]) if ids else None
         if latest is None or latest.finished:
+            if goal.resume:
+                # An older unfinished sort behind a newer, finished one is stale: never
+                # applied to what is on the table now.
+                raise GoalError('resume asked, but there is no unfinished sort to resume ('
+                                + (f'the latest, {latest.sort_id!r}, is {latest.state}'
+                                   if latest else 'the sort log is empty')
+                                + '); nothing was moved. Send the goal without resume to '
+                                'sort this tray')
             return None
         if goal.into_sort_id and goal.into_sort_id != latest.options.get('into', ''):
             # Another goal than the one that made the unfinished sort: never resume it.
@@ -576,7 +603,7 @@ class SorterNode(Node):
         if not waiting or snap is None:
             return True, 'nothing left to compare'
         if self.manipulator is not None and not goal.dry_run:
-            self.manipulator.home()   # the arm must not hide the tray
+            self._home()   # the arm must not hide the tray
         msg, _ = self.wait_for_image(time.monotonic(),
                                      goal.snapshot_timeout or self.snapshot_timeout)
         try:
@@ -607,7 +634,7 @@ class SorterNode(Node):
             raise GoalError(f'num_boxes must be >= 1 for a new sort, got {goal.num_boxes}')
         self._feedback(goal_handle, goal.sort_id, 'snapshot')
         if self.manipulator is not None and not goal.dry_run:
-            self.manipulator.home()   # clear the camera's view of the table first
+            self._home()   # clear the camera's view of the table first
         msg, t_snap = self.wait_for_image(time.monotonic(),
                                           goal.snapshot_timeout or self.snapshot_timeout)
         try:
@@ -671,7 +698,7 @@ class SorterNode(Node):
                                            'into': goal.into_sort_id},
                                           snapshot)
         except SortLogError as exc:
-            raise GoalError(str(exc)) from exc
+            raise GoalError(f'{exc}; nothing was moved') from exc
         new = sum(m in (Match.FREE_BOX, Match.NEW_KIND_NO_BOX) for m in matches)
         self.get_logger().info(f'sort {sort_id!r}: {len(objects)} objects into '
                                f'{num_boxes} boxes (perception {perception:.2f} s)'
@@ -892,6 +919,15 @@ class SorterNode(Node):
                     # stopped because a node it needs is gone: try it again on resume
                     self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
                     self._check_nodes()
+                if not outcome.success and outcome.reason.split(':')[0] in ROBOT_DOWN:
+                    # The robot itself does not answer: every further pick would wait out
+                    # its own deadline. The object stays 'started' (it may be in the hand):
+                    # the resume looks before picking it again.
+                    message = (f'robot not responding ({outcome.reason}); {done}/{total} '
+                               'objects done, the sort is kept: send the same goal again to '
+                               'resume it once the robot is back')
+                    self.sort_log.set_state(sid, 'aborted', message)
+                    raise GoalError(message)
                 if (not outcome.success and goal_handle.is_cancel_requested
                         and outcome.reason.startswith('stopped')):
                     self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
