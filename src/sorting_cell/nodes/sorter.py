@@ -34,11 +34,9 @@ Run: ``python -m sorting_cell.nodes.sorter --ros-args --params-file config/sorte
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
