@@ -55,7 +55,10 @@ def run_faults(args) -> int:
         return summary
 
     # written after every case (complete: false), so a run cut short still says what it saw
-    rows = run_cases(out / 'work', args.cases, echo=lambda s: print(s, flush=True),
+    # Each run gets its own cells and sort logs: an earlier run's log would make the same
+    # seeded tray look like one already sorted.
+    work = out / 'work' / time.strftime('%Y%m%dT%H%M%S')
+    rows = run_cases(work, args.cases, echo=lambda s: print(s, flush=True),
                      on_row=lambda rows: write(rows, False))
     summary = write(rows, True)
     bad = summary['not_ok']

@@ -172,10 +172,12 @@ class SortingCell:
         self._alive = True
 
     def _on_liveliness(self, event) -> None:
-        if event.alive_count == 0 and self._alive:
-            self._alive, self._lost_at = False, time.monotonic()
-        elif event.alive_count > 0:
-            self._alive = True
+        # A heartbeat writer that stops being alive is a sorter that died, hung or left, even
+        # when a restarted sorter's new writer keeps the count above zero: the goal sent to
+        # the old one is lost with it (the new one never heard of it).
+        if event.alive_count_change < 0:
+            self._lost_at = time.monotonic()
+        self._alive = event.alive_count > 0
 
     def _spin(self) -> None:
         try:
@@ -193,8 +195,7 @@ class SortingCell:
                 raise TimeoutError(f'no {what} within {timeout:.1f} s')
             # Only a loss during this goal counts: a sorter lost earlier and restarted
             # since may not have been heard again yet.
-            if sorter_since is not None and self._alive is False \
-                    and self._lost_at >= sorter_since:
+            if sorter_since is not None and self._lost_at >= sorter_since:
                 name = self._node.resolve_topic_name('sort_objects')
                 raise SorterGone(f'the sorter ({name}) stopped its heartbeat '
                                  f'{time.monotonic() - self._lost_at + HEARTBEAT_LEASE_S:.1f} s '

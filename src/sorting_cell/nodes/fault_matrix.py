@@ -209,13 +209,16 @@ class FaultCell:
         self.sorter_log_dir = self.log_dir
 
     # -- processes -------------------------------------------------------------------
-    def start(self, name: str, **extra) -> None:
+    def start(self, name: str, wait_ready: bool = True, **extra) -> None:
         if name == 'sorter':
             extra.setdefault('sort_log_dir', self.log_dir)
             self.sorter_log_dir = Path(extra['sort_log_dir'])
         self.procs[name].start(**extra)
-        if name == 'sorter':
-            self.procs[name].wait_log(SORTER_READY, 180.0)
+        if name == 'sorter' and wait_ready:
+            self.sorter_ready()
+
+    def sorter_ready(self) -> None:
+        self.procs['sorter'].wait_log(SORTER_READY, 180.0)
 
     def kill(self, name: str) -> None:
         self.procs[name].kill()
@@ -495,8 +498,11 @@ def _client_waits_sorter_restarted(run: CaseRun):
     run.until_picks(task, 1)
     run.cell.kill('sorter')
     run.fault()
-    run.cell.start('sorter')      # back before the client gave up: it must still be told
+    # Restarted at once, while the client waits: the new sorter's heartbeat must not hide
+    # the loss of the one that had the goal.
+    run.cell.start('sorter', wait_ready=False)
     told, msg, _, seconds = run.wait(task, LEASE_BOUND + 120)
+    run.cell.sorter_ready()
     run.resume_to_end()
     return told, seconds, msg[:200]
 
