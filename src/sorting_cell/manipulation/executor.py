@@ -191,6 +191,9 @@ class PickPlaceManipulator(Manipulator):
         # is emptied before the next pick, else the next close would hold it again.
         self._holding = False
         self._request: PickRequest | None = None
+        # Joints straight above where the hand works now (pre-grasp, carry pose over the
+        # box): the way back up when an object is wedged after a failed motion.
+        self._retreat_q: np.ndarray | None = None
         self.last_log = PickLog()
 
     # ----------------------------------------------------------------- public API
@@ -503,12 +506,13 @@ class PickPlaceManipulator(Manipulator):
         gap = self.backend.gripper_width()
         if gap < grasp.width - cfg.stuck_gap:
             # still opening, or something is between the fingers: wait for the gripper
-            gap = self.backend.set_gripper(grasp.width, cfg.open_settle)
-            if gap < grasp.width - cfg.stuck_gap:
+            gap, stuck = self._open_to(grasp.width)
+            if stuck:
                 self._holding = True
                 raise MotionError(f'hand_not_empty: before the descent the fingers stop at '
                                   f'{gap * 1000:.0f} mm of the {grasp.width * 1000:.0f} mm '
                                   'commanded: something is between them')
+        self._retreat_q = q_above
         self._straight(q_grasp, 'descent to grasp')
         width = self.backend.set_gripper(cfg.grip_force_width, cfg.close_settle)
         log.add(self.backend.now(), f'closed: gap {width * 1000:.1f} mm')
@@ -622,6 +626,7 @@ class PickPlaceManipulator(Manipulator):
             self._holding = False
             log.add(self.backend.now(), f'over box: gap {width * 1000:.1f} mm, object lost')
             return None
+        self._retreat_q = q_over
         self._straight(q_release, f'lowering into box {box_index}')
         # A place counts only when it is seen to happen: the object is between the fingers
         # down in the box, the fingers open fully (it left the hand), and the camera no
@@ -631,11 +636,11 @@ class PickPlaceManipulator(Manipulator):
             self._holding = False
             log.add(self.backend.now(), f'in box: gap {width * 1000:.1f} mm, object lost')
             return None
-        gap = self.backend.set_gripper(opening, cfg.open_settle)
-        if gap < opening - cfg.stuck_gap:
+        gap, stuck = self._open_to(opening)
+        if stuck:
             opening = self.spec.max_opening
-            gap = self.backend.set_gripper(opening, cfg.open_settle)
-            if gap < opening - cfg.stuck_gap:
+            gap, stuck = self._open_to(opening)
+            if stuck:
                 raise MotionError(f'hand_not_empty: opened in box {box_index}, the fingers '
                                   f'stop at {gap * 1000:.0f} mm: the object is stuck between '
                                   'them')
@@ -659,7 +664,16 @@ class PickPlaceManipulator(Manipulator):
             return ''    # a cancelled sort is a controlled stop: nothing is let go
         try:
             tcp = self.checker.tcp_position(self.backend.joint_positions())
-            self._empty_hand(log)
+            try:
+                self._empty_hand(log)
+            except MotionError:
+                if self._retreat_q is None:
+                    raise
+                # Wedged (against a wall and the palm): open, the hand goes back up the
+                # way it came, and the object falls free.
+                self._run(np.stack([self._start(), self._retreat_q]),
+                          self.config.fine_speed_scale)
+                self._empty_hand(log)
         except MotionError as exc:
             return f'; the hand may still hold the object ({exc.reason})'
         over = [i for i, b in enumerate(self.spec.boxes) if b.contains(tcp)]
@@ -670,15 +684,30 @@ class PickPlaceManipulator(Manipulator):
     def _empty_hand(self, log: PickLog) -> None:
         """Open fully where the arm is; MotionError when something stays between the
         fingers."""
-        cfg = self.config
-        gap = self.backend.set_gripper(self.spec.max_opening, cfg.open_settle)
+        gap, stuck = self._open_to(self.spec.max_opening)
         log.add(self.backend.now(), f'emptying the hand: gap {gap * 1000:.1f} mm')
-        if gap < self.spec.max_opening - cfg.stuck_gap:
+        if stuck:
             self._holding = True
             raise MotionError(f'hand_not_empty: opened fully, the fingers stop at '
                               f'{gap * 1000:.0f} mm: something is stuck between them')
         self._holding = False
         self._set_fingers(self.spec.max_opening)
+
+    def _open_to(self, width: float, tries: int = 6) -> tuple[float, bool]:
+        """Open to ``width``; ``(gap, stuck)``. Stuck means the fingers stopped short of
+        it (they stop moving while more than ``stuck_gap`` away): something is between
+        them. Fingers still on their way (the last millimetres to the stop are slow) are
+        waited for."""
+        cfg = self.config
+        gap = self.backend.set_gripper(width, cfg.open_settle)
+        for _ in range(tries):
+            if gap >= width - cfg.stuck_gap:
+                return gap, False
+            before = gap
+            gap = self.backend.set_gripper(width, cfg.open_settle)
+            if gap - before < 0.001:
+                break
+        return gap, gap < width - cfg.stuck_gap
 
     def _still_there(self, log: PickLog) -> bool:
         """Whether the camera still sees the object where the request saw it.
