@@ -237,17 +237,33 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--trays', type=int, default=9)
     ap.add_argument('--boxes', type=int, default=6)
-    ap.add_argument('--objects', type=int, default=12, help='objects per tray')
+    ap.add_argument('--objects', type=int, default=None,
+                    help="objects per tray (default: 12 primitives, the world's own default "
+                         'otherwise)')
+    ap.add_argument('--world', default='primitives',
+                    help="'primitives' (default), 'tools' (the tool dataset's own tools) or "
+                         'a folder of <category>/<instance>/ meshes; the intended box is the '
+                         "category's index")
+    ap.add_argument('--controller-aborts', action='store_true',
+                    help="abort a motion that does not settle, as the sim node's trajectory "
+                         'controller does (the ROS path), instead of ending it where it got to')
     ap.add_argument('--first-seed', type=int, default=100)
     ap.add_argument('--out', type=Path, default=RESULTS / 'picks')
     ap.add_argument('--perception', choices=('gt', 'pipeline'), default='gt',
                     help="'gt': ground-truth masks, box = family; 'pipeline': end to end")
     args = ap.parse_args(argv)
-    families = FAMILY_NAMES[:args.boxes]
     t0 = time.perf_counter()
-    world = SimWorld(num_boxes=args.boxes, seed=args.first_seed, n_objects=args.objects,
-                     families=families)
-    man = make_sim_manipulator(world)
+    if args.world == 'primitives':
+        families = FAMILY_NAMES[:args.boxes]
+        world = SimWorld(num_boxes=args.boxes, seed=args.first_seed,
+                         n_objects=12 if args.objects is None else args.objects,
+                         families=families)
+    else:
+        from sorting_cell.sim.catalog import object_catalog
+        families = tuple(sorted(object_catalog(args.world)))
+        world = SimWorld(num_boxes=args.boxes, seed=args.first_seed, n_objects=args.objects,
+                         objects=args.world)
+    man = make_sim_manipulator(world, abort_unsettled=args.controller_aborts)
     background = None
     if args.perception == 'pipeline':
         empty = SimWorld(num_boxes=args.boxes, seed=args.first_seed, n_objects=0)

@@ -272,7 +272,13 @@ def _start_cell(args, boxes: int, seed: int, domain: int, logs: Path) -> subproc
               'sim.n_objects': -1 if args.per_tray is None else args.per_tray,
               'sim.real_time_factor': args.real_time_factor, 'sim.camera_rate': 5.0,
               'sim.publish_ground_truth': 'true', 'sorter.sort_log_dir': logs / 'sortlog',
-              'sorter.snapshot_timeout': 30.0}
+              'sorter.snapshot_timeout': 30.0,
+              # a gripper goal is a fraction of a simulated second, but on a starved
+              # 2-core machine its result can take several wall seconds to come back
+              'sorter.arm.gripper_timeout': 20.0,
+              # the bench knows the box count: the sorter need not ask a sim node that may
+              # still be building its world when the machine is busy
+              'sorter.arm.num_boxes': boxes}
     cmd = [sys.executable, '-c', 'import sys; from sorting_cell.cli import main; '
            'sys.exit(main(sys.argv[1:]))', 'up', 'sim', '--nodes', 'sim,cell_frames,sorter',
            '--transport', 'default', '--log-dir', str(logs / 'nodes'), '--exit-on-failure']

@@ -3,12 +3,19 @@
 One pick is: perceive the grasp (mask + depth) -> IK for pre-grasp and grasp -> plan a
 collision-free transit (OMPL; every motion timed by TOPP-RA) -> descend -> close -> verify by
 the finger gap -> lift -> verify again -> carry above a free lane of the box -> lower until
-the object is just above what is already there -> open -> retreat. Failures are retried after re-perceiving the
+the object is just above what is already there -> open -> retreat -> verify. 'placed' is
+claimed only when seen: the object is between the fingers down in the box, the fingers then
+open as commanded (it left the hand) and, with a camera, the object no longer lies where it was
+seen (else ``not_placed``, and the pick is retried). When a motion fails while the hand holds
+something, the hand is emptied where the arm stopped and the reason says where; a hand that
+will not empty fails the next pick (``hand_not_empty``) instead of carrying the old object
+as the new one. Failures are retried after re-perceiving the
 object (when a camera snapshot is available) and otherwise reported in
 :class:`~sorting_cell.manipulation.base.PickOutcome` with a ``'word: detail'`` reason:
 
 ``invalid_request``, ``no_perception``, ``ungraspable`` (wider than the gripper opens),
-``too_large`` (longer than the box's diagonal), ``box_full``, ``unreachable`` (no IK
+``too_large`` (longer than the box's diagonal), ``box_full``, ``not_placed``,
+``hand_not_empty``, ``unreachable`` (no IK
 solution, or the grasp pose collides), ``planning_failed``, ``grasp_failed`` (nothing
 between the fingers after all attempts), ``knocked_over`` / ``lost`` (the object moved
 away or vanished), ``dropped`` (slipped out on the way; where it fell is re-perceived
@@ -119,6 +126,13 @@ class PickConfig:
     fine_speed_scale: float = 0.6
     close_settle: float = 0.35
     open_settle: float = 0.25
+    #: After a release, look at where the object lay: when at least this fraction of
+    #: what the camera can still see of it is unchanged, it was not picked (the hand held
+    #: something else) and the place is not counted. 0 turns the check off.
+    still_there_fraction: float = 0.5
+    #: Finger gap short of the commanded opening that means something is still between
+    #: the fingers, m.
+    stuck_gap: float = 0.006
     grip_force_width: float = 0.0
     planning_timeout: float = 2.0
     random_state: int | None = 0
@@ -173,6 +187,13 @@ class PickPlaceManipulator(Manipulator):
         self.tool = _tool_geometry(self.model, spec, self.ik)
         self._stop = threading.Event()
         self._last_goal: np.ndarray | None = None
+        # Something may be between the fingers (a motion failed while holding): the hand
+        # is emptied before the next pick, else the next close would hold it again.
+        self._holding = False
+        self._request: PickRequest | None = None
+        # Joints straight above where the hand works now (pre-grasp, carry pose over the
+        # box): the way back up when an object is wedged after a failed motion.
+        self._retreat_q: np.ndarray | None = None
         self.last_log = PickLog()
 
     # ----------------------------------------------------------------- public API
@@ -189,6 +210,12 @@ class PickPlaceManipulator(Manipulator):
             grasp = self._grasp_from_request(request)
         except GraspError as exc:
             return PickOutcome(False, exc.reason, attempts=0)
+        self._request = request
+        if self._holding:
+            try:
+                self._empty_hand(log)
+            except MotionError as exc:
+                return PickOutcome(False, exc.reason, attempts=0)
         hx, hy = self.spec.boxes[request.box_index].inner_half_size
         if grasp.object_length > 2 * np.hypot(hx, hy) - 0.03:
             return PickOutcome(False, f'too_large: object is {grasp.object_length * 100:.1f} cm '
@@ -219,13 +246,16 @@ class PickPlaceManipulator(Manipulator):
             try:
                 held = self._pick(grasp, log)
             except MotionError as exc:
-                return PickOutcome(False, exc.reason, attempts=attempt)
+                return PickOutcome(False, exc.reason + self._let_go(log), attempts=attempt)
             if held:
                 try:
                     where = self._place(request.box_index, lane, grasp, log)
                 except MotionError as exc:
-                    return PickOutcome(False, exc.reason, attempts=attempt)
-                if where is not None:
+                    return PickOutcome(False, exc.reason + self._let_go(log), attempts=attempt)
+                if where == 'still_there':
+                    reason = ('not_placed: the object still lies where it was after the '
+                              'release (the hand held something else)')
+                elif where is not None:
                     where, used = where
                     log.add(self.backend.now(), f'placed, cycle {self.backend.now() - t0:.2f} s')
                     if attempt > 1:
@@ -236,7 +266,8 @@ class PickPlaceManipulator(Manipulator):
                     return PickOutcome(True, f'placed: box {request.box_index} lane {used}'
                                        + note, attempts=attempt,
                                        final_position=tuple(where))
-                reason = 'dropped: object slipped out of the gripper while carried'
+                else:
+                    reason = 'dropped: object slipped out of the gripper while carried'
             else:
                 reason = 'grasp_failed: gripper closed on nothing'
             log.add(self.backend.now(), reason)
@@ -305,6 +336,7 @@ class PickPlaceManipulator(Manipulator):
     def _grasp_from_request(self, request: PickRequest) -> GraspPose:
         cfg = self.config
         self._split_note = ''
+        self._mask_used = None
         if request.mask is not None and request.depth is not None:
             mask = request.mask
             if request.camera_info is not None and np.asarray(mask).any():
@@ -317,6 +349,7 @@ class PickPlaceManipulator(Manipulator):
                     mask = parts[0]
                     self._split_note = (f' (the region held {len(parts)} objects; picked the '
                                         f'largest, {len(parts) - 1} left on the table)')
+            self._mask_used = np.asarray(mask, bool)
             return plan_grasp(mask, request.depth, request.camera_info,
                               max_opening=self.spec.max_opening,
                               min_tcp_height=self.tool.finger_below + cfg.fingertip_clearance,
@@ -481,9 +514,20 @@ class PickPlaceManipulator(Manipulator):
                               + ', '.join(f'{a}<->{b}' for a, b, _ in pairs[:2]))
         self.backend.set_gripper(grasp.width, 0.0)
         self._move_to(q_above, cfg.transit_min_z, 'to pre-grasp')
+        gap = self.backend.gripper_width()
+        if gap < grasp.width - cfg.stuck_gap:
+            # still opening, or something is between the fingers: wait for the gripper
+            gap, stuck = self._open_to(grasp.width)
+            if stuck:
+                self._holding = True
+                raise MotionError(f'hand_not_empty: before the descent the fingers stop at '
+                                  f'{gap * 1000:.0f} mm of the {grasp.width * 1000:.0f} mm '
+                                  'commanded: something is between them')
+        self._retreat_q = q_above
         self._straight(q_grasp, 'descent to grasp')
         width = self.backend.set_gripper(cfg.grip_force_width, cfg.close_settle)
         log.add(self.backend.now(), f'closed: gap {width * 1000:.1f} mm')
+        self._holding = width > cfg.empty_width
         self._set_fingers(max(width, 0.0))
         carry_z = max(approach_z, self._carry_z(grasp))
         q_lift = q_above
@@ -492,7 +536,8 @@ class PickPlaceManipulator(Manipulator):
         self._run(np.stack([self._start(), q_lift]), cfg.fine_speed_scale)
         width = self.backend.gripper_width()
         log.add(self.backend.now(), f'lifted: gap {width * 1000:.1f} mm')
-        return width > cfg.empty_width
+        self._holding = width > cfg.empty_width
+        return self._holding
 
     def _carry_z(self, grasp: GraspPose) -> float:
         """Tool height that keeps a held object's bottom above every box wall."""
@@ -589,17 +634,123 @@ class PickPlaceManipulator(Manipulator):
         self._move_to(q_over, carry_z - 0.01, f'carry to box {box_index}')
         width = self.backend.gripper_width()
         if width <= cfg.empty_width:
+            self._holding = False
             log.add(self.backend.now(), f'over box: gap {width * 1000:.1f} mm, object lost')
             return None
+        self._retreat_q = q_over
         self._straight(q_release, f'lowering into box {box_index}')
-        self.backend.set_gripper(opening, cfg.open_settle)
+        # A place counts only when it is seen to happen: the object is between the fingers
+        # down in the box, the fingers open fully (it left the hand), and the camera no
+        # longer sees it where it lay.
+        width = self.backend.gripper_width()
+        if width <= cfg.empty_width:
+            self._holding = False
+            log.add(self.backend.now(), f'in box: gap {width * 1000:.1f} mm, object lost')
+            return None
+        gap, stuck = self._open_to(opening)
+        if stuck:
+            opening = self.spec.max_opening
+            gap, stuck = self._open_to(opening)
+            if stuck:
+                raise MotionError(f'hand_not_empty: opened in box {box_index}, the fingers '
+                                  f'stop at {gap * 1000:.0f} mm: the object is stuck between '
+                                  'them')
+        self._holding = False
         self._set_fingers(opening)
         self._run(np.stack([self._start(), q_over]), cfg.fine_speed_scale)
+        if self._still_there(log):
+            return 'still_there'
         state = self._lanes[box_index][spot.lane]
         state.fill += grasp.object_height
         state.count += 1
         mid = box.to_world((spot.bounds[:2] + spot.bounds[2:]) / 2)
         return np.array([mid[0], mid[1], box.floor_z + state.fill / 2]), spot.lane
+
+
+    def _let_go(self, log: PickLog) -> str:
+        """After a failed motion: empty the hand where the arm stopped, if it may hold
+        something (the next pick must not close on it again). What was done, for the
+        outcome's reason."""
+        if not self._holding or self._stop.is_set():
+            return ''    # a cancelled sort is a controlled stop: nothing is let go
+        try:
+            tcp = self.checker.tcp_position(self.backend.joint_positions())
+            try:
+                self._empty_hand(log)
+            except MotionError:
+                if self._retreat_q is None:
+                    raise
+                # Wedged (against a wall and the palm): open, the hand goes back up the
+                # way it came, and the object falls free.
+                self._run(np.stack([self._start(), self._retreat_q]),
+                          self.config.fine_speed_scale)
+                self._empty_hand(log)
+        except MotionError as exc:
+            return f'; the hand may still hold the object ({exc.reason})'
+        over = [i for i, b in enumerate(self.spec.boxes) if b.contains(tcp)]
+        where = (f'over box {over[0]}' if over else
+                 f'at ({tcp[0]:.3f}, {tcp[1]:.3f}, {tcp[2]:.3f}), outside every box')
+        return f'; the object was let go where the arm stopped, {where} (not verified)'
+
+    def _empty_hand(self, log: PickLog) -> None:
+        """Open fully where the arm is; MotionError when something stays between the
+        fingers."""
+        gap, stuck = self._open_to(self.spec.max_opening)
+        log.add(self.backend.now(), f'emptying the hand: gap {gap * 1000:.1f} mm')
+        if stuck:
+            self._holding = True
+            raise MotionError(f'hand_not_empty: opened fully, the fingers stop at '
+                              f'{gap * 1000:.0f} mm: something is stuck between them')
+        self._holding = False
+        self._set_fingers(self.spec.max_opening)
+
+    def _open_to(self, width: float, tries: int = 6) -> tuple[float, bool]:
+        """Open to ``width``; ``(gap, stuck)``. Stuck means the fingers stopped short of
+        it (they stop moving while more than ``stuck_gap`` away): something is between
+        them. Fingers still on their way (the last millimetres to the stop are slow) are
+        waited for."""
+        cfg = self.config
+        gap = self.backend.set_gripper(width, cfg.open_settle)
+        for _ in range(tries):
+            if gap >= width - cfg.stuck_gap:
+                return gap, False
+            before = gap
+            gap = self.backend.set_gripper(width, cfg.open_settle)
+            if gap - before < 0.001:
+                break
+        return gap, gap < width - cfg.stuck_gap
+
+    def _still_there(self, log: PickLog) -> bool:
+        """Whether the camera still sees the object where the request saw it.
+
+        Compares the depth now with the request's over the object's mask: pixels within
+        2.5 mm of their old depth are the object still lying there, pixels farther away
+        show the table where it was, nearer ones (the arm passing over) say nothing.
+        False when there is no camera or too little of the spot can be seen.
+        """
+        req, mask = self._request, getattr(self, '_mask_used', None)
+        frac_needed = self.config.still_there_fraction
+        if (frac_needed <= 0 or req is None or mask is None or req.depth is None
+                or self.perceive is None):
+            return False
+        snap = self.perceive()
+        if snap is None or snap.depth.shape != req.depth.shape:
+            return False
+        core = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        if core.sum() < 10:
+            core = mask
+        d0 = np.asarray(req.depth, float)[core]
+        d1 = np.asarray(snap.depth, float)[core]
+        ok = np.isfinite(d0) & np.isfinite(d1) & (d0 > 0) & (d1 > 0)
+        diff = d1[ok] - d0[ok]
+        same, gone = int((np.abs(diff) < 0.0025).sum()), int((diff >= 0.0025).sum())
+        if same + gone < 0.3 * core.sum():
+            log.add(self.backend.now(), 'after the release: where the object lay is hidden')
+            return False
+        frac = same / (same + gone)
+        log.add(self.backend.now(), f'after the release: {frac * 100:.0f} % of the object\'s '
+                'outline unchanged where it lay')
+        return frac >= frac_needed
 
 
 def _same_object(a: GraspPose, b: GraspPose) -> bool:

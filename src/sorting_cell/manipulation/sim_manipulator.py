@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .executor import ArmBackend, PickConfig, PickPlaceManipulator, Snapshot
+from .executor import ArmBackend, MotionError, PickConfig, PickPlaceManipulator, Snapshot
+from .failures import ExecutionFailure as F
 from .robot import ArmSpec, arm_spec_from_cell
 from .trajectory import Trajectory
 
@@ -43,15 +44,22 @@ class SimWorldBackend(ArmBackend):
         Longest wait for the servos after a trajectory's end, s.
     camera : bool
         Whether :meth:`snapshot` renders a depth frame (needs EGL / OSMesa).
+    abort_unsettled : bool
+        Behave as the sim node's trajectory controller does: when a joint is still more
+        than ``settle_tolerance`` from the goal ``max_settle`` s after the trajectory's end
+        (the arm or what it holds met something), hold the arm where it is and raise
+        :class:`~sorting_cell.manipulation.executor.MotionError` (``aborted:
+        GOAL_TOLERANCE_VIOLATED``). Otherwise the motion just ends where the arm got to.
     """
 
     def __init__(self, world, dt: float = 0.02, settle_tolerance: float = 0.01,
-                 max_settle: float = 0.5, camera: bool = True):
+                 max_settle: float = 0.5, camera: bool = True, abort_unsettled: bool = False):
         self.world = world
         self.dt = dt
         self.settle_tolerance = settle_tolerance
         self.max_settle = max_settle
         self.camera = camera
+        self.abort_unsettled = abort_unsettled
         self.snapshots = 0
 
     def joint_positions(self) -> np.ndarray:
@@ -76,6 +84,15 @@ class SimWorldBackend(ArmBackend):
                and waited < self.max_settle):
             self.world.step(5)
             waited += step
+        err = np.abs(self.world.arm_positions() - goal)
+        if self.abort_unsettled and err.max() > self.settle_tolerance:
+            self.world.stop()
+            j = int(err.argmax())
+            raise MotionError(F.ABORTED.reason(
+                f'the {trajectory.duration:.2f} s trajectory: GOAL_TOLERANCE_VIOLATED: '
+                f'{self.world.info.arm_joint_names[j]} is {err[j]:.4f} rad from the goal '
+                f'{waited:.2f} s after the trajectory end (goal tolerance '
+                f'{self.settle_tolerance:.4f})'))
         return self.world.arm_positions()
 
     def set_gripper(self, width: float, settle: float) -> float:
@@ -96,7 +113,8 @@ class SimWorldBackend(ArmBackend):
 
 
 def make_sim_manipulator(world, config: PickConfig | None = None, camera: bool = True,
-                         spec: ArmSpec | None = None) -> PickPlaceManipulator:
+                         spec: ArmSpec | None = None,
+                         abort_unsettled: bool = False) -> PickPlaceManipulator:
     """A :class:`PickPlaceManipulator` planning on a copy of ``world``'s model.
 
     Parameters
@@ -107,6 +125,8 @@ def make_sim_manipulator(world, config: PickConfig | None = None, camera: bool =
         Re-perceive with the overhead camera after a failed grasp.
     spec : ArmSpec or None
         Defaults to :func:`~sorting_cell.manipulation.robot.arm_spec_from_cell`.
+    abort_unsettled : bool
+        See :class:`SimWorldBackend` (the sim node's controller behaviour).
     """
     from sorting_cell.sim.cell import build_cell
 
@@ -114,4 +134,5 @@ def make_sim_manipulator(world, config: PickConfig | None = None, camera: bool =
     # The same cell without objects: IK and collision checks cost scales with the
     # model's degrees of freedom, and objects are not planning obstacles anyway.
     planning, _, _ = build_cell(num_boxes=world.info.num_boxes, seed=None, n_objects=0)
-    return PickPlaceManipulator(planning, spec, SimWorldBackend(world, camera=camera), config)
+    backend = SimWorldBackend(world, camera=camera, abort_unsettled=abort_unsettled)
+    return PickPlaceManipulator(planning, spec, backend, config)
