@@ -175,7 +175,11 @@ class SortingCell:
         # A heartbeat writer that stops being alive is a sorter that died, hung or left, even
         # when a restarted sorter's new writer keeps the count above zero: the goal sent to
         # the old one is lost with it (the new one never heard of it).
-        if event.alive_count_change < 0:
+        # A writer that lost its lease moves to the not-alive count; one that left while alive
+        # (a clean exit) just leaves the alive count; a dead one's endpoint removed later
+        # (the participant lease) leaves the not-alive count, which is no new loss.
+        if event.not_alive_count_change > 0 or (event.alive_count_change < 0
+                                                 and event.not_alive_count_change == 0):
             self._lost_at = time.monotonic()
         self._alive = event.alive_count > 0
 

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +39,7 @@ from sorting_cell.bringup import node_set
 from sorting_cell.faults import Outcome, score_case
 
 from .cell_client import SortingCell, SorterGone, SortOutcome, SortRejected
+from .liveness import LivenessWatch, NodeState
 from .qos import HEARTBEAT_LEASE_S, latched_qos
 
 __all__ = ['FaultCell', 'Case', 'CaseRun', 'CASES', 'run_cases', 'CellOptions']
@@ -233,12 +234,15 @@ class FaultCell:
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx, domain_id=self.domain)
         self.probe = _Probe(self.ctx)
+        # The nodes that publish a heartbeat: a case starts only once all of them beat.
+        self.watch = LivenessWatch(self.probe.node, [n for n in NODES if n != 'cell_frames'])
         for name in NODES:
             if name != 'sorter':
                 self.procs[name].start()
         self.probe.wait_truth(self.seed, -1.0, 240.0)
         self.start('sorter')
         self.client = SortingCell(context=self.ctx, server_timeout=120.0)
+        self.wait_alive()
 
     def ensure_up(self) -> None:
         """Every node running and not stopped (after a case that left one down)."""
@@ -252,6 +256,19 @@ class FaultCell:
         if self.sorter_log_dir != self.log_dir:
             self.procs['sorter'].stop()
             self.start('sorter')
+        self.wait_alive()
+
+    def wait_alive(self, timeout: float = 180.0) -> None:
+        """Until every node's heartbeat is heard (a continued or restarted node can take a
+        while to beat again under load; the next case must not meet it still dead)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            down = [n for n, s in self.watch.states().items() if s is not NodeState.ALIVE]
+            if not down:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'no heartbeat from {down} within {timeout:.0f} s')
+            time.sleep(0.1)
 
     def reconnect(self) -> None:
         """A new client (a case that ended in an error may leave the old one unheard)."""
@@ -772,7 +789,7 @@ CASES: dict[str, Case] = {c.name: c for c in [
          (Outcome.REFUSED,), 1.0, quick=True),
     *[Case(f'{node}_{kind}', f'the {node} node {"SIGKILLed" if kind == "killed" else "SIGSTOPped"} '
            'before the goal (dead while the sorter perceives)', _perception_node_down(node, kind),
-           (Outcome.ABORTED,), _NODE_BOUND)
+           (Outcome.REFUSED, Outcome.ABORTED), _NODE_BOUND)
       for node in ('proposals', 'clustering') for kind in ('killed', 'hung')],
     *[Case(f'cancel_during_{when}', f'cancel during {when}, then the plain goal again',
            _cancel(when), (Outcome.CANCELED,), 60.0 if when == 'perception' else 30.0,
