@@ -63,7 +63,7 @@ def test_bench_on_a_folder_of_meshes(tmp_path):
     assert s['sorting']['nmi'] >= 0.5 and s['sorting']['purity'] >= 0.75, s
     # The cycle is a figure of the benchmark, not a bound here: in simulated seconds it grows
     # with the sorter's own compute time (x the real-time factor) on a loaded machine.
-    assert 0 < s['cycle_s']['mean'] <= s['cycle_s']['p95'], s['cycle_s']
+    assert 0 < s['cycle_s']['mean'] < 1e4 and 0 < s['cycle_s']['p95'] < 1e4, s['cycle_s']
     for name in ('tray0_before.png', 'tray0_after.png', 'tray0_cell_after.png',
                  'tray0_boxes.png'):
         assert (out / name).stat().st_size > 1000, name
