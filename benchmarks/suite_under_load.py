@@ -84,9 +84,19 @@ def markdown(result: dict) -> str:
     return '\n'.join([
         '# The README\'s test command under a CPU hog', '',
         f"Command: `{' '.join(result['command'])}` in a clone at commit `{result['commit']}`, "
-        f"{result['runs_requested']} runs back to back, {result['hogs']} busy-loop process(es) "
+        f"{result['runs_done']} of {result['runs_requested']} runs back to back done, {result['hogs']} busy-loop process(es) "
         f"beside it on a {result['cpus']}-core machine. Verdict: **{verdict}**.", '',
         *rows, ''])
+
+
+def _write(out: Path, command: list[str], repo: Path, commit: str, args, runs: list[dict]) -> dict:
+    result = {'command': command, 'repo': str(repo), 'commit': commit, 'cpus': os.cpu_count(),
+              'hogs': args.hogs, 'runs_requested': args.runs, 'runs_done': len(runs),
+              'runs': runs, 'all_green': len(runs) == args.runs
+              and all(run['returncode'] == 0 for run in runs)}
+    (out / 'summary.json').write_text(json.dumps(result, indent=2) + '\n', encoding='utf-8')
+    (out / 'summary.md').write_text(markdown(result), encoding='utf-8')
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,17 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(1, args.runs + 1):
             run = run_once(repo, command, args.out / f'run{i}.log')
             runs.append(run)
+            _write(args.out, command, repo, commit, args, runs)   # a run cut short still tells
             print(f"run {i}/{args.runs}: rc {run['returncode']}, {run['summary_line']}, "
                   f"{run['seconds'] / 60:.1f} min", flush=True)
     finally:
         stop.set()
         for hog in hogs:
             hog.join(timeout=5)
-    result = {'command': command, 'repo': str(repo), 'commit': commit, 'cpus': os.cpu_count(),
-              'hogs': args.hogs, 'runs_requested': args.runs, 'runs': runs,
-              'all_green': all(run['returncode'] == 0 for run in runs)}
-    (args.out / 'summary.json').write_text(json.dumps(result, indent=2) + '\n', encoding='utf-8')
-    (args.out / 'summary.md').write_text(markdown(result), encoding='utf-8')
+    result = _write(args.out, command, repo, commit, args, runs)
     print(f"{'all green' if result['all_green'] else 'NOT all green'}: {args.out / 'summary.md'}")
     return 0 if result['all_green'] else 1
 
