@@ -2,10 +2,12 @@
 watch that says which of the nodes it follows are alive.
 
 - :class:`Heartbeat`: ``<node name>/heartbeat`` (std_msgs/Header, ``frame_id`` = the node's
-  name), sent every third of :data:`~.qos.HEARTBEAT_LEASE_S` from the node's own executor
-  (in a callback group of its own, so a long callback does not silence it; a hung executor
-  or a stopped process does). Its QoS asserts DDS liveliness by each message
-  (MANUAL_BY_TOPIC, :func:`~.qos.heartbeat_qos`).
+  name), sent every third of :data:`~.qos.HEARTBEAT_LEASE_S` from a thread of its own. Not
+  from the executor: when every worker thread of a busy node is in a long callback, a
+  timer waits in the executor's queue, and on a loaded machine that silenced healthy nodes
+  for longer than the lease. A killed or stopped process (SIGKILL, SIGSTOP) stops beating;
+  so does one whose interpreter is stuck holding the GIL. Its QoS asserts DDS liveliness by
+  each message (MANUAL_BY_TOPIC, :func:`~.qos.heartbeat_qos`).
 - :class:`LivenessWatch`: subscribes to those heartbeats; DDS reports, on the subscription's
   liveliness-changed event, a publisher whose lease ran out (SIGKILL, SIGSTOP, a hung
   executor) or that left the graph. A node is then :attr:`~sorting_cell.liveness.NodeState.DEAD`
@@ -52,16 +54,30 @@ class Heartbeat:
         self._node = node
         self.topic = heartbeat_topic(node.get_name())
         self._pub = node.create_publisher(Header, self.topic, heartbeat_qos(lease_s))
-        self._timer = node.create_timer(lease_s / 3, self.beat,
-                                        callback_group=MutuallyExclusiveCallbackGroup())
+        self._period = lease_s / 3
+        self._stop = threading.Event()
         self.beat()   # alive from the start, not a third of a lease later
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f'{node.get_name()}-heartbeat')
+        self._thread.start()
 
-    def beat(self) -> None:
+    def _run(self) -> None:
+        while not self._stop.wait(self._period):
+            if not self._node.context.ok() or not self.beat():
+                return
+
+    def beat(self) -> bool:
+        """Publish one beat; False once the node or its context is gone."""
         try:
             self._pub.publish(Header(stamp=self._node.get_clock().now().to_msg(),
                                      frame_id=self._node.get_name()))
-        except Exception:  # noqa: BLE001 -- the context is shutting down
-            pass
+        except Exception:  # noqa: BLE001 -- the node was destroyed or the context shut down
+            return False
+        return True
+
+    def stop(self) -> None:
+        """Stop beating (the node is going away)."""
+        self._stop.set()
 
 
 class _Followed:
