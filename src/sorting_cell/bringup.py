@@ -179,6 +179,10 @@ def node_set(kind: str, overrides: dict[str, dict[str, str]] | None = None,
     return specs
 
 
+#: The sim cell's gripper deadline, wall seconds (see :func:`_match_sim_frames`).
+SIM_GRIPPER_TIMEOUT_S = 20.0
+
+
 def _match_sim_frames(specs: list[NodeSpec], overrides: dict) -> None:
     """cell_frames and the sorter's arm describe the sim's cell: same boxes, the sim's camera
     frame name."""
@@ -195,6 +199,12 @@ def _match_sim_frames(specs: list[NodeSpec], overrides: dict) -> None:
             and sorter.overrides.get('manipulator') in ('sim', ROS2_CONTROL_FACTORY)
             and 'arm.num_boxes' not in sorter.overrides):
         sorter.overrides['arm.num_boxes'] = str(sim['num_boxes'])
+    # A gripper goal is a fraction of a simulated second, but the sim runs slower than its
+    # clock on a starved machine: in wall seconds the result can take far longer than a real
+    # gripper's 5 s deadline, and a missed deadline ends the sort as 'robot not responding'.
+    if (sorter is not None and sorter.overrides.get('manipulator') == 'sim'
+            and 'arm.gripper_timeout' not in sorter.overrides):
+        sorter.overrides['arm.gripper_timeout'] = str(SIM_GRIPPER_TIMEOUT_S)
 
 
 def _yaml_params(path: Path | None) -> dict:

@@ -111,6 +111,10 @@ def test_sim_node_set_frames_match_the_sim():
     mine = {s.name: s for s in node_set('sim', {'sim': {'num_boxes': '6'},
                                                 'sorter': {'arm.num_boxes': '5'}})}
     assert mine['sorter'].overrides['arm.num_boxes'] == '5'
+    # the sim's gripper answers in simulated time: its wall-clock deadline is the sim's
+    assert float(specs['sorter'].overrides['arm.gripper_timeout']) > 5.0
+    told = {s.name: s for s in node_set('sim', {'sorter': {'arm.gripper_timeout': '7'}})}
+    assert told['sorter'].overrides['arm.gripper_timeout'] == '7'
 
 
 def test_up_robot_checks_its_configuration_before_starting(tmp_path, capsys):

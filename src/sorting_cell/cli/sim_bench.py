@@ -273,9 +273,6 @@ def _start_cell(args, boxes: int, seed: int, domain: int, logs: Path) -> subproc
               'sim.real_time_factor': args.real_time_factor, 'sim.camera_rate': 5.0,
               'sim.publish_ground_truth': 'true', 'sorter.sort_log_dir': logs / 'sortlog',
               'sorter.snapshot_timeout': 30.0,
-              # a gripper goal is a fraction of a simulated second, but on a starved
-              # 2-core machine its result can take several wall seconds to come back
-              'sorter.arm.gripper_timeout': 20.0,
               # the bench knows the box count: the sorter need not ask a sim node that may
               # still be building its world when the machine is busy
               'sorter.arm.num_boxes': boxes}
