@@ -35,7 +35,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Int64, String
 
-from sorting_cell.bringup import node_set
+from sorting_cell.bringup import _die_with_parent, node_set
 from sorting_cell.faults import Outcome, score_case
 
 from .cell_client import SortingCell, SorterGone, SortOutcome, SortRejected
@@ -77,8 +77,11 @@ class _Proc:
             cmd = self.spec.command()
             for key, value in self.extra.items():
                 cmd += ['-p', f'{key}:={value}']
+            # Own session (a node's signals are the case's), but ends with the bench even when
+            # the bench is killed: a stopped bench never leaves its cell running.
             self.proc = subprocess.Popen(cmd, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
