@@ -41,7 +41,7 @@ class Cell:
         self.cam = ros.probe.create_publisher(Image, 'camera/image_raw', sensor_qos())
         ros.probe.create_timer(0.1, self._tick)
         self.client = ActionClient(ros.probe, SortObjects, 'sort_objects')
-        assert self.client.wait_for_server(timeout_sec=30.0)
+        assert self.client.wait_for_server(timeout_sec=120.0)
 
     def _tick(self):
         if self.image is not None:

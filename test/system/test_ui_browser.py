@@ -124,7 +124,7 @@ def test_page_in_chromium_starts_shows_and_cancels_sorts(tmp_path):
         box_input.send_keys(str(BOXES))
         driver.find_element('id', 'start').click()
         _until(lambda: js('return document.querySelectorAll("tr.outcome").length') == OBJECTS,
-               90.0, 'the sort plan on the page', logs)
+               240.0, 'the sort plan on the page', logs)
         driver.save_screenshot(str(tmp_path / 'ui_sorting.png'))
         state = _until(lambda: js('return document.getElementById("sort-state")'
                                   '.dataset.state') in ('succeeded', 'failed') and
@@ -155,11 +155,11 @@ def test_page_in_chromium_starts_shows_and_cancels_sorts(tmp_path):
         assert first
         # perception sees the new tray: its objects are outlined on the page's camera image
         _until(lambda: json.loads(urllib.request.urlopen(url + 'api/state', timeout=2).read())
-               ['frame']['outlined'] >= 1, 90.0, 'the new tray outlined on the camera', logs)
+               ['frame']['outlined'] >= 1, 240.0, 'the new tray outlined on the camera', logs)
         driver.find_element('id', 'start').click()
         _until(lambda: driver.find_element('id', 'phase').text == 'pick' and js(
             'return document.getElementById("sort-state").dataset.sortId') not in ('', first),
-            90.0, 'the second sort to pick', logs)
+            240.0, 'the second sort to pick', logs)
         driver.find_element('id', 'cancel').click()
         _until(lambda: js('return document.getElementById("sort-state").dataset.state')
                == 'canceled', 60.0, 'the second sort to be cancelled', logs)
