@@ -129,7 +129,7 @@ def test_page_in_chromium_starts_shows_and_cancels_sorts(tmp_path):
         state = _until(lambda: js('return document.getElementById("sort-state")'
                                   '.dataset.state') in ('succeeded', 'failed') and
                        js('return document.getElementById("sort-state").dataset.state'),
-                       150.0, 'the sort to end on the page', logs)
+                       400.0, 'the sort to end on the page', logs)
         rows = js('return [...document.querySelectorAll("tr.outcome")].map('
                   'r => [r.dataset.state, r.cells[3].textContent])')
         assert len(rows) == OBJECTS, rows
