@@ -34,7 +34,7 @@ from typing import IO, Sequence
 __all__ = ['NodeSpec', 'Supervisor', 'NODE_SETS', 'KEY_TOPICS', 'LATCHED_TOPICS',
            'MissingNodeError', 'node_set', 'robot_node_set', 'ROS2_CONTROL_FACTORY',
            'find_config', 'shm_profile', 'missing_modules',
-           'transport_env', 'ui_spec']
+           'transport_env', 'ui_spec', 'TRANSPORTS']
 
 NODE_SETS: dict[str, list[str]] = {
     'camera': ['camera', 'proposals', 'clustering', 'sorter'],
@@ -108,24 +108,34 @@ def find_config(filename: str) -> Path | None:
     return None
 
 
+#: Fast DDS transports for the cell's processes: the shipped profile of each (None: Fast
+#: DDS's built-in transports, shared memory and UDP). 'auto' keeps a profile the user set,
+#: else 'shm'.
+TRANSPORT_PROFILES = {'shm': 'fastdds_shm.xml', 'udp': 'fastdds_udp.xml', 'default': None}
+TRANSPORTS = ('auto', *TRANSPORT_PROFILES)
+
+
 def shm_profile() -> Path | None:
     """The shipped Fast DDS shared-memory profile."""
-    return find_config('fastdds_shm.xml')
+    return find_config(TRANSPORT_PROFILES['shm'])
 
 
 def transport_env(mode: str, env: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for children: ``mode`` 'shm' (shipped profile), 'default' (Fast DDS
-    built-in transports) or 'auto' (keep a profile the user set, else 'shm')."""
+    """Environment for children: ``mode`` 'shm' (shipped shared-memory profile), 'udp'
+    (shipped UDP-only profile: nodes killed and restarted reconnect, see
+    ``config/fastdds_udp.xml``), 'default' (Fast DDS built-in transports) or 'auto' (keep a
+    profile the user set, else 'shm')."""
     env = dict(os.environ if env is None else env)
-    if mode not in ('auto', 'shm', 'default'):
-        raise ValueError(f"transport must be 'auto', 'shm' or 'default', got {mode!r}")
+    if mode not in TRANSPORTS:
+        raise ValueError(f'transport must be one of {", ".join(TRANSPORTS)}, got {mode!r}')
     if mode == 'auto' and env.get('FASTRTPS_DEFAULT_PROFILES_FILE'):
         return env
     env.pop('FASTRTPS_DEFAULT_PROFILES_FILE', None)
-    if mode in ('auto', 'shm'):
-        profile = shm_profile()
+    filename = TRANSPORT_PROFILES['shm' if mode == 'auto' else mode]
+    if filename is not None:
+        profile = find_config(filename)
         if profile is None:
-            raise FileNotFoundError('fastdds_shm.xml not found in any config directory '
+            raise FileNotFoundError(f'{filename} not found in any config directory '
                                     f'({", ".join(map(str, _config_dirs()))})')
         env['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(profile)
     return env

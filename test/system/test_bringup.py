@@ -162,6 +162,10 @@ def test_transport_env_points_children_at_the_shipped_shm_profile(monkeypatch):
     profile = Path(env['FASTRTPS_DEFAULT_PROFILES_FILE'])
     assert profile.name == 'fastdds_shm.xml' and '<type>SHM</type>' in profile.read_text()
     assert 'FASTRTPS_DEFAULT_PROFILES_FILE' not in bringup.transport_env('default')
+    udp = Path(bringup.transport_env('udp')['FASTRTPS_DEFAULT_PROFILES_FILE']).read_text()
+    assert '<type>UDPv4</type>' in udp and 'SHM' not in udp.split('-->')[-1]
+    with pytest.raises(ValueError, match='transport must be one of auto, shm, udp, default'):
+        bringup.transport_env('tcp')
     monkeypatch.setenv('FASTRTPS_DEFAULT_PROFILES_FILE', '/custom.xml')
     assert bringup.transport_env('auto')['FASTRTPS_DEFAULT_PROFILES_FILE'] == '/custom.xml'
     specs = bringup.node_set('sim')

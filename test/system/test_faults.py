@@ -41,6 +41,8 @@ def test_the_quick_cases_cover_the_issue_rows():
 def test_fault_case_loses_nothing_and_reports_in_time(cell, name):
     row = run_case(cell, CASES[name])
     print(row)
+    if not row['ok']:
+        print(cell.log_tails())
     assert row['outcome'] in row['expected'], row
     assert row['outcome'] != Outcome.ERROR.value, row
     assert (row['lost'], row['duplicated']) == (0, 0), row

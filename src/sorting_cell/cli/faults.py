@@ -22,7 +22,7 @@ def run_faults(args) -> int:
     if args.out is None:
         print('error: bench faults needs --out DIR', file=sys.stderr)
         return 2
-    from ..nodes.fault_matrix import CASES, format_row, run_cases
+    from ..nodes.fault_matrix import CASES, run_cases
     if args.cases == ['list']:
         for case in CASES.values():
             print(f'{case.name:<44} {case.what}')

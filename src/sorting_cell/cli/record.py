@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..bringup import TRANSPORTS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('out', help='bag directory to create (must not exist)')
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--duration', type=float, default=0.0,
                         help='live: stop after this many seconds (default: until Ctrl-C)')
     parser.add_argument('--storage', choices=['mcap', 'sqlite3'], default='mcap')
-    parser.add_argument('--transport', choices=['auto', 'shm', 'default'], default='auto',
+    parser.add_argument('--transport', choices=TRANSPORTS, default='auto',
                         help='live: Fast DDS transport profile (default: shipped SHM profile '
                              'unless FASTRTPS_DEFAULT_PROFILES_FILE is set)')
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..bringup import TRANSPORTS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('bag', help='rosbag2 directory (or its .mcap/.db3 file), or a bare '
@@ -20,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='hold the first frame until N subscribers are matched on the '
                              'image and camera_info topics')
     parser.add_argument('--best-effort', action='store_true', help='BEST_EFFORT image QoS')
-    parser.add_argument('--transport', choices=['auto', 'shm', 'default'], default='auto',
+    parser.add_argument('--transport', choices=TRANSPORTS, default='auto',
                         help='Fast DDS transport profile (default: shipped SHM profile unless '
                              'FASTRTPS_DEFAULT_PROFILES_FILE is set)')
 

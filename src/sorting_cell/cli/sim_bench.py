@@ -203,7 +203,7 @@ class _Probe:
 
     def reset(self, seed: int) -> None:
         """Ask the sim for the tray of ``seed``; what was seen of the last tray is
-        forgotten (its sim clock restarts at 0, so old stamps would look new)."""
+        forgotten."""
         from std_msgs.msg import Int64
         with self._lock:
             self.truth, self.image = None, None
@@ -311,12 +311,11 @@ def _sort_tray(args, t: int, seed: int, boxes: int, probe: _Probe, ctx, out: Pat
     from ..sim import SimWorld
 
     start = probe.wait_truth(seed, -1.0, 300.0)
-    # After sim/reset the clock restarts: frames of the last tray (stamped later than the
-    # new tray's start, and still being delivered under load) must not pass for this one --
-    # the goal goes out once this tray's own frames arrive.
-    new_clock = start['sim_time'] + 30.0 if t and not args.fresh_cell else np.inf
-    before = probe.wait_image(start['sim_time'] - 1e-6, 120.0, new_clock)
-    probe.wait_image(start['sim_time'] + 0.5, 120.0, new_clock)
+    # The sim's clock runs on across sim/reset: a frame stamped after this tray's first
+    # ground truth is of this tray, however late the last tray's frames are delivered.
+    # The goal goes out once this tray's own frames arrive.
+    before = probe.wait_image(start['sim_time'] - 1e-6, 120.0)
+    probe.wait_image(start['sim_time'] + 0.5, 120.0)
     iio.imwrite(out / f'tray{t}_before.png', before)
     done_at: list[tuple[int, float, str]] = []
     frames: list[np.ndarray] = []

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..bringup import TRANSPORTS
 from ..ui.access import TOKEN_ENV, is_loopback, resolve_token
 
 
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='start the nodes that exist even if some modules are missing')
     parser.add_argument('-p', '--param', action='append', default=[], metavar='NODE.NAME:=VALUE',
                         help='parameter override for one node, e.g. sorter.num_boxes:=4')
-    parser.add_argument('--transport', choices=['auto', 'shm', 'default'], default='auto',
+    parser.add_argument('--transport', choices=TRANSPORTS, default='auto',
                         help='Fast DDS transport profile for every node (default: the shipped '
                              'shared-memory profile, unless FASTRTPS_DEFAULT_PROFILES_FILE is '
                              'set)')

@@ -35,7 +35,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Int64, String
 
-from sorting_cell.bringup import _die_with_parent, node_set
+from sorting_cell.bringup import _die_with_parent, node_set, transport_env
 from sorting_cell.faults import Outcome, score_case
 
 from .cell_client import SortingCell, SorterGone, SortOutcome, SortRejected
@@ -190,9 +190,12 @@ class FaultCell:
         self.log_dir = self.workdir / 'sortlog'
         (self.workdir / 'nodes').mkdir(parents=True, exist_ok=True)
         self.domain = domain if domain is not None else random.randint(120, 220)
-        env = dict(os.environ, ROS_DOMAIN_ID=str(self.domain),
-                   ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
-        env.pop('FASTRTPS_DEFAULT_PROFILES_FILE', None)   # built-in transports
+        # UDP only: with shared memory, Fast DDS 2.14 can leave a restarted (SIGKILLed)
+        # node unreachable from a participant that knew its predecessor, and the matrix
+        # kills and restarts nodes on purpose (config/fastdds_udp.xml says more).
+        env = transport_env('udp', dict(os.environ, ROS_DOMAIN_ID=str(self.domain),
+                                        ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+                                        PYTHONUNBUFFERED='1'))
         env.setdefault('MUJOCO_GL', 'egl')
         o = self.opt
         overrides = {
@@ -273,6 +276,11 @@ class FaultCell:
                 raise RuntimeError(f'no heartbeat from {down} within {timeout:.0f} s')
             time.sleep(0.1)
 
+    def log_tails(self, chars: int = 1500) -> str:
+        """The end of each node's log (what a failed case shows)."""
+        return '\n'.join(f'--- {p.name}\n{p.read_text(errors="replace")[-chars:]}'
+                         for p in sorted((self.workdir / 'nodes').glob('*.log')))
+
     def reconnect(self) -> None:
         """A new client (a case that ended in an error may leave the old one unheard)."""
         if self.client is not None:
@@ -294,8 +302,9 @@ class FaultCell:
         """Lay out the next tray (a new seed) and return its ground truth."""
         self.seed += 1
         self.probe.reset(self.seed)
-        # frames of the new tray: its clock restarted, so wait for a second of it
-        return self.probe.wait_truth(self.seed, 1.0, 180.0)
+        # a second of the new tray (its objects have settled)
+        first = self.probe.wait_truth(self.seed, -1.0, 180.0)
+        return self.probe.wait_truth(self.seed, first['sim_time'] + 1.0, 180.0)
 
     def settled_truth(self, timeout: float = 120.0) -> dict:
         """A ground truth at least 1.5 s of sim time after the current one."""
