@@ -17,6 +17,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from control_msgs.action import FollowJointTrajectory, GripperCommand  # noqa: E402
 from control_msgs.msg import JointTolerance  # noqa: E402
+from rosproc import domain_for  # noqa: E402  (test/nodes is on the path: conftest)
 from rclpy.action import ActionClient  # noqa: E402
 from std_msgs.msg import Empty, Int64, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
@@ -79,7 +80,7 @@ class Probe:
 def cell():
     # a domain of our own (set before init, restored after) keeps parallel runs apart
     saved = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
-    os.environ['ROS_DOMAIN_ID'] = str(100 + os.getpid() % 100)
+    os.environ['ROS_DOMAIN_ID'] = str(domain_for('test_sim_node'))
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -328,6 +329,28 @@ def test_reset_respawns_tray(cell):
     assert probe.wait(lambda: json.loads(probe.last['sim/ground_truth'].data)['seed'] == 9, 20)
     # the new tray's boxes are empty, and the sim says so (the sorter's arm recounts)
     assert probe.wait(lambda: probe.count.get('boxes/emptied', 0) > emptied, 20)
+
+
+def test_the_clock_runs_on_across_a_reset(cell):
+    """A new tray restarts the tray's time, not the clock: nodes that keep messages by stamp
+    (the sorter pairs an image with the depth of its own stamp) never meet an old tray's
+    stamps again."""
+    sim, probe = cell
+
+    def stamp(topic):
+        s = probe.last[topic].header.stamp
+        return s.sec + s.nanosec * 1e-9
+
+    assert probe.wait(lambda: 'camera/depth' in probe.last
+                      and json.loads(probe.last['sim/ground_truth'].data)['tray_time'] > 0.5)
+    before = json.loads(probe.last['sim/ground_truth'].data)
+    depth_before = stamp('camera/depth')
+    probe.reset.publish(Int64(data=21))
+    assert probe.wait(lambda: json.loads(probe.last['sim/ground_truth'].data)['seed'] == 21, 20)
+    after = json.loads(probe.last['sim/ground_truth'].data)
+    assert after['tray_time'] < before['tray_time'] and after['sim_time'] >= before['sim_time']
+    assert probe.wait(lambda: stamp('camera/depth') > depth_before + 0.1, 20), \
+        'no frame of the new tray stamped after the old one'
 
 
 def test_joint_states_and_frames_continue_after_reset(cell):

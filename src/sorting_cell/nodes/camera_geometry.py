@@ -16,7 +16,10 @@ from .params import declare
 from .qos import sensor_qos
 from .tf import FrameLookupError, TransformListener
 
-__all__ = ['Perception3D']
+__all__ = ['Perception3D', 'CLOCK_JUMP_S']
+
+#: A depth stamped this much (s) before the latest one means the camera's clock went back.
+CLOCK_JUMP_S = 0.5
 
 
 class Perception3D:
@@ -51,9 +54,15 @@ class Perception3D:
         except MessageError as exc:
             self._node.get_logger().warning(f'camera/depth: {exc}', throttle_duration_sec=10.0)
             return
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with self._lock:
+            # The camera's clock went back (a simulator reset, a bag played again): the
+            # depths kept are of another scene, and their stamps come round again -- an
+            # image of the new scene would find the old scene's depth at its own stamp.
+            if self._recent and stamp < self._recent[-1][0] - CLOCK_JUMP_S:
+                self._recent.clear()
             self.depth = depth
-            self._recent.append((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, depth))
+            self._recent.append((stamp, depth))
 
     def _on_info(self, msg: CameraInfo) -> None:
         with self._lock:
@@ -87,9 +96,10 @@ class Perception3D:
         with self._lock:
             depth, info = self.depth, self.info
             if image_stamp is not None:
-                near = [(abs(t - image_stamp), k) for k, (t, _) in enumerate(self._recent)
+                # closest stamp; of equally close ones the latest received
+                near = [(abs(t - image_stamp), -k) for k, (t, _) in enumerate(self._recent)
                         if abs(t - image_stamp) <= tolerance]
-                depth = self._recent[min(near)[1]][1] if near else None
+                depth = self._recent[-min(near)[1]][1] if near else None
         if info is None:
             return None, None
         try:

@@ -12,9 +12,10 @@ Publishes (relative names)
 - ``/clock`` rosgraph_msgs/Clock with the simulation time (``publish_clock``); every message
   the node publishes is then stamped with simulation time, else with the node's clock
   (which follows ``use_sim_time``);
-- ``sim/ground_truth`` std_msgs/String (JSON: body -> family, instance, current position and
-  orientation, spawn yaw, box it lies in or -1), latched and refreshed every second of sim
-  time, only when ``publish_ground_truth`` is true. For tests (where did each object end up?);
+- ``sim/ground_truth`` std_msgs/String (JSON: ``seed``, ``sim_time`` (the clock),
+  ``tray_time`` (since this tray's reset), ``objects``: body -> family, instance, current
+  position and orientation, spawn yaw, box it lies in or -1), latched and refreshed every
+  second of sim time, only when ``publish_ground_truth`` is true. For tests (where did each object end up?);
   the pipeline
   never subscribes to it.
 
@@ -43,6 +44,8 @@ Action servers, as a ros2_control robot offers them (:mod:`sorting_cell.sim.cont
 
 Subscribes
 - ``sim/reset`` std_msgs/Int64: rebuild the tray with this seed (negative: the same seed).
+  The clock runs on across a reset, as a real cell's does: every node that keeps messages
+  by stamp (depth for an image, tf, a bag) would otherwise meet the old tray's stamps again.
   The boxes of the rebuilt cell are empty: ``boxes/emptied`` (std_msgs/Empty) says so.
 
 Physics runs in its own thread at ``real_time_factor`` times real time (0 = as fast as
@@ -217,6 +220,7 @@ class SimNode(Node):
         self._frame_ready = threading.Event()   # a state copy waits to be rendered
         self._render_data = mujoco.MjData(self._world.model)
         self._render_stamp = None
+        self._clock_offset = 0.0   # sim time of the trays before this one (the clock runs on)
         self._background_due = threading.Event()   # the (new) tray's empty frame is owed
         self._background_due.set()
         self.backgrounds_published = 0
@@ -364,6 +368,7 @@ class SimNode(Node):
                     job.finish(Status.PREEMPTED, 'the simulation was reset')
             self._arm_goal = self._gripper_goal = None
             with self._model_lock:
+                self._clock_offset += world.time
                 world.reset(seed=seed)
                 self._render_data = mujoco.MjData(world.model)
                 self._frame_ready.clear()
@@ -512,14 +517,14 @@ class SimNode(Node):
     def _sim_now(self) -> float:
         """The time messages are stamped with, s."""
         if self._publish_clock:
-            return self._world.time
+            return self._clock_offset + self._world.time
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _stamp(self) -> Time:
         # The sim is the clock when it publishes /clock; else the node's clock (wall time,
         # or /clock from elsewhere with use_sim_time).
         if self._publish_clock:
-            t = self._world.time
+            t = self._sim_now()
             return Time(sec=int(t), nanosec=int((t - int(t)) * 1e9))
         return self.get_clock().now().to_msg()
 
@@ -562,7 +567,9 @@ class SimNode(Node):
                           'yaw': t.placement.yaw, 'box': box_of.get(t.body, -1)}
                  for t in world.info.ground_truth}
         self._pub_gt.publish(String(data=json.dumps(
-            {'seed': self._build_args['seed'], 'sim_time': round(world.time, 3),
+            {'seed': self._build_args['seed'],
+             'sim_time': round(self._clock_offset + world.time, 3),   # the clock, runs on
+             'tray_time': round(world.time, 3),                      # since this tray's reset
              'objects': truth})))
 
     # ------------------------------------------------------------------ lifecycle
