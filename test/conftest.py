@@ -1,5 +1,11 @@
-"""Shared fixtures: assets point at ../shared unless the environment says otherwise."""
+"""Shared fixtures: assets point at ../shared unless the environment says otherwise. At the end
+of every run, what the machine was like while the tests ran: a system test that fails on a
+CI machine and nowhere else is explained by its load, by other DDS participants on the
+machine (leftovers of an earlier run share its domains), or by a full /dev/shm (Fast DDS's
+shared-memory transport)."""
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +42,32 @@ def digits_hog():
         return made[n, orientations]
 
     return make
+
+
+sys.path.insert(0, str(Path(__file__).parent / 'nodes'))
+from rosproc import domain_in_use  # noqa: E402
+
+_AT_START: dict = {}
+
+
+def _machine() -> dict:
+    shm = shutil.disk_usage('/dev/shm') if os.path.isdir('/dev/shm') else None
+    return {'load': ' '.join(f'{x:.1f}' for x in os.getloadavg()),
+            'domains': [d for d in range(0, 233) if domain_in_use(d)],
+            'shm': 'absent' if shm is None else
+            f'{shm.used / 2**20:.0f} of {shm.total / 2**20:.0f} MB used'}
+
+
+def pytest_sessionstart(session):
+    _AT_START.update(_machine())
+
+
+def pytest_terminal_summary(terminalreporter):
+    end = _machine()
+    tr = terminalreporter
+    tr.write_sep('-', 'machine')
+    tr.write_line(f'cpus {os.cpu_count()}; load average (1, 5, 15 min) at start '
+                  f"{_AT_START.get('load', '?')}, at end {end['load']}")
+    tr.write_line(f"DDS domains with participants at start {_AT_START.get('domains', '?')}, "
+                  f"at end {end['domains']}")
+    tr.write_line(f"/dev/shm at start {_AT_START.get('shm', '?')}, at end {end['shm']}")

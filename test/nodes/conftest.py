@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))   # scenes.py, fake_arm.py, rosproc.py
+from rosproc import domain_for  # noqa: E402
+
 # Before rclpy creates any context: a domain of our own, and no traffic off this machine.
-os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+os.environ.setdefault('ROS_DOMAIN_ID', str(domain_for('in-process node tests')))
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-sys.path.insert(0, str(Path(__file__).parent))   # scenes.py, fake_arm.py
 
 import rclpy  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402

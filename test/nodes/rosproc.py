@@ -95,6 +95,33 @@ class NodeProcess:
                              f'{self.log()[-3000:]}')
 
 
+def _bound_udp_ports() -> set[int]:
+    ports = set()
+    for table in ('/proc/net/udp', '/proc/net/udp6'):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        ports.update(int(line.split()[1].rsplit(':', 1)[1], 16) for line in lines)
+    return ports
+
+
+def domain_in_use(domain: int, ports: set[int] | None = None) -> bool:
+    """Whether a DDS participant on this machine uses ``domain``: the RTPS ports of a
+    domain are 7400 + 250 * domain and the 249 after it (discovery and user traffic)."""
+    ports = _bound_udp_ports() if ports is None else ports
+    base = 7400 + 250 * domain
+    return any(base <= p < base + 250 for p in ports)
+
+
 def domain_for(tag: str) -> int:
-    """A DDS domain for one test module of this process (0..232 is valid for Fast DDS)."""
-    return 1 + (os.getpid() * 31 + sum(map(ord, tag))) % 200
+    """A DDS domain for one test module of this process (1..200; Fast DDS takes 0..232)
+    that no participant on this machine uses yet: a node left over from another run, or a
+    test of another checkout running beside this one, must not answer this test's goals."""
+    ports = _bound_udp_ports()
+    first = (os.getpid() * 31 + sum(map(ord, tag))) % 200
+    for k in range(200):
+        domain = 1 + (first + k) % 200
+        if not domain_in_use(domain, ports):
+            return domain
+    raise RuntimeError('every DDS domain 1..200 has participants on this machine')
