@@ -10,10 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from sorting_cell.bringup import transport_env as _transport_env
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / 'shared'
 if not os.environ.get('SORTING_CELL_ASSETS') and SHARED.is_dir():
     os.environ['SORTING_CELL_ASSETS'] = str(SHARED)
+
+# Every participant of the tests (this process's and its children's, which inherit it) on
+# loopback UDP, none on shared memory: with Fast DDS 2.14's shared memory, a loaded machine
+# whose tests SIGKILL nodes left a sorter's thread spinning in a take that could not
+# deserialize (holding the GIL: the node never started) -- see config/fastdds_udp.xml.
+# Before any rclpy context exists (Fast DDS reads the profile once per process).
+os.environ.update(_transport_env('udp'))
+os.environ.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
 
 
 @pytest.fixture(scope='session')

@@ -34,7 +34,7 @@ from typing import IO, Sequence
 __all__ = ['NodeSpec', 'Supervisor', 'NODE_SETS', 'KEY_TOPICS', 'LATCHED_TOPICS',
            'MissingNodeError', 'node_set', 'robot_node_set', 'ROS2_CONTROL_FACTORY',
            'find_config', 'shm_profile', 'missing_modules',
-           'transport_env', 'ui_spec', 'TRANSPORTS']
+           'transport_env', 'local_env', 'ui_spec', 'TRANSPORTS']
 
 NODE_SETS: dict[str, list[str]] = {
     'camera': ['camera', 'proposals', 'clustering', 'sorter'],
@@ -132,12 +132,27 @@ def transport_env(mode: str, env: dict[str, str] | None = None) -> dict[str, str
         return env
     env.pop('FASTRTPS_DEFAULT_PROFILES_FILE', None)
     filename = TRANSPORT_PROFILES['shm' if mode == 'auto' else mode]
+    if mode == 'udp':
+        # With LOCALHOST, rmw_fastrtps replaces a profile's transports by shared memory and
+        # loopback UDP; the UDP profile is loopback-only itself.
+        env.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
     if filename is not None:
         profile = find_config(filename)
         if profile is None:
             raise FileNotFoundError(f'{filename} not found in any config directory '
                                     f'({", ".join(map(str, _config_dirs()))})')
         env['FASTRTPS_DEFAULT_PROFILES_FILE'] = str(profile)
+    return env
+
+
+def local_env(domain: int, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for the nodes of a cell that stays on this machine (tests, benches, the
+    fault matrix): DDS domain ``domain`` over the shipped loopback UDP profile, no shared
+    memory (nodes there are killed and restarted, see ``config/fastdds_udp.xml``)."""
+    if not 0 <= domain <= 232:
+        raise ValueError(f'DDS domain must be 0..232 (Fast DDS), got {domain}')
+    env = transport_env('udp', env)
+    env['ROS_DOMAIN_ID'] = str(domain)
     return env
 
 

@@ -66,7 +66,6 @@ def test_live_endpoints_announce_the_installed_hashes():
     from tf2_msgs.msg import TFMessage
 
     os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     context = rclpy.Context()
     rclpy.init(context=context)
     node = Node('hash_probe', context=context)

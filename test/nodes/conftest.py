@@ -14,7 +14,6 @@ from rosproc import domain_for  # noqa: E402
 
 # Before rclpy creates any context: a domain of our own, and no traffic off this machine.
 os.environ.setdefault('ROS_DOMAIN_ID', str(domain_for('in-process node tests')))
-os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 
 import rclpy  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402

@@ -13,14 +13,15 @@ import time
 from pathlib import Path
 
 import yaml
+from sorting_cell.bringup import local_env
 
 HERE = Path(__file__).resolve().parent
 
 
 def ros_env(domain_id: int) -> dict:
-    env = dict(os.environ)
-    env['ROS_DOMAIN_ID'] = str(domain_id)
-    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    """A child's environment: DDS domain ``domain_id`` over loopback UDP, no shared memory
+    (:func:`sorting_cell.bringup.local_env`)."""
+    env = local_env(domain_id)
     env['PYTHONPATH'] = os.pathsep.join([str(HERE), env.get('PYTHONPATH', '')]).rstrip(
         os.pathsep)
     env['PYTHONUNBUFFERED'] = '1'

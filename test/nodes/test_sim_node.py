@@ -81,7 +81,6 @@ def cell():
     # a domain of our own (set before init, restored after) keeps parallel runs apart
     saved = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
     os.environ['ROS_DOMAIN_ID'] = str(domain_for('test_sim_node'))
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     context = rclpy.Context()
     rclpy.init(context=context)
     # The sim's execute callbacks block until their goal ends (one thread each).

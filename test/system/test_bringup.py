@@ -13,6 +13,7 @@ import pytest
 
 from sorting_cell import bags, bringup
 from sorting_cell.cli import main as cli_main
+from rosproc import ros_env
 
 DOMAIN = 222 + os.getpid() % 11
 SORTING_CELL = str(Path(sys.executable).with_name('sorting-cell'))
@@ -50,8 +51,7 @@ class Up:
     """``sorting-cell up ...`` in the background, its stdout lines in a queue."""
 
     def __init__(self, *args, env_extra=None):
-        env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN),
-                   ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', **(env_extra or {}))
+        env = dict(ros_env(DOMAIN), **(env_extra or {}))
         self.proc = subprocess.Popen([SORTING_CELL, 'up', *args], env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines: queue.Queue = queue.Queue()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sorting_cell import bags
+from rosproc import ros_env
 
 DOMAIN = 200 + os.getpid() % 11  # 200-232: clear of test/nodes (100-199)
 SORTING_CELL = str(Path(sys.executable).with_name('sorting-cell'))
@@ -65,7 +66,7 @@ def listener():
 
 @pytest.mark.parametrize('rate', [1.0, 2.5])
 def test_replay_process_delivers_every_frame_with_its_timing(tool_bag, listener, rate):
-    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    env = ros_env(DOMAIN)
     proc = subprocess.run([SORTING_CELL, 'replay', str(tool_bag), '--rate', str(rate),
                            '--wait-for-subscribers', '1'], env=env, capture_output=True,
                           text=True, timeout=90)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from sorting_cell import bags
+from rosproc import ros_env
 
 DOMAIN = 211 + os.getpid() % 11
 SORTING_CELL = str(Path(sys.executable).with_name('sorting-cell'))
@@ -19,7 +20,7 @@ SORTING_CELL = str(Path(sys.executable).with_name('sorting-cell'))
 def test_record_live_replay_round_trip(tmp_path, tools_root):
     source = tmp_path / 'source'
     bags.bag_from_tools(source, condition=4, root=tools_root, per_class=1, rate_hz=10.0)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    env = ros_env(DOMAIN)
     out = tmp_path / 'recorded'
     recorder = subprocess.Popen([SORTING_CELL, 'record', str(out), '--topics',
                                  'camera/image_raw', 'camera/camera_info'], env=env,

@@ -13,7 +13,7 @@ import pytest
 psutil = pytest.importorskip('psutil')
 pytest.importorskip('rclpy')
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
-from rosproc import domain_for  # noqa: E402
+from rosproc import domain_for, ros_env  # noqa: E402
 
 CLI = [sys.executable, '-c', 'import sys; from sorting_cell.cli import main; '
        'sys.exit(main(sys.argv[1:]))']
@@ -39,8 +39,7 @@ def _alive(procs):
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGKILL], ids=['ctrl-c', 'sigkill'])
 def test_stopped_bench_leaves_no_cell(sig, tmp_path):
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_for('sim_bench_stop')),
-               ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
+    env = ros_env(domain_for('sim_bench_stop'))
     env.setdefault('MUJOCO_GL', 'egl')
     bench = subprocess.Popen(
         CLI + ['sim', 'bench', '--objects', 'primitives', '--trays', '1', '--per-tray', '2',

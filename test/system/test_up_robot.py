@@ -20,6 +20,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
+from rosproc import ros_env  # noqa: E402
 from scenes import make_scene  # noqa: E402
 
 from sorting_cell.calibration import Calibration  # noqa: E402
@@ -54,15 +55,14 @@ def _cell(tmp_path: Path, scene) -> tuple[Path, np.ndarray]:
 def test_up_robot_detections_in_the_base_frame_from_calibration(tmp_path, monkeypatch):
     scene = make_scene(n_objects=4, n_kinds=2, seed=5)
     config, T_base_camera = _cell(tmp_path, scene)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    env = ros_env(DOMAIN)
     up = subprocess.Popen(
         [str(Path(sys.executable).with_name('sorting-cell')), 'up', 'robot', '--config',
-         str(config), '--nodes', 'cell_frames,proposals', '--transport', 'default',
+         str(config), '--nodes', 'cell_frames,proposals', '--transport', 'udp',
          '--log-dir', str(tmp_path / 'logs'), '--exit-on-failure',
          '-p', 'proposals.camera_timeout:=60.0'],
         env=env, stdout=open(tmp_path / 'up.log', 'w'), stderr=subprocess.STDOUT)
     monkeypatch.setenv('ROS_DOMAIN_ID', str(DOMAIN))
-    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=DOMAIN)
     node = Node('robot_camera', context=ctx)

@@ -278,14 +278,13 @@ def _start_cell(args, boxes: int, seed: int, domain: int, logs: Path) -> subproc
               'sorter.arm.num_boxes': boxes}
     cmd = [sys.executable, '-c', 'import sys; from sorting_cell.cli import main; '
            'sys.exit(main(sys.argv[1:]))', 'up', 'sim', '--nodes', 'sim,cell_frames,sorter',
-           '--transport', 'default', '--log-dir', str(logs / 'nodes'), '--exit-on-failure']
+           '--transport', 'udp', '--log-dir', str(logs / 'nodes'), '--exit-on-failure']
     for key, value in params.items():
         cmd += ['-p', f'{key}:={value}']
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
-               PYTHONUNBUFFERED='1')
+    from ..bringup import _die_with_parent, local_env
+    env = local_env(domain, dict(os.environ, PYTHONUNBUFFERED='1'))
     env.setdefault('MUJOCO_GL', 'egl')
     log = open(logs / 'up.log', 'w')
-    from ..bringup import _die_with_parent
     # its own session (a terminal Ctrl-C reaches it through us, once), and SIGTERM from the
     # kernel if the bench dies: a bench killed mid-run must not leave a cell running
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -384,8 +383,10 @@ def run_bench(args) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault('MUJOCO_GL', 'egl')
     domain = int(os.environ.get('SORTING_CELL_BENCH_DOMAIN', random.randint(120, 200)))
-    os.environ['ROS_DOMAIN_ID'] = str(domain)
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    from ..bringup import local_env
+    local = local_env(domain)   # this process talks to the cell the same way
+    os.environ.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
+    os.environ.update(local)
     import rclpy
 
     t0 = time.perf_counter()

@@ -35,7 +35,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Int64, String
 
-from sorting_cell.bringup import _die_with_parent, node_set, transport_env
+from sorting_cell.bringup import _die_with_parent, local_env, node_set
 from sorting_cell.faults import Outcome, score_case
 
 from .cell_client import SortingCell, SorterGone, SortOutcome, SortRejected
@@ -190,12 +190,9 @@ class FaultCell:
         self.log_dir = self.workdir / 'sortlog'
         (self.workdir / 'nodes').mkdir(parents=True, exist_ok=True)
         self.domain = domain if domain is not None else random.randint(120, 220)
-        # UDP only: with shared memory, Fast DDS 2.14 can leave a restarted (SIGKILLed)
-        # node unreachable from a participant that knew its predecessor, and the matrix
-        # kills and restarts nodes on purpose (config/fastdds_udp.xml says more).
-        env = transport_env('udp', dict(os.environ, ROS_DOMAIN_ID=str(self.domain),
-                                        ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
-                                        PYTHONUNBUFFERED='1'))
+        # No shared memory: the matrix kills and restarts nodes on purpose, and Fast DDS
+        # 2.14's shared memory does not always survive that (config/fastdds_udp.xml).
+        env = local_env(self.domain, dict(os.environ, PYTHONUNBUFFERED='1'))
         env.setdefault('MUJOCO_GL', 'egl')
         o = self.opt
         overrides = {

@@ -67,12 +67,12 @@ def _through_nodes(images, n_boxes, work: Path, background_frames: int, rate_hz:
     from sorting_cell_interfaces.msg import ClusterAssignments
 
     from .. import bags
-    from ..bringup import NodeSpec, Supervisor, find_config
+    from ..bringup import NodeSpec, Supervisor, find_config, local_env
     from .qos import latched_qos, result_qos
 
     bags.write_image_bag(work / 'bag', list(images), rate_hz=rate_hz, start_ns=_START_NS)
     domain = domain_id if domain_id is not None else 1 + os.getpid() % 200
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    env = local_env(domain)
     depth = str(max(200, len(images) + 10))
 
     def spec(name: str, **params) -> NodeSpec:
