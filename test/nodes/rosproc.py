@@ -95,6 +95,12 @@ class NodeProcess:
                              f'{self.log()[-3000:]}')
 
 
+def node_logs(root: Path, tail: int = 1500) -> str:
+    """The last ``tail`` characters of every ``*.log`` below ``root``, for a failure message."""
+    return '\n'.join(f'--- {p.name}\n{p.read_text()[-tail:]}'
+                     for p in sorted(Path(root).rglob('*.log')))
+
+
 def domain_for(tag: str) -> int:
     """A DDS domain for one test module of this process (0..232 is valid for Fast DDS)."""
     return 1 + (os.getpid() * 31 + sum(map(ord, tag))) % 200
