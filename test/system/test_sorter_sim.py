@@ -10,7 +10,6 @@ object ended up is read from the sim's ground truth (final physical positions).
 """
 import collections
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import rclpy
 from action_msgs.msg import GoalStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
-from rosproc import domain_for, node_logs, ros_env  # noqa: E402
+from rosproc import domain_for, node_logs, ros_env, stop_session  # noqa: E402
 
 from sorting_cell.client import SortingCell  # noqa: E402
 from sorting_cell.nodes.sim_probe import SimProbe  # noqa: E402
@@ -129,10 +128,4 @@ def test_up_sim_sorts_tray_into_boxes_by_family(tmp_path):
     finally:
         probe.close()
         rclpy.try_shutdown(context=ctx)
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGINT)
-            try:
-                up.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(up.pid, signal.SIGKILL)
-                up.wait(timeout=10)
+        stop_session(up)

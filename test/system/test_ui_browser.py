@@ -6,7 +6,6 @@ the test's tmp folder."""
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
-from rosproc import domain_for, node_logs, ros_env  # noqa: E402
+from rosproc import domain_for, node_logs, ros_env, stop_session  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -168,10 +167,4 @@ def test_page_in_chromium_starts_shows_and_cancels_sorts(tmp_path):
             shutil.copy(tmp_path / 'ui_sorted.png', os.environ['SORTING_CELL_UI_SCREENSHOT'])
     finally:
         driver.quit()
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGINT)
-            try:
-                up.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(up.pid, signal.SIGKILL)
-                up.wait(timeout=10)
+        stop_session(up)

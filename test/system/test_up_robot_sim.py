@@ -12,7 +12,6 @@ together, as a driver and the cell would. Where every object ended up is read fr
 sim's ground truth (final physical positions; tests only).
 """
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,8 @@ import rclpy
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
-from rosproc import NodeProcess, domain_for, node_logs, ros_env  # noqa: E402
+from rosproc import (NodeProcess, domain_for, node_logs, ros_env, stop_session,  # noqa: E402
+                     wait_until)
 
 from sorting_cell.client import SortingCell  # noqa: E402
 from sorting_cell.nodes.sim_probe import SimProbe  # noqa: E402
@@ -33,17 +33,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BOXES, OBJECTS, SEED = 2, 4, 3
 ARM, GRIPPER = 'cell_arm_controller', 'cell_gripper_controller'
 FJT, GRIP = f'/{ARM}/follow_joint_trajectory', f'/{GRIPPER}/gripper_cmd'
-
-
-def _wait(predicate, timeout: float, what: str, logs):
-    """The first true value of ``predicate()``; an AssertionError with the logs if none."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f'timed out waiting for {what}\n{logs()}')
 
 
 def _cell_config(tmp_path: Path) -> Path:
@@ -77,7 +66,7 @@ def test_up_robot_sorts_the_sim_through_actions_and_tf(tmp_path):
     probe = SimProbe(ctx, actions=(FJT, GRIP))
     logs = lambda: node_logs(tmp_path, 2000)  # noqa: E731
     try:
-        truth = _wait(lambda: probe.truth_after(None, -1.0), 60.0, 'ground truth', logs)
+        truth = wait_until(lambda: probe.truth_after(None, -1.0), 60.0, 'ground truth', logs)
         assert len(truth['objects']) == OBJECTS
         t0 = time.monotonic()
         with SortingCell(context=ctx, server_timeout=60.0) as cell:
@@ -91,8 +80,8 @@ def test_up_robot_sorts_the_sim_through_actions_and_tf(tmp_path):
         assert len(placed) >= OBJECTS - 1, reasons
         # Through the actions named in the configuration: per placement at least five
         # trajectory goals and two gripper goals ended SUCCEEDED on the controllers.
-        _wait(lambda: probe.goal_count(FJT) >= 5 * len(placed)
-              and probe.goal_count(GRIP) >= 2 * len(placed), 10.0, 'goal statuses', logs)
+        wait_until(lambda: probe.goal_count(FJT) >= 5 * len(placed)
+                   and probe.goal_count(GRIP) >= 2 * len(placed), 10.0, 'goal statuses', logs)
         # tf only: no node offers or asks for a private camera pose
         topics = dict(probe.node.get_topic_names_and_types())
         assert not [t for t in topics if t.endswith('camera/pose')], sorted(topics)
@@ -109,10 +98,10 @@ def test_up_robot_sorts_the_sim_through_actions_and_tf(tmp_path):
         assert len(intended) + len(failed) == OBJECTS
         # Final physical positions, after settling: every placed object lies in its box,
         # and each box holds one family.
-        now = _wait(lambda: probe.truth_after(None, -1.0), 30.0, 'ground truth after -1.0',
-                    logs)['sim_time']
-        final = _wait(lambda: probe.truth_after(None, now + 1.5), 30.0,
-                      f'ground truth after {now + 1.5}', logs)
+        now = wait_until(lambda: probe.truth_after(None, -1.0), 30.0,
+                         'ground truth after -1.0', logs)['sim_time']
+        final = wait_until(lambda: probe.truth_after(None, now + 1.5), 30.0,
+                           f'ground truth after {now + 1.5}', logs)
         where = {n: v['box'] for n, v in final['objects'].items() if n not in failed}
         assert where == intended, f'final boxes {where}, intended {intended}; {reasons}'
         families = {}
@@ -123,11 +112,5 @@ def test_up_robot_sorts_the_sim_through_actions_and_tf(tmp_path):
     finally:
         probe.close()
         rclpy.try_shutdown(context=ctx)
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGINT)
-            try:
-                up.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(up.pid, signal.SIGKILL)
-                up.wait(timeout=10)
+        stop_session(up)
         sim.stop()
