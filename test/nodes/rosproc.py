@@ -115,6 +115,37 @@ def domain_in_use(domain: int, ports: set[int] | None = None) -> bool:
     return any(base <= p < base + 250 for p in ports)
 
 
+def stop_session(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGINT to the session of ``proc`` (started with ``start_new_session``: its nodes too),
+    SIGKILL if it has not ended within ``timeout`` s."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def wait_until(predicate, timeout: float, what: str, logs=lambda: ''):
+    """The first true value of ``predicate()``, polled until ``timeout`` s; else an
+    AssertionError naming ``what``, with ``logs()``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f'timed out waiting for {what}\n{logs()}')
+
+
+def node_logs(root: Path, tail: int = 1500) -> str:
+    """The last ``tail`` characters of every ``*.log`` below ``root``, for a failure message."""
+    return '\n'.join(f'--- {p.name}\n{p.read_text()[-tail:]}'
+                     for p in sorted(Path(root).rglob('*.log')))
+
+
 def domain_for(tag: str) -> int:
     """A DDS domain for one test module of this process (1..200; Fast DDS takes 0..232)
     that no participant on this machine uses yet: a node left over from another run, or a

@@ -14,7 +14,7 @@ import rclpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
 from fake_arm import read_journal  # noqa: E402
-from rosproc import domain_for, ros_env  # noqa: E402
+from rosproc import domain_for, ros_env, wait_until  # noqa: E402
 from scenes import make_scene  # noqa: E402
 
 from sorting_cell import bringup  # noqa: E402
@@ -24,16 +24,6 @@ from sorting_cell.nodes.liveness import DETECTION_S  # noqa: E402
 from sorting_cell.sortlog import SortLog  # noqa: E402
 
 DOMAIN = domain_for(__name__)
-
-
-def _poll(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f'no {what} within {timeout} s')
 
 
 def test_hung_then_killed_camera_ends_the_goal_naming_it_and_up_shows_it_dead(tmp_path):
@@ -61,11 +51,11 @@ def test_hung_then_killed_camera_ends_the_goal_naming_it_and_up_shows_it_dead(tm
         sup.start()
         camera_pgid = sup.children['camera'].proc.pid
         client = SortingCell(context=context, server_timeout=60.0)
-        _poll(lambda: sup.status()['processes']['camera']['heartbeat'] == 'alive', 30,
-              'camera heartbeat in the status')
+        wait_until(lambda: sup.status()['processes']['camera']['heartbeat'] == 'alive', 30,
+                   'camera heartbeat in the status')
         task = client.sort_async(num_boxes=2, sort_id='hang')
-        _poll(lambda: any(f.phase == 'pick' and f.objects_done >= 1 for f in task.feedback),
-              40, 'a pick done')
+        wait_until(lambda: any(f.phase == 'pick' and f.objects_done >= 1 for f in task.feedback),
+                   40, 'a pick done')
         os.killpg(camera_pgid, signal.SIGSTOP)       # hung: the process is there, silent
         t0 = time.monotonic()
         out = task.wait(timeout=DETECTION_S + 10)
@@ -80,22 +70,23 @@ def test_hung_then_killed_camera_ends_the_goal_naming_it_and_up_shows_it_dead(tm
         assert rec.state == 'aborted' and set(rec.placements()) == placed
         assert all(o.state == 'pending' for o in rec.objects if o.object_id not in placed)
         # What `sorting-cell up` prints: the hung node is dead, not 'up'.
-        status = _poll(lambda: (lambda s: s if s['processes']['camera']['heartbeat'] == 'dead'
-                                else None)(sup.status()), DETECTION_S + 3, 'camera dead')
+        status = wait_until(lambda: (lambda s: s if s['processes']['camera']['heartbeat'] == 'dead'
+                                     else None)(sup.status()), DETECTION_S + 3,
+                            'camera dead')
         assert not status['processes']['camera']['alive']
         assert 'camera DEAD' in sup.format_status(status)
         # It wakes up: the same goal resumes the sort; every object moved exactly once.
         os.killpg(camera_pgid, signal.SIGCONT)
-        _poll(lambda: sup.status()['processes']['camera']['heartbeat'] == 'alive', 10,
-              'camera alive again')
+        wait_until(lambda: sup.status()['processes']['camera']['heartbeat'] == 'alive', 10,
+                   'camera alive again')
         out = client.sort(num_boxes=2, timeout=60)
         assert out.status == 'succeeded' and out.success and out.resumed, out.message
         assert sorted(p['object_id'] for p in read_journal(journal)) == sorted(out.boxes())
         # Killed: the next goal is refused before anything moves, naming it.
         moved = len(read_journal(journal))
         os.killpg(camera_pgid, signal.SIGKILL)
-        _poll(lambda: sup.status()['processes']['camera']['heartbeat'] == 'dead',
-              DETECTION_S + 3, 'killed camera seen dead')
+        wait_until(lambda: sup.status()['processes']['camera']['heartbeat'] == 'dead',
+                   DETECTION_S + 3, 'killed camera seen dead')
         t0 = time.monotonic()
         out = client.sort(num_boxes=2, sort_id='after-kill', timeout=DETECTION_S + 20)
         assert out.status == 'aborted', out.message

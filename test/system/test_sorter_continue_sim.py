@@ -21,10 +21,10 @@ import numpy as np
 import rclpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
-from rosproc import domain_for, ros_env  # noqa: E402
+from rosproc import domain_for, node_logs as _logs, ros_env  # noqa: E402
 
-from sorting_cell.cli.sim_bench import _Probe  # noqa: E402
 from sorting_cell.client import Match, SortingCell  # noqa: E402
+from sorting_cell.nodes.sim_probe import SimProbe  # noqa: E402
 from sorting_cell.sortlog import LoggedObject, SortLog  # noqa: E402
 
 FAMILIES, OBJECTS, SEEDS, MISSING = ('screwdriver', 'pen', 'wrench'), 6, (3, 8), 'wrench'
@@ -45,11 +45,6 @@ def _up(tmp_path: Path, domain: int) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def _logs(tmp_path: Path) -> str:
-    return '\n'.join(f'--- {p.name}\n{p.read_text()[-1500:]}'
-                     for p in sorted(tmp_path.rglob('*.log')))
-
-
 def _families(outcome, truth: dict) -> dict[str, str]:
     """object_id -> family, matching each outcome's 3-D position to the tray's objects."""
     objects = truth['objects']
@@ -66,12 +61,12 @@ def _families(outcome, truth: dict) -> dict[str, str]:
     return fam
 
 
-def _new_tray(probe: _Probe, seed: int) -> dict:
-    """Lay out tray ``seed`` and wait until the camera shows it (its own frames: the sim
-    clock restarts, so frames of the last tray must not pass for this one)."""
+def _new_tray(probe: SimProbe, seed: int) -> dict:
+    """Lay out tray ``seed`` and wait until the camera shows it (its own frames: the sim's
+    clock runs on across a reset, so they are stamped after its first ground truth)."""
     probe.reset(seed)
     start = probe.wait_truth(seed, -1.0, 120.0)
-    probe.wait_image(start['sim_time'] + 0.5, 120.0, start['sim_time'] + 30.0)
+    probe.wait_image(start['sim_time'] + 0.5, 120.0)
     return start
 
 
@@ -99,7 +94,7 @@ def test_goal_continues_the_boxes_of_an_earlier_sort(tmp_path):
     up = _up(tmp_path, domain)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
-    probe = _Probe(ctx)
+    probe = SimProbe(ctx, image=True)
     try:
         truth1 = probe.wait_truth(SEEDS[0], -1.0, 120.0)
         with SortingCell(context=ctx, server_timeout=120.0) as cell:

@@ -9,9 +9,7 @@ latches one on ``camera/background`` (the same cell rendered without objects). W
 object ended up is read from the sim's ground truth (final physical positions).
 """
 import collections
-import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,16 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from action_msgs.msg import GoalStatus, GoalStatusArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from std_msgs.msg import String
+from action_msgs.msg import GoalStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
-from rosproc import domain_for, ros_env  # noqa: E402
+from rosproc import domain_for, node_logs, ros_env, stop_session  # noqa: E402
 
 from sorting_cell.client import SortingCell  # noqa: E402
-from sorting_cell.nodes.qos import latched_qos  # noqa: E402
+from sorting_cell.nodes.sim_probe import SimProbe  # noqa: E402
 from sorting_cell.sortlog import SortLog  # noqa: E402
 
 # Two objects of each of four families (screwdriver, pen, wrench, usb_stick), four boxes.
@@ -37,60 +32,8 @@ BOXES, OBJECTS, SEED = 4, 8, 3
 # their intended box with purity 1.000 on every tray. One misfiled object of eight (7/8)
 # is allowed for this single tray; two would be a regression.
 MIN_PURITY = 0.85
-
-
-def _ground_truth(ctx, after_sim_time: float = -1.0, timeout: float = 60.0) -> dict:
-    """The first sim/ground_truth newer than ``after_sim_time`` (sim seconds)."""
-    node = Node('gt_probe', context=ctx)
-    got = []
-    node.create_subscription(String, 'sim/ground_truth',
-                             lambda m: got.append(json.loads(m.data)), latched_qos())
-    ex = SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ex.spin_once(timeout_sec=0.1)
-            if got and got[-1]['sim_time'] > after_sim_time:
-                return got[-1]
-    finally:
-        ex.shutdown()
-        node.destroy_node()
-    raise AssertionError(f'no sim/ground_truth after sim time {after_sim_time} '
-                         f'(last: {got[-1]["sim_time"] if got else None})')
-
-
-class _GoalWatch:
-    """Final statuses of the goals seen on the controllers' ``_action/status`` topics."""
-
-    def __init__(self, ctx):
-        self.node = Node('goal_watch', context=ctx)
-        self.final = {}     # (action, goal id) -> status
-        for action in ('joint_trajectory_controller/follow_joint_trajectory',
-                       'gripper_controller/gripper_cmd'):
-            self.node.create_subscription(GoalStatusArray, f'/{action}/_action/status',
-                                          self._store(action), 10)
-        self.executor = SingleThreadedExecutor(context=ctx)
-        self.executor.add_node(self.node)
-        import threading
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self):
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - context shut down at the end of the test
-            pass
-
-    def _store(self, action):
-        def cb(msg):
-            for st in msg.status_list:
-                if st.status >= GoalStatus.STATUS_SUCCEEDED:
-                    self.final[action, bytes(st.goal_info.goal_id.uuid)] = st.status
-        return cb
-
-    def count(self, action: str, status: int) -> int:
-        return sum(1 for (a, _), s in list(self.final.items()) if a == action and s == status)
+FJT = '/joint_trajectory_controller/follow_joint_trajectory'
+GRIP = '/gripper_controller/gripper_cmd'
 
 
 def _purity(truth: dict) -> float:
@@ -118,27 +61,22 @@ def _up(tmp_path: Path, domain: int) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def _logs(tmp_path: Path) -> str:
-    return '\n'.join(f'--- {p.name}\n{p.read_text()[-1500:]}'
-                     for p in sorted(tmp_path.rglob('*.log')))
-
-
 def test_up_sim_sorts_tray_into_boxes_by_family(tmp_path):
     os.environ.setdefault('MUJOCO_GL', 'egl')
     domain = domain_for(__name__)
     up = _up(tmp_path, domain)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
-    watch = _GoalWatch(ctx)
+    probe = SimProbe(ctx, actions=(FJT, GRIP))
     try:
-        truth = _ground_truth(ctx)
+        truth = probe.wait_truth(None, -1.0, 60.0)
         objects = truth['objects']
-        assert len(objects) == OBJECTS, _logs(tmp_path)
+        assert len(objects) == OBJECTS, node_logs(tmp_path)
         wall0 = time.monotonic()
         with SortingCell(context=ctx, server_timeout=120.0) as cell:
             out = cell.sort(num_boxes=BOXES, timeout=400)
         wall = time.monotonic() - wall0
-        assert out.status == 'succeeded', out.message + _logs(tmp_path)
+        assert out.status == 'succeeded', out.message + node_logs(tmp_path)
         assert len(out.objects) == OBJECTS, [o.bbox for o in out.objects]
         reasons = [(o.object_id, o.reason) for o in out.objects]
         placed = [o for o in out.objects if o.reason.startswith('placed')]
@@ -154,15 +92,13 @@ def test_up_sim_sorts_tray_into_boxes_by_family(tmp_path):
         # Every placement went through the actions: per pick at least five trajectory goals
         # (pre-grasp, descent, lift, carry, lowering) and two gripper goals (close, open)
         # ended SUCCEEDED on the controllers' status topics.
-        fjt = 'joint_trajectory_controller/follow_joint_trajectory'
         deadline = time.monotonic() + 10.0
-        while (watch.count(fjt, GoalStatus.STATUS_SUCCEEDED) < 5 * len(placed)
+        while (probe.goal_count(FJT, GoalStatus.STATUS_SUCCEEDED) < 5 * len(placed)
                and time.monotonic() < deadline):
             time.sleep(0.05)
-        assert watch.count(fjt, GoalStatus.STATUS_SUCCEEDED) >= 5 * len(placed)
-        assert watch.count('gripper_controller/gripper_cmd',
-                           GoalStatus.STATUS_SUCCEEDED) >= 2 * len(placed)
-        sim_s = _ground_truth(ctx)['sim_time'] - truth['sim_time']   # +- 1 s (1 Hz truth)
+        assert probe.goal_count(FJT, GoalStatus.STATUS_SUCCEEDED) >= 5 * len(placed)
+        assert probe.goal_count(GRIP, GoalStatus.STATUS_SUCCEEDED) >= 2 * len(placed)
+        sim_s = probe.wait_truth(None)['sim_time'] - truth['sim_time']   # +- 1 s (1 Hz truth)
         print(f'attempts {[o.attempts for o in out.objects]}; '
               f'sorted {len(placed)}/{OBJECTS} in {wall:.1f} s wall, ~{sim_s:.0f} s sim time: '
               f'{3600 * len(placed) / sim_s:.0f} picks/h of sim time')
@@ -183,19 +119,13 @@ def test_up_sim_sorts_tray_into_boxes_by_family(tmp_path):
 
         # Final physical positions, after the objects have settled: every placed object
         # lies in the box it was meant for, and the boxes are sorted by family.
-        final = _ground_truth(ctx, after_sim_time=_ground_truth(ctx)['sim_time'] + 1.5)
+        final = probe.wait_truth(None, probe.wait_truth(None)['sim_time'] + 1.5)
         where = {n: v['box'] for n, v in final['objects'].items() if n not in failed}
         assert where == intended, f'final boxes {where}, intended {intended}; {reasons}'
         purity = _purity(final)
         contents = {n: (v['family'], v['box']) for n, v in final['objects'].items()}
         assert purity >= MIN_PURITY, f'purity {purity:.2f}: {contents}'
     finally:
-        watch.executor.shutdown(timeout_sec=2.0)
+        probe.close()
         rclpy.try_shutdown(context=ctx)
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGINT)
-            try:
-                up.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(up.pid, signal.SIGKILL)
-                up.wait(timeout=10)
+        stop_session(up)

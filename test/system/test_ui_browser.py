@@ -6,7 +6,6 @@ the test's tmp folder."""
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
-from rosproc import domain_for, ros_env  # noqa: E402
+from rosproc import domain_for, node_logs, ros_env, stop_session  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -29,11 +28,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-def _logs(tmp_path: Path) -> str:
-    return '\n'.join(f'--- {p.name}\n{p.read_text()[-1500:]}'
-                     for p in sorted(tmp_path.rglob('*.log')))
 
 
 def _until(predicate, timeout: float, what: str, logs=lambda: ''):
@@ -69,20 +63,19 @@ def _browser():
 def _reset_tray(domain: int, seed: int, sim_log: Path, logs) -> None:
     """A new tray in the sim (its ``sim/reset`` topic), so a second sort has objects."""
     import rclpy
-    from rclpy.node import Node
-    from std_msgs.msg import Int64
+
+    from sorting_cell.nodes.sim_probe import SimProbe
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
+    probe = SimProbe(ctx, name='ui_test_reset')
     try:
-        node = Node('ui_test_reset', context=ctx)
-        pub = node.create_publisher(Int64, 'sim/reset', 10)
-        _until(lambda: pub.get_subscription_count() > 0, 30.0, 'the sim on sim/reset', logs)
-        pub.publish(Int64(data=seed))
+        _until(probe.sim_listening, 30.0, 'the sim on sim/reset', logs)
+        probe.reset(seed)
         # the publisher stays until the sim has acted on it (else the message may be lost)
         _until(lambda: f'tray reset with seed {seed}' in sim_log.read_text(), 60.0,
                'the sim to reset its tray', logs)
-        node.destroy_node()
     finally:
+        probe.close()
         rclpy.try_shutdown(context=ctx)
 
 
@@ -103,7 +96,7 @@ def test_page_in_chromium_starts_shows_and_cancels_sorts(tmp_path):
     env = dict(ros_env(domain), MUJOCO_GL=os.environ.get('MUJOCO_GL', 'egl'))
     up = subprocess.Popen(cmd, env=env, stdout=open(tmp_path / 'up.log', 'w'),
                           stderr=subprocess.STDOUT, start_new_session=True)
-    logs = lambda: _logs(tmp_path)  # noqa: E731
+    logs = lambda: node_logs(tmp_path)  # noqa: E731
     url = f'http://127.0.0.1:{port}/'
     js = driver.execute_script
     try:
@@ -174,10 +167,4 @@ def test_page_in_chromium_starts_shows_and_cancels_sorts(tmp_path):
             shutil.copy(tmp_path / 'ui_sorted.png', os.environ['SORTING_CELL_UI_SCREENSHOT'])
     finally:
         driver.quit()
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGINT)
-            try:
-                up.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(up.pid, signal.SIGKILL)
-                up.wait(timeout=10)
+        stop_session(up)

@@ -11,89 +11,28 @@ sim's two-box layout; its calibration file is the sim camera's true pose, which
 together, as a driver and the cell would. Where every object ended up is read from the
 sim's ground truth (final physical positions; tests only).
 """
-import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import rclpy
 import yaml
-from action_msgs.msg import GoalStatus, GoalStatusArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from std_msgs.msg import String
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
-from rosproc import NodeProcess, domain_for, ros_env  # noqa: E402
+from rosproc import (NodeProcess, domain_for, node_logs, ros_env, stop_session,  # noqa: E402
+                     wait_until)
 
 from sorting_cell.client import SortingCell  # noqa: E402
-from sorting_cell.nodes.qos import latched_qos  # noqa: E402
+from sorting_cell.nodes.sim_probe import SimProbe  # noqa: E402
 from sorting_cell.sim.cell import box_poses  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BOXES, OBJECTS, SEED = 2, 4, 3
 ARM, GRIPPER = 'cell_arm_controller', 'cell_gripper_controller'
 FJT, GRIP = f'/{ARM}/follow_joint_trajectory', f'/{GRIPPER}/gripper_cmd'
-
-
-class _Watch:
-    """Latched sim topics and the controllers' goal statuses, spun in a thread."""
-
-    def __init__(self, ctx):
-        self.node = Node('robot_sim_watch', context=ctx)
-        self.lock = threading.RLock()   # predicates of wait() take it again
-        self.truth, self.final = [], {}
-        self.node.create_subscription(String, 'sim/ground_truth', self._on_truth,
-                                      latched_qos())
-        for action in (FJT, GRIP):
-            self.node.create_subscription(GoalStatusArray, f'{action}/_action/status',
-                                          self._on_status(action), 10)
-        self.executor = SingleThreadedExecutor(context=ctx)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self):
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - context shut down at the end of the test
-            pass
-
-    def _on_truth(self, msg):
-        with self.lock:
-            self.truth.append(json.loads(msg.data))
-
-    def _on_status(self, action):
-        def cb(msg):
-            with self.lock:
-                for st in msg.status_list:
-                    if st.status >= GoalStatus.STATUS_SUCCEEDED:
-                        self.final[action, bytes(st.goal_info.goal_id.uuid)] = st.status
-        return cb
-
-    def succeeded(self, action: str) -> int:
-        with self.lock:
-            return sum(1 for (a, _), s in self.final.items()
-                       if a == action and s == GoalStatus.STATUS_SUCCEEDED)
-
-    def wait(self, predicate, timeout: float, what: str, logs=lambda: ''):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f'timed out waiting for {what}\n{logs()}')
-
-    def truth_after(self, sim_time: float, logs) -> dict:
-        return self.wait(lambda: self.truth and self.truth[-1]['sim_time'] > sim_time
-                         and self.truth[-1], 30.0, f'ground truth after {sim_time}', logs)
 
 
 def _cell_config(tmp_path: Path) -> Path:
@@ -106,11 +45,6 @@ def _cell_config(tmp_path: Path) -> Path:
                     for x, y, yaw in box_poses(BOXES)]
     (tmp_path / 'cell.yaml').write_text(yaml.safe_dump(cfg))
     return tmp_path / 'cell.yaml'
-
-
-def _logs(tmp_path: Path) -> str:
-    return '\n'.join(f'--- {p.name}\n{p.read_text()[-2000:]}'
-                     for p in sorted(tmp_path.rglob('*.log')))
 
 
 def test_up_robot_sorts_the_sim_through_actions_and_tf(tmp_path):
@@ -129,10 +63,10 @@ def test_up_robot_sorts_the_sim_through_actions_and_tf(tmp_path):
                           stderr=subprocess.STDOUT, start_new_session=True)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
-    watch = _Watch(ctx)
-    logs = lambda: _logs(tmp_path)  # noqa: E731
+    probe = SimProbe(ctx, actions=(FJT, GRIP))
+    logs = lambda: node_logs(tmp_path, 2000)  # noqa: E731
     try:
-        truth = watch.wait(lambda: watch.truth and watch.truth[-1], 60.0, 'ground truth', logs)
+        truth = wait_until(lambda: probe.truth_after(None, -1.0), 60.0, 'ground truth', logs)
         assert len(truth['objects']) == OBJECTS
         t0 = time.monotonic()
         with SortingCell(context=ctx, server_timeout=60.0) as cell:
@@ -146,10 +80,10 @@ def test_up_robot_sorts_the_sim_through_actions_and_tf(tmp_path):
         assert len(placed) >= OBJECTS - 1, reasons
         # Through the actions named in the configuration: per placement at least five
         # trajectory goals and two gripper goals ended SUCCEEDED on the controllers.
-        watch.wait(lambda: watch.succeeded(FJT) >= 5 * len(placed)
-                   and watch.succeeded(GRIP) >= 2 * len(placed), 10.0, 'goal statuses', logs)
+        wait_until(lambda: probe.goal_count(FJT) >= 5 * len(placed)
+                   and probe.goal_count(GRIP) >= 2 * len(placed), 10.0, 'goal statuses', logs)
         # tf only: no node offers or asks for a private camera pose
-        topics = dict(watch.node.get_topic_names_and_types())
+        topics = dict(probe.node.get_topic_names_and_types())
         assert not [t for t in topics if t.endswith('camera/pose')], sorted(topics)
         # Each outcome is a distinct real object (base-frame positions from depth + tf).
         names = list(truth['objects'])
@@ -164,8 +98,10 @@ def test_up_robot_sorts_the_sim_through_actions_and_tf(tmp_path):
         assert len(intended) + len(failed) == OBJECTS
         # Final physical positions, after settling: every placed object lies in its box,
         # and each box holds one family.
-        now = watch.truth_after(-1.0, logs)['sim_time']
-        final = watch.truth_after(now + 1.5, logs)
+        now = wait_until(lambda: probe.truth_after(None, -1.0), 30.0,
+                         'ground truth after -1.0', logs)['sim_time']
+        final = wait_until(lambda: probe.truth_after(None, now + 1.5), 30.0,
+                           f'ground truth after {now + 1.5}', logs)
         where = {n: v['box'] for n, v in final['objects'].items() if n not in failed}
         assert where == intended, f'final boxes {where}, intended {intended}; {reasons}'
         families = {}
@@ -174,13 +110,7 @@ def test_up_robot_sorts_the_sim_through_actions_and_tf(tmp_path):
                 families.setdefault(v['box'], set()).add(v['family'])
         assert all(len(f) == 1 for f in families.values()), families
     finally:
-        watch.executor.shutdown(timeout_sec=2.0)
+        probe.close()
         rclpy.try_shutdown(context=ctx)
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGINT)
-            try:
-                up.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(up.pid, signal.SIGKILL)
-                up.wait(timeout=10)
+        stop_session(up)
         sim.stop()

@@ -37,8 +37,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..nodes.sim_probe import SimProbe
 
 __all__ = ['add_arguments', 'run_bench', 'score_tray']
 
@@ -120,98 +124,6 @@ def score_tray(start: dict, final: dict, outcomes: list[dict]) -> dict:
     purity = (sum(max(c.values()) for c in per_box.values()) / len(names)) if names else 0.0
     return {'rows': rows, 'nmi': nmi, 'purity': purity,
             'box_contents': {f'box{b}': dict(c) for b, c in sorted(per_box.items())}}
-
-
-class _Probe:
-    """Subscriptions the bench reads: ground truth, /clock, the overhead camera."""
-
-    def __init__(self, ctx):
-        import threading
-
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-        from rosgraph_msgs.msg import Clock
-        from sensor_msgs.msg import Image
-        from std_msgs.msg import Int64, String
-
-        from ..nodes.qos import latched_qos, sensor_qos
-        self.node = Node('sim_bench_probe', context=ctx)
-        self.truth: dict | None = None
-        self.sim_time = 0.0
-        self.image = None
-        self._recording = None
-        self._lock = threading.Lock()
-        self.node.create_subscription(String, 'sim/ground_truth', self._on_truth, latched_qos())
-        self.node.create_subscription(Clock, '/clock', self._on_clock, 10)
-        self.node.create_subscription(Image, 'camera/image_raw', self._on_image, sensor_qos())
-        self.reset_pub = self.node.create_publisher(Int64, 'sim/reset', 10)
-        self.executor = SingleThreadedExecutor(context=ctx)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - ends with the context
-            pass
-
-    def _on_truth(self, msg):
-        with self._lock:
-            self.truth = json.loads(msg.data)
-
-    def _on_clock(self, msg):
-        self.sim_time = msg.clock.sec + msg.clock.nanosec * 1e-9
-
-    def _on_image(self, msg):
-        from ..nodes.conversions import image_to_numpy
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        with self._lock:
-            self.image = (stamp, image_to_numpy(msg))
-            rec = self._recording
-            if rec is not None and stamp >= rec[2]:
-                rec[0].append(self.image[1][::2, ::2].copy())
-                rec[2] = stamp + rec[1]
-
-    def record(self, frames: list | None, period: float = 1.0) -> None:
-        """Append a half-size overhead image to ``frames`` every ``period`` sim seconds
-        (``None`` stops)."""
-        with self._lock:
-            self._recording = None if frames is None else [frames, period, 0.0]
-
-    def wait_truth(self, seed: int, after: float, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                t = self.truth
-            if t is not None and t['seed'] == seed and t['sim_time'] > after:
-                return t
-            time.sleep(0.05)
-        raise TimeoutError(f'no sim/ground_truth for seed {seed} after sim time {after:.1f} '
-                           f'within {timeout:.0f} s')
-
-    def wait_image(self, after: float, timeout: float, before: float = np.inf) -> np.ndarray:
-        """The first image stamped in (``after``, ``before``) sim seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                img = self.image
-            if img is not None and after < img[0] < before:
-                return img[1]
-            time.sleep(0.05)
-        raise TimeoutError(f'no camera image after sim time {after:.1f} within {timeout:.0f} s')
-
-    def reset(self, seed: int) -> None:
-        """Ask the sim for the tray of ``seed``; what was seen of the last tray is
-        forgotten."""
-        from std_msgs.msg import Int64
-        with self._lock:
-            self.truth, self.image = None, None
-        self.reset_pub.publish(Int64(data=int(seed)))
-
-    def close(self):
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
 
 
 def _render_cell(world, truth: dict, path: Path) -> None:
@@ -302,7 +214,7 @@ def _stop_cell(up: subprocess.Popen) -> None:
         up.wait(timeout=10)
 
 
-def _sort_tray(args, t: int, seed: int, boxes: int, probe: _Probe, ctx, out: Path):
+def _sort_tray(args, t: int, seed: int, boxes: int, probe: SimProbe, ctx, out: Path):
     """One tray: wait for the cell, sort it, score it, render it."""
     import imageio.v3 as iio
 
@@ -389,6 +301,8 @@ def run_bench(args) -> int:
     os.environ.update(local)
     import rclpy
 
+    from ..nodes.sim_probe import SimProbe
+
     t0 = time.perf_counter()
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
@@ -402,7 +316,7 @@ def run_bench(args) -> int:
             tray_logs.mkdir(parents=True, exist_ok=True)
             if up is None:
                 up = _start_cell(args, boxes, seed, domain, tray_logs)
-                probe = _Probe(ctx)
+                probe = SimProbe(ctx, name='sim_bench_probe', clock=True, image=True)
             else:
                 # the same running cell, the next tray laid out by the sim
                 probe.reset(seed)

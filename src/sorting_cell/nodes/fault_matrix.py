@@ -24,23 +24,20 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from std_msgs.msg import Int64, String
 
 from sorting_cell.bringup import _die_with_parent, local_env, node_set
 from sorting_cell.faults import Outcome, score_case
 
 from .cell_client import SortingCell, SorterGone, SortOutcome, SortRejected
 from .liveness import LivenessWatch, NodeState
-from .qos import HEARTBEAT_LEASE_S, latched_qos
+from .qos import HEARTBEAT_LEASE_S
+from .sim_probe import SimProbe
 
 __all__ = ['FaultCell', 'Case', 'CaseRun', 'CASES', 'run_cases', 'CellOptions']
 
@@ -122,64 +119,6 @@ class _Proc:
         raise TimeoutError(f'{self.spec.name} did not log {text!r} within {timeout:.0f} s')
 
 
-class _Probe:
-    """Ground truth (every sample kept while recording) and the sim/reset publisher."""
-
-    def __init__(self, ctx):
-        self.node = Node('fault_matrix_probe', context=ctx)
-        self._lock = threading.Lock()
-        self.truth: dict | None = None
-        self.history: list[dict] = []
-        self.node.create_subscription(String, 'sim/ground_truth', self._on_truth,
-                                      latched_qos())
-        self.reset_pub = self.node.create_publisher(Int64, 'sim/reset', 10)
-        self.executor = SingleThreadedExecutor(context=ctx)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - ends with the context
-            pass
-
-    def _on_truth(self, msg):
-        t = json.loads(msg.data)
-        with self._lock:
-            self.truth = t
-            self.history.append(t)
-
-    def latest(self) -> dict | None:
-        with self._lock:
-            return self.truth
-
-    def take_history(self) -> list[dict]:
-        with self._lock:
-            out, self.history = self.history, []
-        return out
-
-    def wait_truth(self, seed: int, after: float, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            t = self.latest()
-            if t is not None and t['seed'] == seed and t['sim_time'] > after:
-                return t
-            time.sleep(0.05)
-        raise TimeoutError(f'no sim/ground_truth of seed {seed} after sim time {after:.1f} '
-                           f'within {timeout:.0f} s')
-
-    def reset(self, seed: int) -> None:
-        with self._lock:
-            self.truth = None
-        self.reset_pub.publish(Int64(data=int(seed)))
-
-    def close(self):
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        self._thread.join(timeout=5.0)   # a spinning thread at exit aborts the interpreter
-
-
 class FaultCell:
     """The sim cell as one process per node, a ground-truth probe and a client."""
 
@@ -208,7 +147,7 @@ class FaultCell:
                       for s in node_set('sim', overrides)}
         self.seed = o.seed
         self.ctx = None
-        self.probe: _Probe | None = None
+        self.probe: SimProbe | None = None
         self.client: SortingCell | None = None
         self.sorter_log_dir = self.log_dir
 
@@ -236,7 +175,7 @@ class FaultCell:
     def up(self) -> None:
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx, domain_id=self.domain)
-        self.probe = _Probe(self.ctx)
+        self.probe = SimProbe(self.ctx, name='fault_matrix_probe', history=True)
         # The nodes that publish a heartbeat: a case starts only once all of them beat.
         self.watch = LivenessWatch(self.probe.node, [n for n in NODES if n != 'cell_frames'])
         for name in NODES:
