@@ -18,11 +18,11 @@ if not os.environ.get('SORTING_CELL_ASSETS') and SHARED.is_dir():
     os.environ['SORTING_CELL_ASSETS'] = str(SHARED)
 
 # Every participant of the tests (this process's and its children's, which inherit it) on
-# loopback UDP, none on shared memory: with Fast DDS 2.14's shared memory, a loaded machine
-# whose tests SIGKILL nodes left a sorter's thread spinning in a take that could not
-# deserialize (holding the GIL: the node never started) -- see config/fastdds_udp.xml.
-# Before any rclpy context exists (Fast DDS reads the profile once per process).
-os.environ.update(_transport_env('udp'))
+# the local profile: images in one shared-memory message, never UDP fragments (a loaded
+# machine left a sorter spinning in a take of a fragmented depth image it could not
+# deserialize: config/fastdds_local.xml). Before any rclpy context exists (Fast DDS reads
+# the profile once per process).
+os.environ.update(_transport_env('local'))
 os.environ.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
 
 

@@ -111,7 +111,7 @@ def find_config(filename: str) -> Path | None:
 #: Fast DDS transports for the cell's processes: the shipped profile of each (None: Fast
 #: DDS's built-in transports, shared memory and UDP). 'auto' keeps a profile the user set,
 #: else 'shm'.
-TRANSPORT_PROFILES = {'shm': 'fastdds_shm.xml', 'udp': 'fastdds_udp.xml', 'default': None}
+TRANSPORT_PROFILES = {'shm': 'fastdds_shm.xml', 'local': 'fastdds_local.xml', 'default': None}
 TRANSPORTS = ('auto', *TRANSPORT_PROFILES)
 
 
@@ -121,10 +121,10 @@ def shm_profile() -> Path | None:
 
 
 def transport_env(mode: str, env: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for children: ``mode`` 'shm' (shipped shared-memory profile), 'udp'
-    (shipped UDP-only profile: nodes killed and restarted reconnect, see
-    ``config/fastdds_udp.xml``), 'default' (Fast DDS built-in transports) or 'auto' (keep a
-    profile the user set, else 'shm')."""
+    """Environment for children: ``mode`` 'shm' (shipped shared-memory profile), 'local'
+    (the same shared memory, UDP on loopback only: a cell on this machine, see
+    ``config/fastdds_local.xml``), 'default' (Fast DDS built-in transports) or 'auto' (keep
+    a profile the user set, else 'shm')."""
     env = dict(os.environ if env is None else env)
     if mode not in TRANSPORTS:
         raise ValueError(f'transport must be one of {", ".join(TRANSPORTS)}, got {mode!r}')
@@ -132,9 +132,9 @@ def transport_env(mode: str, env: dict[str, str] | None = None) -> dict[str, str
         return env
     env.pop('FASTRTPS_DEFAULT_PROFILES_FILE', None)
     filename = TRANSPORT_PROFILES['shm' if mode == 'auto' else mode]
-    if mode == 'udp':
-        # With LOCALHOST, rmw_fastrtps replaces a profile's transports by shared memory and
-        # loopback UDP; the UDP profile is loopback-only itself.
+    if mode == 'local':
+        # With LOCALHOST, rmw_fastrtps replaces a profile's transports by its own (small
+        # shared-memory segments); the local profile is loopback-only itself.
         env.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
     if filename is not None:
         profile = find_config(filename)
@@ -147,11 +147,11 @@ def transport_env(mode: str, env: dict[str, str] | None = None) -> dict[str, str
 
 def local_env(domain: int, env: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for the nodes of a cell that stays on this machine (tests, benches, the
-    fault matrix): DDS domain ``domain`` over the shipped loopback UDP profile, no shared
-    memory (nodes there are killed and restarted, see ``config/fastdds_udp.xml``)."""
+    fault matrix): DDS domain ``domain``, the shipped local profile (large shared-memory
+    segments, loopback UDP: ``config/fastdds_local.xml``)."""
     if not 0 <= domain <= 232:
         raise ValueError(f'DDS domain must be 0..232 (Fast DDS), got {domain}')
-    env = transport_env('udp', env)
+    env = transport_env('local', env)
     env['ROS_DOMAIN_ID'] = str(domain)
     return env
 

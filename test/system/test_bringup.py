@@ -162,9 +162,11 @@ def test_transport_env_points_children_at_the_shipped_shm_profile(monkeypatch):
     profile = Path(env['FASTRTPS_DEFAULT_PROFILES_FILE'])
     assert profile.name == 'fastdds_shm.xml' and '<type>SHM</type>' in profile.read_text()
     assert 'FASTRTPS_DEFAULT_PROFILES_FILE' not in bringup.transport_env('default')
-    udp = Path(bringup.transport_env('udp')['FASTRTPS_DEFAULT_PROFILES_FILE']).read_text()
-    assert '<type>UDPv4</type>' in udp and 'SHM' not in udp.split('-->')[-1]
-    with pytest.raises(ValueError, match='transport must be one of auto, shm, udp, default'):
+    local = bringup.transport_env('local', {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'})
+    assert 'ROS_AUTOMATIC_DISCOVERY_RANGE' not in local   # it would replace the profile
+    profile = Path(local['FASTRTPS_DEFAULT_PROFILES_FILE']).read_text().split('-->')[-1]
+    assert '<address>127.0.0.1</address>' in profile and '<maxMessageSize>4194304' in profile
+    with pytest.raises(ValueError, match='transport must be one of auto, shm, local, default'):
         bringup.transport_env('tcp')
     monkeypatch.setenv('FASTRTPS_DEFAULT_PROFILES_FILE', '/custom.xml')
     assert bringup.transport_env('auto')['FASTRTPS_DEFAULT_PROFILES_FILE'] == '/custom.xml'

@@ -52,7 +52,7 @@ def _up(tmp_path: Path, domain: int) -> subprocess.Popen:
               'sim.publish_ground_truth': 'true', 'sorter.sort_log_dir': tmp_path / 'log',
               'sorter.snapshot_timeout': 20.0}
     cmd = [str(Path(sys.executable).with_name('sorting-cell')), 'up', 'sim',
-           '--nodes', 'sim,cell_frames,sorter', '--transport', 'udp', '--log-dir',
+           '--nodes', 'sim,cell_frames,sorter', '--transport', 'local', '--log-dir',
            str(tmp_path / 'logs'), '--exit-on-failure']
     for key, value in params.items():
         cmd += ['-p', f'{key}:={value}']

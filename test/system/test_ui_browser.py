@@ -89,7 +89,7 @@ def test_page_in_chromium_starts_shows_and_cancels_sorts(tmp_path):
               # known here: the sorter need not ask the (slow to start, when loaded) sim
               'sorter.arm.num_boxes': BOXES, 'sorter.arm.server_timeout': 30.0}
     cmd = [str(Path(sys.executable).with_name('sorting-cell')), 'up', 'sim', '--transport',
-           'udp', '--log-dir', str(tmp_path / 'logs'), '--exit-on-failure', '--ui',
+           'local', '--log-dir', str(tmp_path / 'logs'), '--exit-on-failure', '--ui',
            '--ui-port', str(port), '--ui-out', str(out)]
     for key, value in params.items():
         cmd += ['-p', f'{key}:={value}']

@@ -58,7 +58,7 @@ def test_up_robot_detections_in_the_base_frame_from_calibration(tmp_path, monkey
     env = ros_env(DOMAIN)
     up = subprocess.Popen(
         [str(Path(sys.executable).with_name('sorting-cell')), 'up', 'robot', '--config',
-         str(config), '--nodes', 'cell_frames,proposals', '--transport', 'udp',
+         str(config), '--nodes', 'cell_frames,proposals', '--transport', 'local',
          '--log-dir', str(tmp_path / 'logs'), '--exit-on-failure',
          '-p', 'proposals.camera_timeout:=60.0'],
         env=env, stdout=open(tmp_path / 'up.log', 'w'), stderr=subprocess.STDOUT)

@@ -55,7 +55,7 @@ def test_up_robot_sorts_the_sim_through_actions_and_tf(tmp_path):
         'camera_rate': 5.0, 'publish_ground_truth': True, 'frame_id': 'camera_optical_frame',
         'arm_controller': ARM, 'gripper_controller': GRIPPER}, tmp_path, domain).start()
     cmd = [str(Path(sys.executable).with_name('sorting-cell')), 'up', 'robot', '--config',
-           str(_cell_config(tmp_path)), '--transport', 'udp', '--log-dir',
+           str(_cell_config(tmp_path)), '--transport', 'local', '--log-dir',
            str(tmp_path / 'logs'), '--exit-on-failure',
            '-p', f'sorter.sort_log_dir:={tmp_path / "sortlog"}', '-p',
            'sorter.snapshot_timeout:=20.0']

@@ -190,7 +190,7 @@ def _start_cell(args, boxes: int, seed: int, domain: int, logs: Path) -> subproc
               'sorter.arm.num_boxes': boxes}
     cmd = [sys.executable, '-c', 'import sys; from sorting_cell.cli import main; '
            'sys.exit(main(sys.argv[1:]))', 'up', 'sim', '--nodes', 'sim,cell_frames,sorter',
-           '--transport', 'udp', '--log-dir', str(logs / 'nodes'), '--exit-on-failure']
+           '--transport', 'local', '--log-dir', str(logs / 'nodes'), '--exit-on-failure']
     for key, value in params.items():
         cmd += ['-p', f'{key}:={value}']
     from ..bringup import _die_with_parent, local_env

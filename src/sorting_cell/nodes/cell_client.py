@@ -109,10 +109,26 @@ class SortTask:
         return self._result.done()
 
     def cancel(self, timeout: float = 10.0) -> bool:
-        """Ask the sorter to stop after the pick in progress; True if it accepted."""
-        fut = self._handle.cancel_goal_async()
-        resp = self._cell._wait(fut, timeout, 'cancel response')
-        return bool(resp.goals_canceling)
+        """Ask the sorter to stop after the pick in progress; True if it accepted.
+
+        Asked again every ``retry_period`` s until an answer comes (a cancel is idempotent):
+        on a loaded machine a cancel the sorter received and accepted once got no answer
+        within 10 s.
+        """
+        deadline = time.monotonic() + timeout
+        sent = []
+        while True:
+            sent.append(self._handle.cancel_goal_async())
+            retry_at = min(deadline, time.monotonic() + self._cell.retry_period)
+            while time.monotonic() < retry_at:
+                answered = [f.result() for f in sent if f.done()]
+                if answered:
+                    # a repeated cancel of a goal already canceling lists no goal
+                    return (any(r.goals_canceling for r in answered)
+                            or self._handle.status == GoalStatus.STATUS_CANCELING)
+                time.sleep(0.01)
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f'no cancel response within {timeout:.1f} s')
 
     def wait(self, timeout: float | None = DEFAULT_SORT_TIMEOUT) -> SortOutcome:
         """The outcome; raises :class:`SorterGone` when the sorter's heartbeat stops

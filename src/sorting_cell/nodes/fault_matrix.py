@@ -129,8 +129,7 @@ class FaultCell:
         self.log_dir = self.workdir / 'sortlog'
         (self.workdir / 'nodes').mkdir(parents=True, exist_ok=True)
         self.domain = domain if domain is not None else random.randint(120, 220)
-        # No shared memory: the matrix kills and restarts nodes on purpose, and Fast DDS
-        # 2.14's shared memory does not always survive that (config/fastdds_udp.xml).
+        # this machine only, images unfragmented (config/fastdds_local.xml)
         env = local_env(self.domain, dict(os.environ, PYTHONUNBUFFERED='1'))
         env.setdefault('MUJOCO_GL', 'egl')
         o = self.opt
