@@ -133,8 +133,8 @@ def transport_env(mode: str, env: dict[str, str] | None = None) -> dict[str, str
     env.pop('FASTRTPS_DEFAULT_PROFILES_FILE', None)
     filename = TRANSPORT_PROFILES['shm' if mode == 'auto' else mode]
     if mode == 'local':
-        # With LOCALHOST, rmw_fastrtps replaces a profile's transports by its own (small
-        # shared-memory segments); the local profile is loopback-only itself.
+        # With LOCALHOST, rmw_fastrtps adds transports of its own (a small shared-memory
+        # segment, loopback UDP); the local profile is loopback-only itself.
         env.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
     if filename is not None:
         profile = find_config(filename)

@@ -186,9 +186,9 @@ def run(args: argparse.Namespace) -> int:
     print(f'up: transport profile {profile}', flush=True)
     if env.get('FASTRTPS_DEFAULT_PROFILES_FILE') and \
             env.get('ROS_AUTOMATIC_DISCOVERY_RANGE', '').upper() == 'LOCALHOST':
-        print('up: warning: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST makes rmw_fastrtps replace '
-              "the profile's transports (images go as fragments); for one machine use "
-              '--transport local', file=sys.stderr, flush=True)
+        print('up: warning: with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST rmw_fastrtps adds '
+              'transports of its own to the profile; for one machine use --transport local '
+              '(it unsets it)', file=sys.stderr, flush=True)
     sup = bringup.Supervisor(specs, env=env, log_dir=log_dir, grace_s=args.grace,
                              status_format=args.status_format, status_file=status_file)
     return sup.run(period_s=args.status_period, exit_on_failure=args.exit_on_failure,
