@@ -10,20 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from sorting_cell.bringup import transport_env as _transport_env
-
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / 'shared'
 if not os.environ.get('SORTING_CELL_ASSETS') and SHARED.is_dir():
     os.environ['SORTING_CELL_ASSETS'] = str(SHARED)
 
-# Every participant of the tests (this process's and its children's, which inherit it) on
-# the local profile: images in one shared-memory message, never UDP fragments (a loaded
-# machine left a sorter spinning in a take of a fragmented depth image it could not
-# deserialize: config/fastdds_local.xml). Before any rclpy context exists (Fast DDS reads
-# the profile once per process).
-os.environ.update(_transport_env('local'))
-os.environ.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
+# This process's own participants (in-process node tests, probes, clients) stay on rmw's
+# localhost transports, as they always were; the nodes the tests start as processes get
+# the local profile (rosproc.ros_env -> bringup.local_env): their images travel in one
+# shared-memory message, never as UDP fragments (config/fastdds_local.xml says why).
+# Moving this process to the profile too was tried: a clean-clone run beside a CPU hog
+# then segfaulted in an executor thread while garbage-collecting (test_sorter_node).
+os.environ.pop('FASTRTPS_DEFAULT_PROFILES_FILE', None)
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 
 
 @pytest.fixture(scope='session')
