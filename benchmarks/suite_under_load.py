@@ -57,7 +57,11 @@ def run_once(repo: Path, command: list[str], log: Path) -> dict:
             time.sleep(5)
     seconds = time.monotonic() - start
     text = log.read_text(encoding='utf-8', errors='replace')
-    lines = [line for line in text.splitlines() if line.strip()]
+    # pytest's own summary line ("N passed ... in S s"), not whatever a late thread printed
+    # after it (rclpy's "exception was never retrieved" at interpreter exit)
+    lines = [line for line in text.splitlines()
+             if SUMMARY.search(line) and re.search(r' in [\d.]+s', line)] or \
+        [line for line in text.splitlines() if line.strip()]
     counts = {}
     if lines:
         for number, kind in SUMMARY.findall(lines[-1]):
