@@ -109,12 +109,10 @@ class SortTask:
         return self._result.done()
 
     def cancel(self, timeout: float = 10.0) -> bool:
-        """Ask the sorter to stop after the pick in progress; True if it accepted.
-
-        Asked again every ``retry_period`` s until an answer comes (a cancel is idempotent):
-        on a loaded machine a cancel the sorter received and accepted once got no answer
-        within 10 s.
-        """
+        """Ask the sorter to stop after the pick in progress; True if it accepted. Asked
+        again every ``retry_period`` s until an answer comes (a cancel is idempotent)."""
+        # Why again: under load, a cancel the sorter had received and accepted got no
+        # answer at all (the response was lost, as goal requests can be: see _send).
         deadline = time.monotonic() + timeout
         sent = []
         while True:
