@@ -43,8 +43,11 @@ CLI = [sys.executable, '-c', 'import sys; from sorting_cell.cli import main; '
 
 
 def _env(domain: int) -> dict:
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
-               PYTHONUNBUFFERED='1', SORTING_CELL_BENCH_DOMAIN=str(domain))
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED='1',
+               SORTING_CELL_BENCH_DOMAIN=str(domain))
+    # the cells' own transports, as a user runs them (`up`: the shipped shared-memory
+    # profile; `sim bench`: the local one); LOCALHOST would add rmw's small segment to both
+    env.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
     env.setdefault('MUJOCO_GL', 'egl')
     return env
 

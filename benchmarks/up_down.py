@@ -78,8 +78,10 @@ def cycle(sig: int, domain: int, log_dir: Path, nodes: str | None = None,
     ``grace_s``: the supervisor's wait after its SIGINT before it escalates to SIGTERM."""
     shm_before = procmem.shm_entries()
     marker = f'{os.getpid()}-{time.time_ns()}'
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
-               PYTHONUNBUFFERED='1', **{MARKER: marker})
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED='1', **{MARKER: marker})
+    # `up`'s own transport, as a user runs it (the shipped shared-memory profile); LOCALHOST
+    # would add rmw's small segment to it
+    env.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
     env.setdefault('MUJOCO_GL', 'egl')
     cmd = CLI + ['up', 'sim', '--log-dir', str(log_dir), '--status-format', 'json',
                  '--status-period', '1', '--grace', str(grace_s)]

@@ -14,6 +14,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 from builtin_interfaces.msg import Duration  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from control_msgs.action import FollowJointTrajectory, GripperCommand  # noqa: E402
 from control_msgs.msg import JointTolerance  # noqa: E402
@@ -215,6 +216,7 @@ def _arm_goal(points, names=ARM_JOINTS):
 
 
 def _arm_now(probe):
+    assert probe.wait(lambda: 'joint_states' in probe.last), 'no joint_states from the sim'
     with probe.lock:
         return np.array(probe.last['joint_states'].position[:6])
 
@@ -319,6 +321,41 @@ def test_new_goal_preempts_and_cancel_holds(cell):
     time.sleep(0.5)   # the arm must stay where it stopped (a hold, not a stall of the test)
     assert np.abs(_arm_now(probe) - held).max() < 0.02
     assert np.abs(held - start).max() > 0.005, 'cancelled only after arriving'
+
+
+def _set_arm_controller(probe, active: bool) -> None:
+    """Over the sim's parameter service, as ``ros2 param set`` would."""
+    client = AsyncParameterClient(probe.node, 'sim')
+    assert client.wait_for_services(timeout_sec=10.0), 'no parameter service on the sim'
+    response = _wait(probe.call(lambda: client.set_parameters(
+        [Parameter('arm_controller_active', value=active)])))
+    assert response.results[0].successful, response
+
+
+def test_a_deactivated_controller_aborts_its_goal_and_rejects_new_ones(cell):
+    """What a controller switch does to ros2_control's trajectory controller."""
+    sim, probe = cell
+    start = _arm_now(probe)
+    slow = _arm_goal([(4.0, start + np.array([0.8, 0, 0, 0, 0, 0]))])
+    handle = _send(probe, probe.arm, slow)
+    result = probe.call(handle.get_result_async)
+    assert probe.wait(lambda: abs(_arm_now(probe)[0] - start[0]) > 0.02, 10), 'not moving'
+    try:
+        _set_arm_controller(probe, False)
+        res = _wait(result)
+        assert res.status == 6, res   # ABORTED
+        assert res.result.error_code == FollowJointTrajectory.Result.INVALID_GOAL
+        assert 'deactivate' in res.result.error_string
+        held = _arm_now(probe)
+        time.sleep(0.5)   # the arm must stay where it stopped
+        assert np.abs(_arm_now(probe) - held).max() < 0.02
+        assert abs(held[0] - start[0]) < 0.7, 'the arm went on after the abort'
+        rejected = _wait(probe.call(lambda: probe.arm.send_goal_async(_arm_goal([(1.0, start)]))))
+        assert not rejected.accepted
+    finally:
+        _set_arm_controller(probe, True)
+    back = _result(probe, _send(probe, probe.arm, _arm_goal([(2.0, start)])), 30.0)
+    assert back.status == 4, back
 
 
 def test_reset_respawns_tray(cell):

@@ -34,7 +34,7 @@ def cell(tmp_path_factory):
 
 def test_the_quick_cases_cover_the_issue_rows():
     assert {'sorter_killed_then_plain_goal', 'more_boxes_than_the_cell',
-            'num_boxes_minus_one', 'cancel_during_pick'} <= set(QUICK)
+            'num_boxes_minus_one', 'cancel_during_pick', 'arm_controller_off_at_goal'} <= set(QUICK)
 
 
 @pytest.mark.parametrize('name', QUICK)

@@ -1,6 +1,7 @@
-"""``sorting-cell sim bench`` stopped mid-run (Ctrl-C, or killed outright) leaves no cell
-running: the ``up`` it started and every node of it end (issue 10: a Ctrl-C left the whole
-cell running, orphaned)."""
+"""``sorting-cell sim bench`` and ``sorting-cell bench faults`` stopped mid-run (Ctrl-C, or
+killed outright) leave no cell running: every node they started ends (issue 10: a Ctrl-C left
+the sim bench's whole cell running, orphaned, and the fault bench ignored it)."""
+import json
 import os
 import signal
 import subprocess
@@ -37,6 +38,17 @@ def _alive(procs):
     return out
 
 
+def _wait_for_sim(bench, timeout: float = 90.0) -> list:
+    """The bench's process tree once its sim node runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and bench.poll() is None:
+        cell = _tree(bench.pid)
+        if any('sorting_cell.nodes.sim' in ' '.join(p.cmdline()) for p in _alive(cell)):
+            return _tree(bench.pid)
+        time.sleep(0.2)
+    raise AssertionError(f'the bench never started its cell (exit status {bench.poll()})')
+
+
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGKILL], ids=['ctrl-c', 'sigkill'])
 def test_stopped_bench_leaves_no_cell(sig, tmp_path):
     env = ros_env(domain_for('sim_bench_stop'))
@@ -47,14 +59,7 @@ def test_stopped_bench_leaves_no_cell(sig, tmp_path):
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     cell = []
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and bench.poll() is None:
-            cell = _tree(bench.pid)
-            if any('sorting_cell.nodes.sim' in ' '.join(p.cmdline()) for p in _alive(cell)):
-                break
-            time.sleep(0.2)
-        assert cell, 'the bench never started its cell'
-        cell = _tree(bench.pid)   # every node of it by now, and `up` itself
+        cell = _wait_for_sim(bench)
         os.kill(bench.pid, sig)
         deadline = time.monotonic() + 45
         while _alive(cell) and time.monotonic() < deadline:
@@ -63,6 +68,38 @@ def test_stopped_bench_leaves_no_cell(sig, tmp_path):
         assert not left, 'left running: ' + ', '.join(' '.join(p.cmdline()[1:4]) for p in left)
     finally:
         for p in _alive(cell + _tree(bench.pid)):   # a failed run leaves nothing either
+            p.kill()
+        if bench.poll() is None:
+            bench.kill()
+        bench.wait(timeout=10)
+
+
+def test_ctrl_c_stops_the_fault_bench_and_its_cell(tmp_path):
+    env = ros_env(domain_for('fault_bench_stop'))
+    env.setdefault('MUJOCO_GL', 'egl')
+    out = tmp_path / 'out'
+    bench = subprocess.Popen(
+        CLI + ['bench', 'faults', '--cases', 'more_boxes_than_the_cell', '--out', str(out)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    cell = []
+    try:
+        cell = _wait_for_sim(bench)
+        os.kill(bench.pid, signal.SIGINT)
+        try:
+            _, err = bench.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            raise AssertionError('the fault bench went on after Ctrl-C') from None
+        assert bench.returncode == 130, err[-2000:]
+        assert 'interrupted' in err, err[-2000:]
+        deadline = time.monotonic() + 30
+        while _alive(cell) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _alive(cell)
+        assert not left, 'left running: ' + ', '.join(' '.join(p.cmdline()[1:4]) for p in left)
+        assert json.loads((out / 'summary.json').read_text())['complete'] is False
+    finally:
+        for p in _alive(cell + _tree(bench.pid)):
             p.kill()
         if bench.poll() is None:
             bench.kill()

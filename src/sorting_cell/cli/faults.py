@@ -1,8 +1,9 @@
 """``sorting-cell bench faults --out DIR``: the fault matrix on a simulated cell.
 
 One fault at a time on one running sim cell (each node its own process): SIGKILL and
-SIGSTOP of every node, cancels, requests the cell cannot meet, a full or read-only disk
-under the sort log. Per case: what the client was told, how long after the fault, and the
+SIGSTOP of every node, cancels, the arm's controller switched off (goals rejected, the
+running one aborted), requests the cell cannot meet, a full or read-only disk under the
+sort log. Per case: what the client was told, how long after the fault, and the
 objects lost or placed twice, counted from the simulator's ground truth and the sort log
 (``sorting_cell.faults.score``). Writes ``DIR/summary.json``
 (``{"cases": [{"name", "outcome", "lost", "duplicated", "seconds_to_report", ...}]}``) and
@@ -13,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -58,8 +61,35 @@ def run_faults(args) -> int:
     # Each run gets its own cells and sort logs: an earlier run's log would make the same
     # seeded tray look like one already sorted.
     work = out / 'work' / time.strftime('%Y%m%dT%H%M%S')
-    rows = run_cases(work, args.cases, echo=lambda s: print(s, flush=True),
-                     on_row=lambda rows: write(rows, False))
+    seen: list[dict] = []
+
+    def on_row(rows: list[dict]) -> None:
+        seen[:] = rows
+        write(rows, False)
+
+    # A Ctrl-C that lands while a node process is being forked is swallowed by Python (an
+    # exception in an at-fork handler is only printed): the flag still stops the run, at the
+    # latest when the case under way ends.
+    interrupted = threading.Event()
+
+    def on_sigint(signum, frame):
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        rows = run_cases(work, args.cases, echo=lambda s: print(s, flush=True), on_row=on_row,
+                         should_stop=interrupted.is_set)
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        # the cell is already stopped (run_cases' finally); say what was seen
+        write(seen, False)
+        print(f'interrupted after {len(seen)} case(s); the cell is stopped; wrote '
+              f'{summary_path} (complete: false)', file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     summary = write(rows, True)
     bad = summary['not_ok']
     print(f'{len(rows) - len(bad)}/{len(rows)} cases ok' + (f'; not ok: {bad}' if bad else '')

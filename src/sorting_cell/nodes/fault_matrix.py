@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Callable
 
 import rclpy
+from action_msgs.msg import GoalStatus
+from rclpy.signals import SignalHandlerOptions
 
 from sorting_cell.bringup import _die_with_parent, local_env, node_set
 from sorting_cell.faults import Outcome, score_case
@@ -42,6 +44,7 @@ from .sim_probe import SimProbe
 __all__ = ['FaultCell', 'Case', 'CaseRun', 'CASES', 'run_cases', 'CellOptions']
 
 NODES = ('sim', 'cell_frames', 'proposals', 'clustering', 'sorter')
+ARM_ACTION = '/joint_trajectory_controller/follow_joint_trajectory'   # the sim's
 SORTER_READY = 'sort_objects action server ready'
 
 
@@ -147,6 +150,7 @@ class FaultCell:
         self.seed = o.seed
         self.ctx = None
         self.probe: SimProbe | None = None
+        self.watch: LivenessWatch | None = None
         self.client: SortingCell | None = None
         self.sorter_log_dir = self.log_dir
 
@@ -173,8 +177,13 @@ class FaultCell:
 
     def up(self) -> None:
         self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=self.domain)
-        self.probe = SimProbe(self.ctx, name='fault_matrix_probe', history=True)
+        # No rclpy signal handlers: Ctrl-C must reach the bench as KeyboardInterrupt, which
+        # stops the cell; rclpy's own handler only shuts the context down and the cases
+        # went on.
+        rclpy.init(context=self.ctx, domain_id=self.domain,
+                   signal_handler_options=SignalHandlerOptions.NO)
+        self.probe = SimProbe(self.ctx, name='fault_matrix_probe', history=True,
+                              actions=(ARM_ACTION,))
         # The nodes that publish a heartbeat: a case starts only once all of them beat.
         self.watch = LivenessWatch(self.probe.node, [n for n in NODES if n != 'cell_frames'])
         for name in NODES:
@@ -225,6 +234,8 @@ class FaultCell:
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+        if self.watch is not None:
+            self.watch.close()
         for name in reversed(NODES):
             self.procs[name].stop()
         if self.probe is not None:
@@ -603,6 +614,47 @@ def _cancel(when: str):
     return case
 
 
+def _arm_controller_off(when: str):
+    """The arm's trajectory controller switched off (the sim's ``arm_controller_active``, what
+    a controller switch does on a real cell): before the goal its first motion is rejected;
+    while an object is carried the running motion is aborted and the next one rejected.
+    Switched on again, the plain goal must finish the tray."""
+    def case(run: CaseRun):
+        run.tray()
+        probe = run.cell.probe
+        if when == 'goal':
+            probe.set_parameters('sim', arm_controller_active=False)
+            run.fault()
+            task = run.send()
+        else:
+            task = run.send()
+            run.until_picks(task, 1)
+            run.until_lifted(task)
+            # Switched off the moment the next motion starts (the carry), not between two:
+            # at the cell's real-time factor a motion lasts a fraction of a wall second.
+            started = probe.started_count(ARM_ACTION)
+            deadline = time.monotonic() + 60.0
+            while probe.started_count(ARM_ACTION) == started:
+                if task.done() or time.monotonic() > deadline:
+                    raise CaseFailed('no arm motion started after the lift')
+                time.sleep(0.002)
+            aborted = probe.goal_count(ARM_ACTION, GoalStatus.STATUS_ABORTED)
+            probe.set_parameters('sim', arm_controller_active=False)
+            run.fault()
+        try:
+            told, msg, _, seconds = run.wait(task, 240)
+        finally:
+            probe.set_parameters('sim', arm_controller_active=True)
+        if when != 'goal' and probe.goal_count(ARM_ACTION, GoalStatus.STATUS_ABORTED) == aborted:
+            # (the aborted status can reach the probe after the sorter's result)
+            run.cell.probe.wait_truth(None, run.cell.probe.latest()['sim_time'] + 1.0, 60.0)
+            if probe.goal_count(ARM_ACTION, GoalStatus.STATUS_ABORTED) == aborted:
+                raise CaseFailed('the motion under way ended before the switch: no abort seen')
+        res = run.resume_to_end()
+        return told, seconds, f'{msg[:200]}; switched on, plain goal: {classify(res).value}'
+    return case
+
+
 def _mount_tmpfs(path: Path, size: str) -> None:
     path.mkdir(parents=True, exist_ok=True)
     subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(path)],
@@ -742,6 +794,12 @@ CASES: dict[str, Case] = {c.name: c for c in [
            _cancel(when), (Outcome.CANCELED,), 60.0 if when == 'perception' else 30.0,
            quick=when == 'pick')
       for when in ('perception', 'pick', 'place')],
+    Case('arm_controller_off_at_goal', "the arm's trajectory controller switched off when "
+         'the goal comes (its motions rejected); on again, plain goal',
+         _arm_controller_off('goal'), (Outcome.ABORTED,), 90.0, quick=True),
+    Case('arm_controller_off_mid_pick', "the arm's trajectory controller switched off while "
+         'an object is carried (that motion aborted); on again, plain goal',
+         _arm_controller_off('pick'), (Outcome.ABORTED,), 60.0),
     Case('sort_log_disk_full', 'the sort log on a full tmpfs (1 MB, filled) when the goal '
          'comes', _sort_log_disk_full, (Outcome.REFUSED,), 30.0, needs_mount=True),
     Case('sort_log_disk_full_mid_sort', 'the sort log\'s tmpfs filled after the first pick; '
@@ -792,9 +850,11 @@ def run_case(cell: FaultCell, case: Case, mount_problem: str = '') -> dict:
 
 def run_cases(workdir: Path, names: list[str] | None = None,
               options: CellOptions | None = None, echo=print,
-              on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
+              on_row: Callable[[list[dict]], None] | None = None,
+              should_stop: Callable[[], bool] = lambda: False) -> list[dict]:
     """Start one cell, play ``names`` (default: all) on it, stop it; the rows
-    (``on_row(rows so far)`` after each case)."""
+    (``on_row(rows so far)`` after each case). KeyboardInterrupt (the cell stopped) when
+    ``should_stop()`` says so before a case."""
     unknown = sorted(set(names or ()) - set(CASES))
     if unknown:
         raise ValueError(f'unknown fault case(s) {unknown}; known: {sorted(CASES)}')
@@ -804,6 +864,8 @@ def run_cases(workdir: Path, names: list[str] | None = None,
     try:
         cell.up()
         for name in names or list(CASES):
+            if should_stop():
+                raise KeyboardInterrupt
             row = run_case(cell, CASES[name], mount_problem)
             echo(format_row(row))
             rows.append(row)

@@ -187,6 +187,12 @@ class LivenessWatch:
                 return unknown
             time.sleep(0.02)
 
+    def close(self) -> None:
+        """Stop following (nodes stopped on purpose afterwards are not reported lost)."""
+        for sub in self._subs:
+            self._node.destroy_subscription(sub)
+        self._subs.clear()
+
     def describe(self, name: str) -> str:
         """Why ``name`` is not usable, in words (for a goal's result)."""
         state = self.state(name)

@@ -34,6 +34,11 @@ Action servers, as a ros2_control robot offers them (:mod:`sorting_cell.sim.cont
   where it is; a new goal preempts the running one (aborted, ``INVALID_GOAL``, "preempted"),
   as ros2_control's controller does. ros2_control's controller *rejects* goals with wrong
   joints instead of aborting them: clients must handle both.
+  The controller can be deactivated and activated at run time (parameter
+  ``arm_controller_active``, the one parameter that is not read-only), as
+  ``ros2 control switch_controllers`` does on a real cell: deactivating aborts the running
+  goal (``INVALID_GOAL``, "Current goal cancelled during deactivate transition.") and the arm
+  holds where it is; while inactive, every new goal is rejected.
 - ``<gripper_controller>/gripper_cmd`` control_msgs/action/GripperCommand
   (``gripper_controller`` default ``gripper_controller``): ``command.position`` is the
   finger opening (m, 0..0.08); the goal ends when the opening is within
@@ -70,6 +75,7 @@ from builtin_interfaces.msg import Time
 from control_msgs.action import FollowJointTrajectory, GripperCommand
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -116,7 +122,8 @@ class SimNode(Node):
     def __init__(self, **kwargs):
         super().__init__('sim', **kwargs)
         p = self.declare_parameter
-        # Every sim parameter is read-only: the world is built once, at start-up.
+        # Read-only: the world is built once, at start-up (arm_controller_active, below, is
+        # the exception).
         fixed_param = functools.partial(descriptor, read_only=True)
         p('seed', 0, fixed_param('tray layout and object draw seed'))
         p('num_boxes', 4, fixed_param('open boxes around the arm', int_range=(1, 8)))
@@ -156,6 +163,10 @@ class SimNode(Node):
                                                   float_range=(0.0, 0.08)))
         p('gripper_allow_stalling', True, fixed_param('a stalled gripper goal succeeds '
                                                       '(else it is aborted)'))
+        # Not read-only: what an operator's controller switch does to a running cell.
+        p('arm_controller_active', True, descriptor(
+            'the arm controller is active; false: deactivated (the running goal is aborted, '
+            'new goals are rejected), as a controller switch does'))
         g = lambda name: self.get_parameter(name).value  # noqa: E731
         self._rtf = float(g('real_time_factor'))
         self._cam_period = 1.0 / g('camera_rate') if g('camera_rate') > 0 else math.inf
@@ -168,6 +179,8 @@ class SimNode(Node):
                           for k in ('goal', 'trajectory', 'goal_time')}
         self._gripper_tolerance = float(g('gripper_tolerance'))
         self._allow_stalling = bool(g('gripper_allow_stalling'))
+        self._arm_active = bool(g('arm_controller_active'))
+        self.add_on_set_parameters_callback(self._on_parameters)
         families = g('families').strip() or None
         n_objects = int(g('n_objects'))
         self._build_args = dict(num_boxes=int(g('num_boxes')), seed=int(g('seed')),
@@ -200,7 +213,7 @@ class SimNode(Node):
         self._arm_server = ActionServer(
             self, FollowJointTrajectory,
             f'{g("arm_controller")}/follow_joint_trajectory', self._execute_trajectory,
-            goal_callback=lambda _: GoalResponse.ACCEPT, cancel_callback=accept_cancel,
+            goal_callback=self._on_arm_goal, cancel_callback=accept_cancel,
             callback_group=actions)
         self._gripper_server = ActionServer(
             self, GripperCommand, f'{g("gripper_controller")}/gripper_cmd',
@@ -239,6 +252,25 @@ class SimNode(Node):
         self.heartbeat = Heartbeat(self)
 
     # ------------------------------------------------------------------ callbacks (any thread)
+    def _on_parameters(self, params) -> SetParametersResult:
+        for param in params:
+            if param.name == 'arm_controller_active':
+                active = bool(param.value)
+                if active != self._arm_active:
+                    self._arm_active = active
+                    if not active:
+                        self._commands.put(('arm_deactivate', None))
+                    self.get_logger().info(
+                        f'arm controller {"activated" if active else "deactivated"}')
+        return SetParametersResult(successful=True)
+
+    def _on_arm_goal(self, _goal) -> GoalResponse:
+        if not self._arm_active:
+            self.get_logger().warning(
+                "Can't accept new action goals. Controller is not running.")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
     def _execute_trajectory(self, handle) -> FollowJointTrajectory.Result:
         """FollowJointTrajectory: validate, hand to the physics thread, follow it to its end."""
         goal: FollowJointTrajectory.Goal = handle.request
@@ -350,6 +382,12 @@ class SimNode(Node):
                 world.stop()    # controlled stop: hold where the arm is
                 self._arm_goal = None
                 value.finish(Status.CANCELED, 'cancelled')
+        elif kind == 'arm_deactivate':
+            if self._arm_goal is not None:
+                world.stop()    # hold where the arm is
+                self._arm_goal.finish(Status.PREEMPTED,
+                                      'Current goal cancelled during deactivate transition.')
+                self._arm_goal = None
         elif kind == 'gripper_goal':
             if self._gripper_goal is not None:
                 self._gripper_goal.finish(Status.PREEMPTED, 'preempted by a new goal')

@@ -6,7 +6,8 @@ context the caller owns. It keeps the latest ``sim/ground_truth`` (the sim's lat
 and publishes ``sim/reset`` (``Int64``: the seed of the next tray). On request it also keeps
 every ground truth heard (``history``), the sim time of ``/clock`` (``clock``), the latest
 overhead camera image (``image``) and the final status of each goal of some actions, as
-their ``_action/status`` topics report it (``actions``).
+their ``_action/status`` topics report it (``actions``). It can set a node's parameters
+(:meth:`set_parameters`: the sim's arm controller switched off and on).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from action_msgs.msg import GoalStatus, GoalStatusArray
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from std_msgs.msg import Int64, String
@@ -40,7 +43,7 @@ class SimProbe:
     ``clock`` follows ``/clock`` (:attr:`sim_time`), ``image`` keeps the latest
     ``camera/image_raw`` (:meth:`wait_image`, :meth:`record`), ``actions`` (action names,
     e.g. ``/arm_controller/follow_joint_trajectory``) counts their goals' final statuses
-    (:meth:`goal_count`).
+    (:meth:`goal_count`) and the goals seen executing (:meth:`started_count`).
     """
 
     def __init__(self, ctx: Context, *, name: str = 'sim_probe', history: bool = False,
@@ -53,6 +56,8 @@ class SimProbe:
         self._recording: list | None = None
         self._final: dict[tuple[str, bytes], int] = {}
         self._actions = tuple(actions)
+        self._param_clients: dict[str, AsyncParameterClient] = {}
+        self._executing: dict[str, set[bytes]] = {}   # goals ever seen executing
         #: sim seconds of the last ``/clock`` (0 until one is heard, or without ``clock``)
         self.sim_time = 0.0
         self.node.create_subscription(String, 'sim/ground_truth', self._on_truth,
@@ -101,6 +106,10 @@ class SimProbe:
     def _on_status(self, action: str):
         def cb(msg: GoalStatusArray) -> None:
             with self._lock:
+                for st in msg.status_list:
+                    if st.status == GoalStatus.STATUS_EXECUTING:
+                        self._executing.setdefault(action, set()).add(
+                            bytes(st.goal_info.goal_id.uuid))
                 for st in msg.status_list:
                     if st.status >= GoalStatus.STATUS_SUCCEEDED:
                         self._final[action, bytes(st.goal_info.goal_id.uuid)] = st.status
@@ -187,6 +196,38 @@ class SimProbe:
             raise ValueError(f'{action!r} is not watched (actions: {self._actions})')
         with self._lock:
             return sum(1 for (a, _), s in self._final.items() if a == action and s == status)
+
+    def started_count(self, action: str) -> int:
+        """How many goals of ``action`` (one of ``actions``) were seen executing: it grows
+        the moment the next one starts."""
+        if action not in self._actions:
+            raise ValueError(f'{action!r} is not watched (actions: {self._actions})')
+        with self._lock:
+            return len(self._executing.get(action, ()))
+
+    def set_parameters(self, node: str, timeout: float = 30.0, **values) -> None:
+        """Set parameters of a running node over its parameter service, as ``ros2 param set``
+        does (e.g. the sim's ``arm_controller_active``); RuntimeError when refused or not
+        answered within ``timeout`` s."""
+        # one client per node: rclpy's parameter client cannot be destroyed
+        if node not in self._param_clients:
+            self._param_clients[node] = AsyncParameterClient(self.node, node)
+        client = self._param_clients[node]
+        if not client.wait_for_services(timeout_sec=timeout):
+            raise RuntimeError(f'no parameter service of {node!r} within {timeout:.0f} s')
+        params = [Parameter(k, value=v) for k, v in values.items()]
+        # made on the spin thread: a response handled before the future is stored is lost
+        call = self._executor.create_task(lambda: client.set_parameters(params))
+        deadline = time.monotonic() + timeout
+        while not (call.done() and call.result().done()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'{node!r} did not answer set_parameters within '
+                                   f'{timeout:.0f} s')
+            time.sleep(_POLL_S)
+        refused = [(p.name, r.reason) for p, r in zip(params, call.result().result().results)
+                   if not r.successful]
+        if refused:
+            raise RuntimeError(f'{node!r} refused {refused}')
 
     def close(self) -> None:
         """Stop the executor, destroy the node and join the spin thread (a thread still

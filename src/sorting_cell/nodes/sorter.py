@@ -75,10 +75,14 @@ __all__ = ['SorterNode', 'GoalError', 'load_manipulator', 'default_log_dir', 'ma
 FACTORIES = {'ros2_control': 'sorting_cell.nodes.ros2_control_arm:make_manipulator',
              'sim': 'sorting_cell.nodes.ros2_control_arm:make_manipulator'}
 PERCEPTION = ('local', 'nodes')
-#: Pick failures that say the robot is down, not that this object is hard to move.
+#: Pick failures that say the robot is down, not that this object is hard to move. A
+#: rejected goal is one of them: the sorter only sends goals a working controller takes (the
+#: right joints, within limits), so a refusal says the controller is not running (switched
+#: off, an emergency stop) and every further pick would be refused too.
 ROBOT_DOWN = frozenset(f.value for f in (ExecutionFailure.NO_ROBOT,
                                          ExecutionFailure.SERVER_GONE,
-                                         ExecutionFailure.TIMED_OUT))
+                                         ExecutionFailure.TIMED_OUT,
+                                         ExecutionFailure.REJECTED))
 
 
 class GoalError(RuntimeError):
@@ -918,10 +922,12 @@ class SorterNode(Node):
                     self.sort_log.mark_pending(sid, obj.object_id, outcome.reason)
                     self._check_nodes()
                 if not outcome.success and outcome.reason.split(':')[0] in ROBOT_DOWN:
-                    # The robot itself does not answer: every further pick would wait out
-                    # its own deadline. The object stays 'started' (it may be in the hand):
+                    # The robot itself does not answer (or refuses): every further pick
+                    # would wait out its own deadline (or be refused). The object stays 'started' (it may be in the hand):
                     # the resume looks before picking it again.
-                    message = (f'robot not responding ({outcome.reason}); {done}/{total} '
+                    down = ('the arm refuses motions' if outcome.reason.startswith(
+                        ExecutionFailure.REJECTED.value) else 'robot not responding')
+                    message = (f'{down} ({outcome.reason}); {done}/{total} '
                                'objects done, the sort is kept: send the same goal again to '
                                'resume it once the robot is back')
                     self.sort_log.set_state(sid, 'aborted', message)
