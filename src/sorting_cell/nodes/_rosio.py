@@ -191,6 +191,8 @@ def run(node_factory: Callable[[], Node], args=None, executor=None,
             if close is not None:
                 close()
             node.destroy_node()
+            # a node that ended itself says with which status (e.g. the sorter's deaf check)
+            code = code or int(getattr(node, 'exit_code', 0) or 0)
         rclpy.try_shutdown()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

@@ -34,6 +34,7 @@ Run: ``python -m sorting_cell.nodes.sorter --ros-args --params-file config/sorte
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 import time
@@ -83,6 +84,15 @@ ROBOT_DOWN = frozenset(f.value for f in (ExecutionFailure.NO_ROBOT,
                                          ExecutionFailure.SERVER_GONE,
                                          ExecutionFailure.TIMED_OUT,
                                          ExecutionFailure.REJECTED))
+
+
+#: Every followed node (two or more) fell silent within this many seconds of each other ...
+DEAF_SPREAD_S = 2.0
+#: ... and none was heard again for this long: the sorter concludes that it is the one that
+#: no longer receives, and exits (status :data:`DEAF_EXIT_CODE`) instead of answering nothing.
+#: A sorter that was itself stopped or starved hears them again within a second of running.
+DEAF_EXIT_S = 3.0 * DETECTION_S
+DEAF_EXIT_CODE = 3
 
 
 class GoalError(RuntimeError):
@@ -218,6 +228,8 @@ class SorterNode(Node):
         # a busy goal does not silence it; a hung executor does).
         self.heartbeat = Heartbeat(self)
         self._goal_running = False
+        self._deaf_check_running = False
+        self.exit_code = 0   # the process's exit status when it ends itself (see _deaf_check)
         self.watch = LivenessWatch(self, self._watched(watch, manipulator),
                                    on_lost=self._on_node_lost)
         if self.extractor is not None:
@@ -246,11 +258,44 @@ class SorterNode(Node):
     def _on_node_lost(self, name: str) -> None:
         """A followed node died or hung: a running goal stops now (the arm too: its
         server or its eyes may be the one gone) and ends with the node named."""
+        names = self.watch.names
+        if (len(names) >= 2 and len(self.watch.dead()) == len(names)
+                and not self._deaf_check_running):
+            spread = max(map(self.watch.since, names)) - min(map(self.watch.since, names))
+            if spread <= DEAF_SPREAD_S:
+                self._deaf_check_running = True
+                threading.Thread(target=self._deaf_check, name='sorter-deaf-check',
+                                 daemon=True).start()
         if self._goal_running and self.manipulator is not None:
             try:
                 self.manipulator.stop()
             except Exception as exc:  # noqa: BLE001 - the goal ends anyway
                 self.get_logger().error(f'manipulator stop failed: {exc}')
+
+    def _deaf_check(self) -> None:
+        """Every followed node fell silent at once: if none is heard again within
+        :data:`DEAF_EXIT_S`, this process no longer receives anything over DDS (seen once in a
+        fault-matrix run: the sorter then accepted no goal and answered none, while its own
+        heartbeat still went out). A node that hears nothing is exited, loudly, so that the
+        supervisor and the monitor see it gone; the sort log keeps every sort."""
+        try:
+            deadline = time.monotonic() + DEAF_EXIT_S
+            while time.monotonic() < deadline:
+                if len(self.watch.dead()) < len(self.watch.names) or self._stopping:
+                    return
+                time.sleep(0.2)
+            self.get_logger().error(
+                f'every node this sorter follows ({", ".join(self.watch.names)}) went silent '
+                f'at the same moment and none was heard again in {DEAF_EXIT_S:.0f} s: they '
+                'all stopped, or this process no longer receives over DDS. Exiting (status '
+                f'{DEAF_EXIT_CODE}) so that it can be restarted with them; the sort log keeps '
+                'every sort')
+            self.exit_code = DEAF_EXIT_CODE
+            self.context.try_shutdown()
+            time.sleep(30.0)    # the orderly shutdown did not end the process
+            os._exit(DEAF_EXIT_CODE)
+        finally:
+            self._deaf_check_running = False
 
     def _check_nodes(self) -> None:
         """Raise :class:`_NodeGone` when a followed node is dead."""
