@@ -267,13 +267,13 @@ class SortLog:
 
     def set_box_fill(self, fill: BoxFill, why: str) -> None:
         """Record what ``fill``'s boxes hold (other boxes unchanged), and why."""
-        with self._lock, self._tx():
+        with self._writing('the box fill'), self._lock, self._tx():
             self._write_fill(fill)
             self._event('', None, 'box_fill', f'{why}: boxes {sorted(fill)}')
 
     def empty_boxes(self, why: str, boxes: list[int] | None = None) -> None:
         """The boxes (all, or ``boxes``) were emptied."""
-        with self._lock, self._tx():
+        with self._writing('emptied boxes'), self._lock, self._tx():
             if boxes is None:
                 self._db.execute('DELETE FROM box_fill')
             else:

@@ -218,3 +218,34 @@ def test_a_read_only_disk_is_refused_when_the_log_opens(tmp_path):
             SortLog(where)
     finally:
         subprocess.run(['umount', '-l', str(where)], capture_output=True)
+
+
+def test_box_fill_writes_on_a_full_disk_are_sort_log_errors(tmp_path):
+    """A real full file system (a 1 MB tmpfs filled; needs root, else skipped): emptying
+    the boxes or recording their fill fails as a SortLogError saying what, never as a raw
+    sqlite3 error (the sorter's boxes/emptied callback crashed the node on one)."""
+    where = tmp_path / 'full'
+    where.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(where)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f'cannot mount a tmpfs here: {mounted.stderr.strip()}')
+    try:
+        log = SortLog(where)
+        log.set_box_fill({0: [(0.02, 1)]}, 'before the disk filled')
+        try:
+            with open(where / 'filler', 'wb') as fh:
+                while True:
+                    fh.write(b'\0' * 65536)
+                    fh.flush()
+        except OSError:
+            pass
+        with pytest.raises(SortLogError, match='cannot record emptied boxes'):
+            for _ in range(200):     # until the WAL needs a page the disk does not have
+                log.empty_boxes('a new tray')
+        with pytest.raises(SortLogError, match='cannot record the box fill'):
+            for _ in range(200):
+                log.set_box_fill({0: [(0.02, 1)]}, 'a pick')
+        log.close()
+    finally:
+        subprocess.run(['umount', '-l', str(where)], capture_output=True)

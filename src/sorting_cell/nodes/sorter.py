@@ -346,7 +346,13 @@ class SorterNode(Node):
         reset = getattr(self.manipulator, 'reset_boxes', None)
         if reset is not None:
             reset()
-            self.sort_log.empty_boxes('boxes/emptied')
+            try:
+                self.sort_log.empty_boxes('boxes/emptied')
+            except SortLogError as exc:
+                # Raised here it would end the process; the next goal is refused anyway
+                # while the log cannot be written.
+                self.get_logger().error(f'boxes emptied, but {exc}: a restarted sorter would '
+                                        'count their old contents')
             self.get_logger().info('boxes emptied: the arm starts counting their contents '
                                    'from zero')
             self._publish_fill()
