@@ -195,7 +195,8 @@ class FaultCell:
         self.wait_alive()
 
     def ensure_up(self) -> None:
-        """Every node running and not stopped (after a case that left one down)."""
+        """Every node running and not stopped (after a case that left one down), and
+        heard alive by this probe and by the sorter itself."""
         for name in NODES:
             self.unhang(name)
             if not self.procs[name].alive():
@@ -207,6 +208,23 @@ class FaultCell:
             self.procs['sorter'].stop()
             self.start('sorter')
         self.wait_alive()
+        self.wait_sorter_hears_all()
+
+    def wait_sorter_hears_all(self, timeout: float = 120.0) -> None:
+        """Until the sorter, too, hears every node it said gone (its own view can lag this
+        probe's on a loaded machine; a case started before would meet a refusal)."""
+        followed = [n for n in NODES if n not in ('sorter', 'cell_frames')]
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.procs['sorter'].log_since_start()
+            deaf = [n for n in followed
+                    if log.rfind(f'{n} is gone') > log.rfind(f'{n} is alive again')]
+            if not deaf:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'the sorter did not hear {deaf} again within '
+                                   f'{timeout:.0f} s')
+            time.sleep(0.1)
 
     def wait_alive(self, timeout: float = 180.0) -> None:
         """Until every node's heartbeat is heard (a continued or restarted node can take a

@@ -140,8 +140,12 @@ class LivenessWatch:
         with self._lock:
             f = self._followed[name]
             lost = f.state is NodeState.ALIVE and state is NodeState.DEAD
+            back = f.state is NodeState.DEAD and state is NodeState.ALIVE
             if f.state is not state:
                 f.state, f.changed = state, time.monotonic()
+        if back:   # said as loudly as the loss: an operator reading the log sees both
+            self._node.get_logger().info(f'{name} is alive again: its heartbeat on '
+                                         f'{self.topic(name)} is back')
         return lost
 
     def _beat(self, name: str) -> None:
