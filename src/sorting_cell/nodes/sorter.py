@@ -481,7 +481,12 @@ class SorterNode(Node):
             except Exception as exc:  # noqa: BLE001 - shutting down anyway
                 self.get_logger().error(f'manipulator stop failed: {exc}')
         if self._busy.acquire(timeout=10.0):   # the goal thread has finished writing
-            self._busy.release()
+            try:
+                # Closed here, not left to garbage collection at exit (which need not
+                # happen): SQLite removes its -wal/-shm files only on a clean close.
+                self.sort_log.close()
+            finally:
+                self._busy.release()
 
     def _execute(self, goal_handle) -> SortObjects.Result:
         self._goal_running = True
