@@ -11,6 +11,7 @@ trimesh = pytest.importorskip('trimesh')
 
 from sorting_cell.sim import household  # noqa: E402
 from sorting_cell.sim.catalog import WORLDS  # noqa: E402
+from sorting_cell.sim.mesh_objects import MAX_HEIGHT  # noqa: E402
 from sorting_cell.sim.objects import MAX_GRASP_WIDTH  # noqa: E402
 
 try:
@@ -53,6 +54,8 @@ def test_five_categories_of_three_textured_instances_in_metres_within_the_grippe
             assert 0.02 < ext[0] and ext[2] < 0.20, (rel, ext)
             # resting on its largest face or side, the hand closes across the middle extent
             assert ext[1] <= household.GRASPABLE < MAX_GRASP_WIDTH, (rel, ext)
+            # and lying so it fits a box
+            assert ext[0] <= MAX_HEIGHT, (rel, ext)
     # the MJCF's scale is applied: robosuite's milk carton is 16 cm tall in its OBJ, 0.9x
     milk = np.sort(_mesh(out / 'meshes' / 'milk' / 'robosuite').extents)
     assert milk[2] == pytest.approx(0.144, abs=1e-3)

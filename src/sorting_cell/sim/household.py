@@ -17,10 +17,12 @@ Source and licence
 Categories (five, three instances each), sizes in metres as robosuite scales them
     ``bottle`` (glass bottle, texture ``glass.png``), ``bread`` (``bread.png``, scale 0.8),
     ``can`` (soda can, ``soda.png``), ``cereal`` (``cereal.png``) and ``milk`` (carton,
-    ``ceramic.png``, scale 0.9). robosuite's cereal box (15 x 10 x 3 cm) lies flat 10 cm
-    wide, more than the Panda hand closes on (:data:`~sorting_cell.sim.objects.MAX_GRASP_WIDTH`)
-    in any resting pose; it is built as a single-serve box, its front face scaled by 0.65
-    to 9.75 x 6.5 cm and its 3 cm thickness kept (the front's print keeps its proportions).
+    ``ceramic.png``, scale 0.9). Two are resized to what the hand can hold (:data:`GRASPABLE`
+    across): robosuite's cereal box (15 x 10 x 3 cm) lies flat 10 cm wide, so it is built as
+    a single-serve box, its front scaled by 0.55 to 8.25 x 5.5 cm and its 3 cm thickness
+    kept (the front's print keeps its proportions); its bottle (16 cm long, 5.9 cm across
+    lying) is scaled by 0.9 to a small 14.4 x 5.3 cm bottle. The can rests lying: standing
+    (8 cm) it would be taller than a box takes (:data:`~.mesh_objects.MAX_HEIGHT`).
 
 Instances
     ``robosuite``: the model itself. ``recoloured``: its texture recoloured (a hue rotation
@@ -51,15 +53,17 @@ from .mesh_objects import FORMAT_VERSION
 __all__ = ['MODELS', 'GRASPABLE', 'SEED', 'HouseholdUnavailableError', 'household_objects',
            'build_meshes', 'robosuite_assets']
 
-#: The widest middle extent (m) an instance may have: under the hand's grasp width with room.
-GRASPABLE = 0.065
+#: The widest middle extent (m) an instance may have: the grasp planner opens the Panda hand
+#: (8 cm at most) 1.2 cm wider than the object on each side; a wider object is touched by a
+#: finger on the way down.
+GRASPABLE = 0.056
 #: Longest side of a texture (pixels).
 TEXTURE_SIDE = 512
 #: Seed of the world's recolourings and size changes.
 SEED = 14
 ROBOSUITE_VERSION = '1.5.2'
 # folder layout version of this builder on top of mesh_objects.FORMAT_VERSION
-_VERSION = f'{FORMAT_VERSION}.1'
+_VERSION = f'{FORMAT_VERSION}.2'
 
 
 class HouseholdUnavailableError(FileNotFoundError):
@@ -77,12 +81,13 @@ class Model:
     recolour: str
 
 
-#: Category -> robosuite model (scales: the MJCF's, cereal made graspable, see module doc).
+#: Category -> robosuite model (scales: the MJCF's; bottle and cereal made graspable, see
+#: the module doc).
 MODELS = {
-    'bottle': Model('bottle', 'glass', (1.0, 1.0, 1.0), 'hue'),
+    'bottle': Model('bottle', 'glass', (0.9, 0.9, 0.9), 'hue'),
     'bread': Model('bread', 'bread', (0.8, 0.8, 0.8), 'shade'),
     'can': Model('can', 'soda', (1.0, 1.0, 1.0), 'hue'),
-    'cereal': Model('cereal', 'cereal', (0.65, 1.0, 0.65), 'hue'),
+    'cereal': Model('cereal', 'cereal', (0.55, 1.0, 0.55), 'hue'),
     'milk': Model('milk', 'ceramic', (0.9, 0.9, 0.9), 'tint'),
 }
 INSTANCES = ('robosuite', 'recoloured', 'resized')
@@ -191,6 +196,9 @@ def build_meshes(out: str | Path, assets: str | Path | None = None, seed: int = 
                 factor = _size_factor(mesh.extents, rng)
             inst = mesh.copy()
             inst.apply_scale(factor)
+            if np.sort(inst.extents)[1] > GRASPABLE + 1e-6:
+                raise ValueError(f'{category}/{name}: {np.sort(inst.extents)[1] * 100:.1f} cm '
+                                 f'across, wider than the hand takes ({GRASPABLE * 100} cm)')
             inst.visual = trimesh.visual.TextureVisuals(uv=uv, image=Image.fromarray(skin))
             folder = out / category / name
             folder.mkdir(parents=True, exist_ok=True)
