@@ -95,12 +95,25 @@ def test_meshes_are_checked_with_clear_errors(tmp_path):
     wide = _write_obj(tmp_path / 'wide', trimesh.creation.box([0.2, 0.15, 0.12]), (9, 9, 9))
     with pytest.raises(MeshCheckError, match='fit the gripper'):
         prepare_mesh(wide, tmp_path / 'out2', 'x', 'x/wide')
+    # 6.5 cm every way: the hand could hold it, but it stands taller than a box takes
+    cube = _write_obj(tmp_path / 'cube', trimesh.creation.box([0.065, 0.065, 0.065]), (9, 9, 9))
+    with pytest.raises(MeshCheckError, match='the boxes.*6 cm tall'):
+        prepare_mesh(cube, tmp_path / 'out5', 'x', 'x/cube')
     tiny = _write_obj(tmp_path / 'tiny', trimesh.creation.box([0.004, 0.003, 0.003]), (9, 9, 9))
     with pytest.raises(MeshCheckError, match='smaller than'):
         prepare_mesh(tiny, tmp_path / 'out3', 'x', 'x/tiny')
     (tmp_path / 'junk.obj').write_text('this is not a mesh\n')
     with pytest.raises(MeshCheckError, match='no triangle|cannot read'):
         prepare_mesh(tmp_path / 'junk.obj', tmp_path / 'out4', 'x', 'x/junk')
+
+
+def test_a_can_rests_lying_when_standing_it_is_taller_than_a_box_takes(tmp_path):
+    can = trimesh.creation.cylinder(radius=0.025, height=0.08, sections=24)
+    folder, _ = prepare_mesh(_write_obj(tmp_path / 'can', can, (200, 20, 20)), tmp_path / 'out',
+                             'can', 'can/a', drops=8)
+    meta = json.loads((folder / 'object.json').read_text())
+    assert meta['height'] == pytest.approx(0.05, abs=0.003)
+    assert meta['length'] == pytest.approx(0.08, abs=0.003)
 
 
 def test_folder_layout_errors_name_the_problem(tmp_path):

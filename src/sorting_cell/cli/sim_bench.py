@@ -52,8 +52,8 @@ def add_arguments(sub) -> None:
                                      "sim's ground truth",
                        description=__doc__.splitlines()[0])
     b.add_argument('--objects', default='tools',
-                   help="world: 'primitives', 'tools' (default) or a folder of "
-                        '<category>/<instance>/ meshes')
+                   help="world: 'primitives', 'tools' (default), 'household' (robosuite's "
+                        "objects) or a folder of <category>/<instance>/ meshes")
     b.add_argument('--trays', type=int, default=1, help='trays to sort (default 1)')
     b.add_argument('--boxes', type=int, default=None,
                    help='boxes (default: one per category of the world)')

@@ -3,6 +3,8 @@
 - ``'primitives'`` (default): the drawn families of :mod:`sorting_cell.sim.objects`.
 - ``'tools'``: the tool dataset's 28 tools in 7 categories (:mod:`.tool_models`), built at
   first use from the dataset into the user cache.
+- ``'household'``: robosuite's kitchen objects, 5 categories x 3 instances (:mod:`.household`),
+  built at first use from the installed robosuite wheel into the user cache.
 - a folder laid out as ``<category>/<instance>/`` with one mesh each (OBJ + MTL +
   textures, GLB, PLY; metres, any orientation): every mesh is checked and prepared once
   (:func:`sorting_cell.sim.mesh_objects.prepare_mesh`) into the user cache, keyed by the
@@ -28,7 +30,7 @@ __all__ = ['PRIMITIVES', 'WORLDS', 'object_catalog', 'folder_catalog', 'draw_obj
 
 PRIMITIVES = 'primitives'
 #: Named worlds (anything else is taken as a folder).
-WORLDS = (PRIMITIVES, 'tools')
+WORLDS = (PRIMITIVES, 'tools', 'household')
 
 
 def is_primitives(objects) -> bool:
@@ -101,6 +103,9 @@ def object_catalog(objects) -> dict[str, list[Path]]:
     if str(objects) == 'tools':
         from .tool_models import tool_objects
         return tool_objects()
+    if str(objects) == 'household':
+        from .household import household_objects
+        return household_objects()
     return folder_catalog(objects)
 
 

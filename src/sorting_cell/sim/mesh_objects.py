@@ -27,7 +27,7 @@ from .objects import MAX_GRASP_WIDTH, ObjectSpec, Part
 
 __all__ = ['MeshCheckError', 'RestingPose', 'prepare_mesh', 'load_object', 'write_object',
            'convex_pieces', 'resting_poses', 'check_mesh', 'MESH_SUFFIXES', 'MIN_EXTENT',
-           'MAX_EXTENT', 'MIN_HEIGHT', 'FORMAT_VERSION']
+           'MAX_EXTENT', 'MIN_HEIGHT', 'MAX_HEIGHT', 'FORMAT_VERSION']
 
 #: Mesh files :func:`prepare_mesh` reads (trimesh converts all to one textured mesh).
 MESH_SUFFIXES = ('.obj', '.glb', '.gltf', '.ply', '.stl', '.off')
@@ -39,6 +39,9 @@ MIN_EXTENT = 0.01
 MAX_EXTENT = 0.30
 #: The Panda hand's pads stop this far above the table (m): a lower object cannot be held.
 MIN_HEIGHT = 0.008
+#: Tallest an object may rest (m): the cell's boxes have 7 cm walls and the arm keeps what it
+#: places 1 cm below their top, so a taller pose (a can standing) could never be put away.
+MAX_HEIGHT = 0.06
 #: Plastic-and-metal average used for mass when none is given (kg/m^3).
 DEFAULT_DENSITY = 700.0
 
@@ -323,8 +326,8 @@ def prepare_mesh(path: str | Path, folder: str | Path, family: str, instance: st
     Raises
     ------
     MeshCheckError
-        Unreadable, wrong scale, no volume, or too wide for the gripper in every resting
-        pose.
+        Unreadable, wrong scale, no volume, or too wide for the gripper or too tall for the
+        boxes in every resting pose.
     """
     path = Path(path)
     mesh = _load_trimesh(path)
@@ -350,16 +353,19 @@ def prepare_mesh(path: str | Path, folder: str | Path, family: str, instance: st
         moved = mesh.copy()
         moved.apply_transform(T)
         ext = moved.extents
-        # a concave object (an L, a mug's handle) is held across its narrow part
-        if _grasp_section(moved)[0] <= MAX_GRASP_WIDTH and ext[2] >= MIN_HEIGHT:
+        # a concave object (an L, a mug's handle) is held across its narrow part; the most
+        # frequent pose that the hand can hold and a box can take (a can lying, not standing)
+        if (_grasp_section(moved)[0] <= MAX_GRASP_WIDTH
+                and MIN_HEIGHT <= ext[2] <= MAX_HEIGHT):
             chosen = (pose, T, moved)
             break
     if chosen is None:
         dims = ', '.join(f'{e * 100:.1f}' for e in mesh.extents)
         raise MeshCheckError(
-            f'{path}: in none of its {len(poses)} resting poses does it fit the gripper (a '
-            f'cross-section <= {MAX_GRASP_WIDTH * 100:.0f} cm wide and at least '
-            f'{MIN_HEIGHT * 1000:.0f} mm tall); its extents are {dims} cm')
+            f'{path}: in none of its {len(poses)} resting poses does it fit the gripper and '
+            f'the boxes (a cross-section <= {MAX_GRASP_WIDTH * 100:.0f} cm wide, '
+            f'{MIN_HEIGHT * 1000:.0f} mm to {MAX_HEIGHT * 100:.0f} cm tall); its extents are '
+            f'{dims} cm')
     pose, T, moved = chosen
     pieces = [(np.c_[v, np.ones(len(v))] @ T.T)[:, :3] for v in pieces]
     volume = (moved.volume if moved.is_watertight and moved.volume > 0
