@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='objects in the tray (default three per family)')
     r.add_argument('--world', default=None,
                    help="what the objects are: 'primitives' (default), 'tools' (the tool "
-                        "dataset's 28 tools) or a folder of <category>/<instance>/ meshes")
+                        "dataset's 28 tools), 'household' (robosuite's kitchen objects, 5 "
+                        "kinds x 3) or a folder of <category>/<instance>/ meshes")
     r.add_argument('--families', default=None,
                    help='comma-separated families (default: the first BOXES of '
                         'screwdriver,pen,wrench,usb_stick,bolt,battery)')

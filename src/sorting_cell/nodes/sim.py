@@ -132,8 +132,9 @@ class SimNode(Node):
         p('families', '', fixed_param('comma-separated object families; empty = first '
                                       f'num_boxes of {", ".join(FAMILY_NAMES)}'))
         p('objects', 'primitives', fixed_param("what the objects are: 'primitives', 'tools' "
-                                               '(the tool dataset\'s 28 tools) or a folder of '
-                                               '<category>/<instance>/ meshes'))
+                                               '(the tool dataset\'s 28 tools), \'household\' '
+                                               "(robosuite's kitchen objects, 5 x 3) or a "
+                                               'folder of <category>/<instance>/ meshes'))
         p('width', 640, fixed_param('camera image width (px)', int_range=(16, 4096)))
         p('height', 480, fixed_param('camera image height (px)', int_range=(16, 4096)))
         p('camera_rate', 10.0, fixed_param('camera frames per second of sim time; 0 = off',
