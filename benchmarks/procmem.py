@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psutil
 
+from sorting_cell.shm import stale_segments
+
 SHM = Path('/dev/shm')
 
 
@@ -54,24 +56,6 @@ def rss_by_node(root_pid: int, root_name: str) -> dict[str, list]:
     return out
 
 
-def _locked_inodes() -> set[int]:
-    """Inodes that some process holds a flock/POSIX lock on (``/proc/locks``)."""
-    inodes = set()
-    try:
-        text = Path('/proc/locks').read_text()
-    except OSError:
-        return inodes
-    for line in text.splitlines():
-        # "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF" (maj:min:inode)
-        for field in line.split():
-            if field.count(':') == 2:
-                try:
-                    inodes.add(int(field.rsplit(':', 1)[1]))
-                except ValueError:
-                    pass
-    return inodes
-
-
 def shm_entries() -> set[str]:
     """Names in /dev/shm (Fast DDS segments ``fastrtps_*``, their ``*_el`` lock files,
     port segments and ``sem.*`` semaphores)."""
@@ -82,30 +66,8 @@ def shm_entries() -> set[str]:
 
 
 def stale_shm(names: set[str]) -> list[str]:
-    """Of ``names``: Fast DDS segments nobody owns any more.
-
-    Fast DDS keeps each segment ``fastrtps_X`` alive with an exclusive lock on
-    ``fastrtps_X_el`` held by its creator (a robust lock: the kernel drops it when the
-    process dies). A segment whose lock file is gone or unlocked belongs to no running
-    process: stale. Port segments (``fastrtps_portNNNN``) are shared by every participant on
-    the port and are reused, not leaked; they count as stale only when their lock file is
-    unlocked too.
-    """
-    locked = _locked_inodes()
-    stale = []
-    for name in sorted(names):
-        if not name.startswith('fastrtps_') or name.endswith(('_el', '_sl')):
-            continue
-        lock = SHM / f'{name}_el'
-        try:
-            ino = lock.stat().st_ino
-        except OSError:
-            if (SHM / name).exists():
-                stale.append(name)
-            continue
-        if ino not in locked and (SHM / name).exists():
-            stale.append(name)
-    return stale
+    """Of ``names``: Fast DDS segments nobody owns any more (``sorting_cell.shm``)."""
+    return stale_segments(names, SHM)
 
 
 def mapped_shm(pids) -> set[str]:

@@ -511,6 +511,16 @@ class Supervisor:
                 c.proc.stdout.close()
         result = {n: c.how for n, c in self.children.items()}
         self._say('stopped: ' + ', '.join(f'{n}: {h}' for n, h in result.items()))
+        killed = [c.spec.name for c in self.children.values()
+                  if c.proc.returncode is not None and c.proc.returncode < 0]
+        if killed:
+            # A node ended by a signal (killed, or an abort while shutting down) leaves its
+            # shared-memory segments behind; nobody else would remove them.
+            from .shm import remove_stale_segments
+            removed = remove_stale_segments()
+            if removed:
+                self._say(f'{", ".join(killed)} ended by a signal: removed {len(removed)} '
+                          'stale Fast DDS segment(s) from /dev/shm')
         return result
 
     # -- all together
