@@ -106,25 +106,37 @@ def test_hung_then_killed_camera_ends_the_goal_naming_it_and_up_shows_it_dead(tm
         rclpy.try_shutdown(context=context)
 
 
-def test_a_sorter_that_hears_none_of_its_nodes_exits_loudly(tmp_path):
-    """Every followed node silent from the same moment and never heard again: the sorter
-    cannot tell that from its own DDS reception failing (seen once: a sorter that accepted
-    no goal while its heartbeat still went out), so it exits with DEAF_EXIT_CODE instead of
-    staying up deaf. Here the two nodes really are killed together."""
-    from sorting_cell.nodes.sorter import DEAF_EXIT_CODE, DEAF_EXIT_S
+
+def _sorter_following_two_nodes(tmp_path, domain_name):
+    """proposals, clustering and a sorter that follows both, every heartbeat heard."""
     specs = [bringup.NodeSpec('proposals', 'sorting_cell.nodes.proposals', None, {}),
              bringup.NodeSpec('clustering', 'sorting_cell.nodes.clustering', None, {}),
              bringup.NodeSpec('sorter', 'sorting_cell.nodes.sorter', None, {
                  'manipulator': 'none', 'perception': 'nodes',
                  'sort_log_dir': str(tmp_path / 'sortlog'),
                  'watch_nodes': '[proposals,clustering]'})]
-    sup = bringup.Supervisor(specs, env=ros_env(domain_for('deaf_sorter')),
+    sup = bringup.Supervisor(specs, env=ros_env(domain_for(domain_name)),
                              log_dir=tmp_path / 'logs', out=open(os.devnull, 'w'))
     try:
         sup.start()
         wait_until(lambda: all(sup.status()['processes'][n]['heartbeat'] == 'alive'
                                for n in ('proposals', 'clustering', 'sorter')), 90,
                    'every heartbeat')
+    except BaseException:
+        sup.shutdown()
+        raise
+    return sup
+
+
+def test_a_sorter_that_hears_none_of_its_nodes_exits_loudly(tmp_path):
+    """Every followed node silent from the same moment and never heard again: the sorter
+    cannot tell that from its own DDS reception failing (seen once: a sorter that accepted
+    no goal while its heartbeat still went out), so it exits with DEAF_EXIT_CODE instead of
+    staying up deaf. Here the two nodes really are killed together."""
+    from sorting_cell.nodes.sorter import DEAF_EXIT_CODE, DEAF_EXIT_S
+    sup = None
+    try:
+        sup = _sorter_following_two_nodes(tmp_path, 'deaf_sorter')
         for name in ('proposals', 'clustering'):
             os.killpg(sup.children[name].proc.pid, signal.SIGKILL)
         sorter = sup.children['sorter'].proc
@@ -133,24 +145,15 @@ def test_a_sorter_that_hears_none_of_its_nodes_exits_loudly(tmp_path):
         assert sorter.returncode == DEAF_EXIT_CODE, sup.log_tail('sorter')
         assert 'went silent at the same moment' in sup.log_tail('sorter', 40)
     finally:
-        sup.shutdown()
+        if sup is not None:
+            sup.shutdown()
 
 
 def test_a_sorter_keeps_running_when_one_of_its_nodes_dies(tmp_path):
-    specs = [bringup.NodeSpec('proposals', 'sorting_cell.nodes.proposals', None, {}),
-             bringup.NodeSpec('clustering', 'sorting_cell.nodes.clustering', None, {}),
-             bringup.NodeSpec('sorter', 'sorting_cell.nodes.sorter', None, {
-                 'manipulator': 'none', 'perception': 'nodes',
-                 'sort_log_dir': str(tmp_path / 'sortlog'),
-                 'watch_nodes': '[proposals,clustering]'})]
     from sorting_cell.nodes.sorter import DEAF_EXIT_S
-    sup = bringup.Supervisor(specs, env=ros_env(domain_for('one_node_dies')),
-                             log_dir=tmp_path / 'logs', out=open(os.devnull, 'w'))
+    sup = None
     try:
-        sup.start()
-        wait_until(lambda: all(sup.status()['processes'][n]['heartbeat'] == 'alive'
-                               for n in ('proposals', 'clustering', 'sorter')), 90,
-                   'every heartbeat')
+        sup = _sorter_following_two_nodes(tmp_path, 'one_node_dies')
         os.killpg(sup.children['proposals'].proc.pid, signal.SIGKILL)
         wait_until(lambda: 'proposals is gone' in sup.log_tail('sorter', 40),
                    DETECTION_S + 10, 'the sorter to see proposals gone')
@@ -160,4 +163,5 @@ def test_a_sorter_keeps_running_when_one_of_its_nodes_dies(tmp_path):
             assert sup.children['sorter'].proc.poll() is None, sup.log_tail('sorter')
             time.sleep(0.5)
     finally:
-        sup.shutdown()
+        if sup is not None:
+            sup.shutdown()
