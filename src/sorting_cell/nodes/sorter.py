@@ -276,7 +276,7 @@ class SorterNode(Node):
         """Every followed node fell silent at once: if none is heard again within
         :data:`DEAF_EXIT_S`, this process no longer receives anything over DDS (seen once in a
         fault-matrix run: the sorter then accepted no goal and answered none, while its own
-        heartbeat still went out). A node that hears nothing is exited, loudly, so that the
+        heartbeat still went out). A node that hears nothing ends itself, loudly, so that the
         supervisor and the monitor see it gone; the sort log keeps every sort."""
         try:
             deadline = time.monotonic() + DEAF_EXIT_S
@@ -979,8 +979,9 @@ class SorterNode(Node):
                     self._check_nodes()
                 if not outcome.success and outcome.reason.split(':')[0] in ROBOT_DOWN:
                     # The robot itself does not answer (or refuses): every further pick
-                    # would wait out its own deadline (or be refused). The object stays 'started' (it may be in the hand):
-                    # the resume looks before picking it again.
+                    # would wait out its own deadline (or be refused). The object stays
+                    # 'started' (it may be in the hand): the resume looks before picking it
+                    # again.
                     down = ('the arm refuses motions' if outcome.reason.startswith(
                         ExecutionFailure.REJECTED.value) else 'robot not responding')
                     message = (f'{down} ({outcome.reason}); {done}/{total} '
