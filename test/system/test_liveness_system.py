@@ -122,6 +122,10 @@ def _sorter_following_two_nodes(tmp_path, domain_name):
         wait_until(lambda: all(sup.status()['processes'][n]['heartbeat'] == 'alive'
                                for n in ('proposals', 'clustering', 'sorter')), 90,
                    'every heartbeat')
+        # the sorter's own view: a node it never heard cannot be lost to it
+        wait_until(lambda: all(f'{n} is alive' in sup.log_tail('sorter', 40)
+                               for n in ('proposals', 'clustering')), 60,
+                   'the sorter to hear both nodes')
     except BaseException:
         sup.shutdown()
         raise

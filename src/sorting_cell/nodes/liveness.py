@@ -140,12 +140,14 @@ class LivenessWatch:
         with self._lock:
             f = self._followed[name]
             lost = f.state is NodeState.ALIVE and state is NodeState.DEAD
-            back = f.state is NodeState.DEAD and state is NodeState.ALIVE
+            heard = f.state is not NodeState.ALIVE and state is NodeState.ALIVE
+            back = heard and f.state is NodeState.DEAD
             if f.state is not state:
                 f.state, f.changed = state, time.monotonic()
-        if back:   # said as loudly as the loss: an operator reading the log sees both
-            self._node.get_logger().info(f'{name} is alive again: its heartbeat on '
-                                         f'{self.topic(name)} is back')
+        if heard:   # said like the loss: an operator reading the log sees every change
+            self._node.get_logger().info(
+                f'{name} is alive again: its heartbeat on {self.topic(name)} is back' if back
+                else f'{name} is alive: its heartbeat on {self.topic(name)} is heard')
         return lost
 
     def _beat(self, name: str) -> None:
