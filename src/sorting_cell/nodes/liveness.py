@@ -152,8 +152,14 @@ class LivenessWatch:
 
     def _beat(self, name: str) -> None:
         with self._lock:
-            self._followed[name].last_beat = time.monotonic()
-        self._set(name, NodeState.ALIVE)
+            f = self._followed[name]
+            f.last_beat = time.monotonic()
+            first = f.state is NodeState.UNKNOWN
+        # Only the first beat says alive. After a loss, only DDS liveliness does (a restarted
+        # or continued writer asserts it): a beat still queued when the lease ran out would
+        # otherwise bring a dead node back, for good.
+        if first:
+            self._set(name, NodeState.ALIVE)
 
     def _liveliness(self, name: str, event) -> None:
         # alive_count: publishers on the topic whose lease holds (a restarted node's new
