@@ -85,6 +85,12 @@ class _Followed:
         self.state = NodeState.UNKNOWN
         self.changed = time.monotonic()
         self.last_beat: float | None = None
+        self.beats_since_loss = 0
+
+
+#: Beats heard after a loss that bring a node back without a liveliness event. The heartbeat
+#: reader keeps one message (depth 1), so a second beat is a new one.
+BEATS_TO_COME_BACK = 2
 
 
 class LivenessWatch:
@@ -144,6 +150,7 @@ class LivenessWatch:
             back = heard and f.state is NodeState.DEAD
             if f.state is not state:
                 f.state, f.changed = state, time.monotonic()
+                f.beats_since_loss = 0
         if heard:   # said like the loss: an operator reading the log sees every change
             self._node.get_logger().info(
                 f'{name} is alive again: its heartbeat on {self.topic(name)} is back' if back
@@ -154,11 +161,15 @@ class LivenessWatch:
         with self._lock:
             f = self._followed[name]
             f.last_beat = time.monotonic()
-            first = f.state is NodeState.UNKNOWN
-        # Only the first beat says alive. After a loss, only DDS liveliness does (a restarted
-        # or continued writer asserts it): a beat still queued when the lease ran out would
-        # otherwise bring a dead node back, for good.
-        if first:
+            if f.state is NodeState.DEAD:
+                f.beats_since_loss += 1
+            alive = (f.state is NodeState.UNKNOWN
+                     or f.beats_since_loss >= BEATS_TO_COME_BACK)
+        # After a loss one beat is not enough: the one still queued when the lease ran out
+        # would bring a dead node back for good. Beats do have to count, though: Fast DDS
+        # also reports a loss (no alive writer) when a dead predecessor's participant is
+        # dropped, while the restarted node's writer beats on without a new liveliness event.
+        if alive:
             self._set(name, NodeState.ALIVE)
 
     def _liveliness(self, name: str, event) -> None:
