@@ -640,6 +640,7 @@ def _arm_controller_off(when: str):
     def case(run: CaseRun):
         run.tray()
         probe = run.cell.probe
+        aborted = 0     # aborted arm goals before the switch (checked for 'pick' only)
         if when == 'goal':
             probe.set_parameters('sim', arm_controller_active=False)
             run.fault()

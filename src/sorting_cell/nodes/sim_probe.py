@@ -57,7 +57,7 @@ class SimProbe:
         self._final: dict[tuple[str, bytes], int] = {}
         self._actions = tuple(actions)
         self._param_clients: dict[str, AsyncParameterClient] = {}
-        self._executing: dict[str, set[bytes]] = {}   # goals ever seen executing
+        self._started: dict[str, set[bytes]] = {}   # goals ever seen executing
         #: sim seconds of the last ``/clock`` (0 until one is heard, or without ``clock``)
         self.sim_time = 0.0
         self.node.create_subscription(String, 'sim/ground_truth', self._on_truth,
@@ -108,7 +108,7 @@ class SimProbe:
             with self._lock:
                 for st in msg.status_list:
                     if st.status == GoalStatus.STATUS_EXECUTING:
-                        self._executing.setdefault(action, set()).add(
+                        self._started.setdefault(action, set()).add(
                             bytes(st.goal_info.goal_id.uuid))
                 for st in msg.status_list:
                     if st.status >= GoalStatus.STATUS_SUCCEEDED:
@@ -203,7 +203,7 @@ class SimProbe:
         if action not in self._actions:
             raise ValueError(f'{action!r} is not watched (actions: {self._actions})')
         with self._lock:
-            return len(self._executing.get(action, ()))
+            return len(self._started.get(action, ()))
 
     def set_parameters(self, node: str, timeout: float = 30.0, **values) -> None:
         """Set parameters of a running node over its parameter service, as ``ros2 param set``
