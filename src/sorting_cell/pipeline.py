@@ -78,7 +78,10 @@ class SortingPipeline(BaseEstimator):
     normalize : str
         Feature normalisation before clustering (see
         :func:`~sorting_cell.clustering.normalize_features`); ``'centered'`` removes what
-        all objects of the set share (table, light) before comparing them.
+        all objects of the set share (table, light) before comparing them, ``'whitened'``
+        also evens out the set's strongest directions; ``'auto'`` (default) centres
+        segmented objects and whitens whole images
+        (:func:`~sorting_cell.perception.assign.resolve_normalize`).
     size_weight : float or 'auto'
         Weight of the objects' size (log length and width of the mask's rotated box,
         standardised over the set) next to appearance. Under one fixed camera pixel size
@@ -103,7 +106,7 @@ class SortingPipeline(BaseEstimator):
     """
 
     def __init__(self, n_clusters: int = 2, features=DEFAULT_FEATURES, method='agglomerative',
-                 proposer='auto', crop: str = 'upright', normalize: str = 'centered',
+                 proposer='auto', crop: str = 'upright', normalize: str = 'auto',
                  size_weight='auto', shape_weight='auto',
                  cache_dir: str | os.PathLike | None = None, random_state=0,
                  progress: bool = False, k_max: int = DEFAULT_K_MAX,

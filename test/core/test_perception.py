@@ -99,3 +99,34 @@ def test_assign_is_the_one_place_for_methods_and_weights():
     sub = d.subset([0, 1, 6, 7])
     assert len(sub) == 4 and sub.views[0].shape == (4, 5)
     assert isinstance(d.decisions['geometry'], Decision)
+
+
+def test_whole_images_are_whitened_and_segmented_objects_centred(tools_root):
+    images, _ = _centred_shapes()
+    whole = SortingPipeline(n_clusters=2, features='raw').sort_images(images)
+    assert whole.decisions['whitening'].value
+    assert whole.decisions['whitening'].evidence['normalize'] == 'whitened'
+    paths = [t.path for t in load_tools(tools_root) if t.condition == 2][:24]
+    d = Describer(features='raw').images(paths)
+    assign(d, 3)
+    assert d.decisions['objects'].value and not d.decisions['whitening'].value
+    given = Description.of_features(np.random.default_rng(0).normal(size=(12, 4)))
+    assign(given, 2)
+    assert not given.decisions['whitening'].value and 'caller' in given.decisions['whitening'].reason
+    forced = Description.of_features(np.random.default_rng(0).normal(size=(12, 4)))
+    assign(forced, 2, normalize='whitened')
+    assert 'whitening' not in forced.decisions   # asked for, not decided
+
+
+def test_whitening_halves_the_spread_of_the_sets_strongest_direction():
+    from sorting_cell.clustering.estimator import normalize_features
+    rng = np.random.default_rng(3)
+    # 200 rows of 40 positive columns; one direction (a light that varies) 20x the rest.
+    light = rng.uniform(-1, 1, (200, 1)) * np.r_[np.ones(20), np.zeros(20)] * 20
+    X = np.abs(5 + light + rng.normal(0, 1, (200, 40)))
+    spread = (lambda Z: np.linalg.svd(Z - Z.mean(0), compute_uv=False))
+    c, w = spread(normalize_features(X, 'centered')), spread(normalize_features(X, 'whitened'))
+    ratio_c, ratio_w = c[0] / c[1], w[0] / w[1]
+    assert ratio_c > 4 and ratio_w < 1.5 * np.sqrt(ratio_c)     # square root of the ratio
+    assert np.allclose(np.linalg.norm(normalize_features(X, 'whitened'), axis=1), 1)
+    assert normalize_features(X[:2], 'whitened').shape == (2, 40)   # too few rows: centred

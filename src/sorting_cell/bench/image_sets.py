@@ -16,6 +16,10 @@ scores) and returns the number of images. All are made from what the project alr
   (one shared background, but the object always in the same place: a turntable rig);
 - ``tools-scenes``: several tools per image on an empty table of their condition, the
   class is that of the largest object (several objects per image);
+- ``tools-clutter``: each tool cut out and pasted large, off centre, turned, on a patterned
+  floor among smaller tools of other kinds, cables and (in half the photos) a hand over
+  its edge; frames of three shapes (the cluttered phone photo: several tools per photo,
+  the class is that of the large one, no flat border, no shared background);
 - ``tools-small``: each photo shrunk into a 1280 x 960 canvas of a flat random colour (images
   that are mostly background);
 - ``digits``: scikit-learn's 8 x 8 digits drawn large (160 x 160), light strokes on a dark
@@ -30,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ['IMAGE_SETS', 'build_image_set']
+__all__ = ['IMAGE_SETS', 'SEEDLESS', 'build_image_set']
 
 
 def _write(out: Path, label: str, name: str, rgb: np.ndarray) -> None:
@@ -126,6 +130,64 @@ def _tools_scenes(out: Path, rng, root, n_scenes: int = 140) -> int:
     return n_scenes
 
 
+def _floor(rng, h: int, w: int) -> np.ndarray:
+    """A patterned floor or table: a random texture under tiles or planks of a random pitch."""
+    # Real floors are duller than the random texture: most of it is one muted colour.
+    tone = rng.uniform(60, 200) + rng.uniform(-25, 25, 3)
+    base = 0.35 * _texture(rng, max(h, w))[:h, :w].astype(np.float32) + 0.65 * tone
+    pitch = int(rng.integers(24, 72))
+    yy, xx = np.mgrid[:h, :w]
+    if rng.random() < 0.5:  # tiles: grout lines both ways
+        lines = (yy % pitch < 3) | (xx % pitch < 3)
+    else:  # planks: lines one way, with grain
+        lines = (yy % pitch < 2) if rng.random() < 0.5 else (xx % pitch < 2)
+        base += 10 * np.sin(xx[..., None] * rng.uniform(0.05, 0.3)).astype(np.float32)
+    base[lines] *= 0.55
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def _paste_at(canvas: np.ndarray, patch: np.ndarray, mask: np.ndarray, angle: float,
+              scale: float, centre: tuple[float, float]) -> None:
+    """``patch``'s masked pixels turned by ``angle`` and scaled, centred at ``centre``."""
+    h, w = patch.shape[:2]
+    M = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    M[:, 2] += (centre[0] - w / 2, centre[1] - h / 2)
+    size = (canvas.shape[1], canvas.shape[0])
+    p = cv2.warpAffine(patch, M, size, flags=cv2.INTER_LINEAR)
+    m = cv2.warpAffine(mask.astype(np.uint8), M, size, flags=cv2.INTER_NEAREST) > 0
+    canvas[m] = p[m]
+
+
+def _tools_clutter(out: Path, rng, root) -> int:
+    cuts = _cuts(root)
+    for j, (im, patch, mask) in enumerate(cuts):
+        h, w = [(240, 320), (320, 240), (288, 288)][int(rng.integers(3))]
+        canvas = _floor(rng, h, w)
+        others = [c for c in cuts if c[0].label != im.label]
+        for _ in range(int(rng.integers(2, 4))):  # smaller tools of other kinds, anywhere
+            _, op, om = others[int(rng.integers(len(others)))]
+            s = float(rng.uniform(0.25, 0.4)) * max(h, w) / max(op.shape[:2])
+            _paste_at(canvas, op, om, float(rng.uniform(0, 360)), s,
+                      (float(rng.uniform(0, w)), float(rng.uniform(0, h))))
+        s = float(rng.uniform(0.7, 0.95)) * max(h, w) / max(patch.shape[:2])
+        centre = (w / 2 + float(rng.uniform(-0.15, 0.15)) * w,
+                  h / 2 + float(rng.uniform(-0.15, 0.15)) * h)
+        _paste_at(canvas, patch, mask, float(rng.uniform(0, 360)), s, centre)
+        for _ in range(int(rng.integers(1, 3))):  # cables across the frame
+            pts = np.stack([rng.uniform(0, w, 3), rng.uniform(0, h, 3)], 1).astype(np.int32)
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            cv2.polylines(canvas, [pts], False, colour, int(rng.integers(2, 6)), cv2.LINE_AA)
+        if rng.random() < 0.5:  # a hand over the tool's edge
+            skin = tuple(int(c) for c in rng.uniform([150, 100, 80], [235, 180, 150]))
+            hand = (int(centre[0] + rng.uniform(-0.3, 0.3) * w),
+                    int(centre[1] + rng.uniform(-0.3, 0.3) * h))
+            axes = (int(0.12 * min(h, w)), int(0.2 * min(h, w)))
+            cv2.ellipse(canvas, hand, axes, float(rng.uniform(0, 180)), 0, 360, skin, -1,
+                        cv2.LINE_AA)
+        _write(out, im.label, f'{j:04d}', canvas)
+    return len(cuts)
+
+
 def _tools_small(out: Path, rng, root) -> int:
     from ..images import load_image
     images = _tools(root)
@@ -155,8 +217,11 @@ def _digits(out: Path, rng, root, per_class: int = 60) -> int:
 
 IMAGE_SETS = {'tools-c3': _tools_c3, 'tools-resized': _tools_resized,
               'tools-uniform': _tools_uniform, 'tools-turntable': _tools_turntable,
-              'tools-scenes': _tools_scenes,
+              'tools-scenes': _tools_scenes, 'tools-clutter': _tools_clutter,
               'tools-small': _tools_small, 'digits': _digits}
+
+#: Sets that are the same whatever the seed (taken as they are from their source).
+SEEDLESS = ('tools-c3', 'digits')
 
 
 def build_image_set(name: str, out: str | Path, seed: int = 0, root=None) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -27,8 +28,9 @@ def add_arguments(p) -> None:
     p.add_argument('--features', default=DEFAULT_FEATURES, help='feature extractor name')
     p.add_argument('--method', default='agglomerative', help='clustering method')
     p.add_argument('--crop', default='upright', choices=['upright', 'box'])
-    p.add_argument('--normalize', default='centered',
-                   help="feature normalisation: centered, l2, standard, none")
+    p.add_argument('--normalize', default='auto',
+                   help="feature normalisation: auto (decided from the images), centered, "
+                        "whitened, l2, standard, none")
     p.add_argument('--proposer', default='auto',
                    help="object proposals: 'auto' (decided from the images), 'background', "
                         "'saliency', 'none' (whole images)")
@@ -67,7 +69,7 @@ def run(args) -> int:
                            random_state=args.seed)
     images = load_tools()
     t0 = time.perf_counter()
-    described = describe(images, pipe)
+    described = describe(images, pipe, progress=sys.stderr.isatty())
     t1 = time.perf_counter()
     label = (f'{args.features} + {args.method}, proposals {args.proposer}, crop {args.crop}, '
              f'normalize {args.normalize}, size weight {args.size_weight}, '

@@ -132,6 +132,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--crop', default='upright', choices=['upright', 'box'],
                    help="what the CNN sees: the object turned upright in a tight strip, or its "
                         "box (default: %(default)s)")
+    p.add_argument('--normalize', default='auto',
+                   choices=['auto', 'centered', 'whitened', 'l2', 'standard', 'none'],
+                   help="appearance normalisation: 'auto' centres cut-out objects and "
+                        "half-whitens whole images (reported in summary.json); 'centered' "
+                        "removes what the set shares; 'whitened' also evens out the set's "
+                        "strongest directions (default: %(default)s)")
     p.add_argument('--size-weight', default='auto', metavar='W',
                    help="weight of object size next to appearance; 'auto' = 0.3 when the "
                         "images show one fixed camera and look-alike objects share size and "
@@ -313,6 +319,7 @@ def _place(pipe: SortingPipeline, boxes, files: list[Path]):
 def _write_boxes(path: Path, args: argparse.Namespace, pipe: SortingPipeline,
                  result: SortResult, boxes, placement) -> None:
     """What each group holds, for a later ``--into``."""
+    from ..perception.assign import resolve_normalize
     from ..perception.boxes import Boxes
 
     d = result.description
@@ -324,7 +331,9 @@ def _write_boxes(path: Path, args: argparse.Namespace, pipe: SortingPipeline,
         return
     params = {'features': str(args.features), 'method': args.method,
               'proposer': str(args.proposer), 'crop': args.crop,
-              'normalize': pipe.normalize, 'size_weight': pipe.size_weight,
+              # Resolved: the boxes' rows no longer carry the decision 'auto' was made from.
+              'normalize': resolve_normalize(d, pipe.normalize),
+              'size_weight': pipe.size_weight,
               'shape_weight': pipe.shape_weight}
     Boxes.of(d, labels, **params).save(path)
 
@@ -354,6 +363,7 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     pipe = SortingPipeline(n_clusters=args.n_clusters, features=args.features,
                            method=args.method, proposer=args.proposer, crop=args.crop,
+                           normalize=None if args.normalize == 'none' else args.normalize,
                            size_weight=_weight_arg('--size-weight', args.size_weight),
                            shape_weight=_weight_arg('--shape-weight', args.shape_weight),
                            cache_dir=args.cache, random_state=args.seed, progress=progress,

@@ -49,7 +49,7 @@ class ImageClusterer(ClusterMixin, BaseEstimator):
     method : str
         One of :data:`METHODS`. Agglomerative (Ward) is the default: it was the best
         classic clusterer on CNN features in Guerin et al. 2017, and it is deterministic.
-    normalize : {'l2', 'centered', 'standard', None}
+    normalize : {'l2', 'centered', 'whitened', 'standard', None}
         Row L2-normalisation (cosine geometry, the usual choice for CNN embeddings);
         ``'centered'``: signed square root, L2, minus the set's mean, L2 (what all samples
         share is removed -- the pipeline's default for CNN features); or per-feature
@@ -161,7 +161,9 @@ class ImageClusterer(ClusterMixin, BaseEstimator):
 
 
 def normalize_features(X: np.ndarray, how: str | None) -> np.ndarray:
-    """Row normalisation used before clustering: 'l2', 'centered', 'standard' or None."""
+    """Row normalisation before clustering: 'l2', 'centered', 'whitened', 'standard' or None."""
+    if how == 'whitened':
+        return _whitened(X)
     if how == 'l2':
         return l2_normalize(X)
     if how == 'centered':
@@ -170,7 +172,8 @@ def normalize_features(X: np.ndarray, how: str | None) -> np.ndarray:
         return StandardScaler().fit_transform(X)
     if how is None:
         return X
-    raise ValueError(f"normalize must be 'l2', 'centered', 'standard' or None, got {how!r}")
+    raise ValueError(f"normalize must be 'l2', 'centered', 'whitened', 'standard' or None, "
+                     f"got {how!r}")
 
 
 def _centered(X: np.ndarray) -> np.ndarray:
@@ -185,6 +188,33 @@ def _centered(X: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     # A set of identical rows centres to zero: keep zeros rather than dividing by 0.
     return X / np.where(norms > 1e-12, norms, 1.0)
+
+
+#: Principal axes kept by the 'whitened' normalisation (fewer when the set has fewer rows).
+WHITEN_AXES = 64
+
+
+def _whitened(X: np.ndarray, n_axes: int = WHITEN_AXES) -> np.ndarray:
+    """Centred rows on the set's leading principal axes, half-whitened, L2 again.
+
+    Each kept axis is divided by the square root of its spread: the few axes along which
+    every image of the set varies (light, background, framing) no longer outweigh the
+    many weaker ones that tell the kinds apart, yet weak axes are not blown up into noise
+    as full whitening would (partial whitening, as in image retrieval).
+    """
+    X = _centered(X)
+    if len(X) < 3:
+        return X
+    X = X - X.mean(axis=0, keepdims=True)  # L2 after centring moved the mean a little
+    # Eigen-decomposition of the small (columns x columns) scatter matrix: memory does not
+    # grow with the number of rows as an SVD of X would.
+    evals, evecs = np.linalg.eigh(X.T @ X)
+    order = np.argsort(evals)[::-1][:min(n_axes, len(X) - 1)]
+    evals, evecs = evals[order], evecs[:, order]
+    keep = evals > evals[0] * 1e-9
+    Z = (X @ evecs[:, keep]) / np.power(evals[keep], 0.25).astype(X.dtype)
+    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    return Z / np.where(norms > 1e-12, norms, 1.0)
 
 
 def _to_k_clusters(Z: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from .description import Decision, Description
 from .methods import Input, lookup
 
 __all__ = ['assign', 'clustered_matrix', 'EXACT_WARD_MAX', 'geometry_block', 'check_assign_params', 'resolve_k',
-           'AUTO_SIZE_WEIGHT', 'AUTO_SHAPE_WEIGHT', 'AUTO_K']
+           'resolve_normalize', 'AUTO_SIZE_WEIGHT', 'AUTO_SHAPE_WEIGHT', 'AUTO_K', 'AUTO_NORMALIZE']
 
 #: The value of ``n_boxes`` / ``n_clusters`` that asks for the number of groups to be chosen
 #: from the data (:mod:`~sorting_cell.perception.choose_k`).
@@ -27,7 +27,9 @@ EXACT_WARD_MAX = 10_000
 AUTO_SIZE_WEIGHT = 0.3
 #: Weight of the outline's width profile under the same evidence.
 AUTO_SHAPE_WEIGHT = 0.5
-_NORMALIZE = ('centered', 'l2', 'standard', None)
+#: The value of ``normalize`` that lets the description decide (:func:`resolve_normalize`).
+AUTO_NORMALIZE = 'auto'
+_NORMALIZE = (AUTO_NORMALIZE, 'centered', 'whitened', 'l2', 'standard', None)
 
 
 def _weight(value, auto: float, use: bool, name: str) -> float:
@@ -81,13 +83,38 @@ def geometry_block(d: Description, size_weight='auto', shape_weight='auto') -> n
     return np.hstack(parts)
 
 
-def clustered_matrix(d: Description, normalize='centered', size_weight='auto',
+def resolve_normalize(d: Description, normalize=AUTO_NORMALIZE):
+    """The appearance normalisation ``normalize`` means for ``d``.
+
+    ``'auto'`` follows the description's ``objects`` decision and records its own,
+    ``d.decisions['whitening']``: objects cut out of their background are centred (what
+    the set shares is mostly gone already); whole images are half-whitened, because the
+    few directions in which a set of photos varies most are framing, background and light
+    rather than the kinds. Rows given by a caller (no ``objects`` decision) are centred.
+    """
+    if normalize != AUTO_NORMALIZE:
+        return normalize
+    objects = d.decisions.get('objects')
+    if objects is None or objects.value:
+        why = ('objects cut out of their background: centred' if objects is not None
+               else 'feature rows given by the caller: centred')
+        d.decisions['whitening'] = Decision(False, why, {'normalize': 'centered'})
+        return 'centered'
+    d.decisions['whitening'] = Decision(
+        True, 'whole images: centred, then half-whitened on the set\'s leading principal '
+        'axes (framing, background and light no longer dominate)',
+        {'normalize': 'whitened', 'objects': False})
+    return 'whitened'
+
+
+def clustered_matrix(d: Description, normalize=AUTO_NORMALIZE, size_weight='auto',
                      shape_weight='auto') -> list[np.ndarray]:
     """Per view: normalised appearance next to the weighted geometry (what is clustered).
 
     Normalisation is per set (centring removes what this set's objects share), so it
     happens here, on the rows being clustered, never once for a whole dataset.
     """
+    normalize = resolve_normalize(d, normalize)
     G = geometry_block(d, size_weight, shape_weight)
     # Big sets stay in single precision: the rows are then most of the memory.
     dtype = np.float64 if len(d) <= EXACT_WARD_MAX else np.float32
@@ -97,7 +124,7 @@ def clustered_matrix(d: Description, normalize='centered', size_weight='auto',
     return [np.hstack([V, G]) if G.shape[1] else V for V in views]
 
 
-def resolve_k(d: Description, n_boxes, *, k_max: int = DEFAULT_K_MAX, normalize='centered',
+def resolve_k(d: Description, n_boxes, *, k_max: int = DEFAULT_K_MAX, normalize=AUTO_NORMALIZE,
               size_weight='auto', shape_weight='auto', random_state=0) -> int:
     """``n_boxes``, or with ``'auto'`` the number of groups chosen from ``d``'s rows.
 
@@ -123,7 +150,7 @@ def _k_decision(choice: KChoice) -> Decision:
 
 
 def assign(d: Description, n_boxes, *, method: str = 'agglomerative',
-           normalize='centered', size_weight='auto', shape_weight='auto',
+           normalize=AUTO_NORMALIZE, size_weight='auto', shape_weight='auto',
            random_state=0, progress: bool = False, k_max: int = DEFAULT_K_MAX) -> np.ndarray:
     """Box labels ``0..n_boxes-1`` for the rows of description ``d``.
 
@@ -137,8 +164,9 @@ def assign(d: Description, n_boxes, *, method: str = 'agglomerative',
         rows (:func:`resolve_k`, at most ``k_max``).
     method : str
         A name of :data:`~sorting_cell.perception.methods.METHODS`.
-    normalize : {'centered', 'l2', 'standard', None}
-        Appearance normalisation (see :func:`~sorting_cell.clustering.normalize_features`).
+    normalize : {'auto', 'centered', 'whitened', 'l2', 'standard', None}
+        Appearance normalisation (see :func:`~sorting_cell.clustering.normalize_features`);
+        ``'auto'`` is decided from ``d`` (:func:`resolve_normalize`).
     size_weight, shape_weight : float or 'auto'
         Weights of size and outline; ``'auto'`` follows ``d.decisions['geometry']``.
     random_state : int or None
