@@ -75,6 +75,9 @@ class SortingPipeline(BaseEstimator):
         What the extractor sees of a segmented object: turned so its long axis is
         horizontal, in a tight strip (:func:`~sorting_cell.regions.upright.upright_crop`),
         or the region's square box crop. Whole images are described as they are.
+    turn : bool
+        Average in every view turned by 180 degrees (see
+        :class:`~sorting_cell.perception.Describer`); False describes views as they are.
     normalize : str
         Feature normalisation before clustering (see
         :func:`~sorting_cell.clustering.normalize_features`); ``'centered'`` removes what
@@ -106,8 +109,8 @@ class SortingPipeline(BaseEstimator):
     """
 
     def __init__(self, n_clusters: int = 2, features=DEFAULT_FEATURES, method='agglomerative',
-                 proposer='auto', crop: str = 'upright', normalize: str = 'auto',
-                 size_weight='auto', shape_weight='auto',
+                 proposer='auto', crop: str = 'upright', turn: bool = True,
+                 normalize: str = 'auto', size_weight='auto', shape_weight='auto',
                  cache_dir: str | os.PathLike | None = None, random_state=0,
                  progress: bool = False, k_max: int = DEFAULT_K_MAX,
                  workers: int | None = None, scheduler: str | None = None):
@@ -116,6 +119,7 @@ class SortingPipeline(BaseEstimator):
         self.method = method
         self.proposer = proposer
         self.crop = crop
+        self.turn = turn
         self.normalize = normalize
         self.size_weight = size_weight
         self.shape_weight = shape_weight
@@ -133,7 +137,7 @@ class SortingPipeline(BaseEstimator):
     def describer(self) -> Describer:
         """The :class:`~sorting_cell.perception.Describer` this pipeline describes with."""
         return Describer(features=self.features, proposer=self.proposer, crop=self.crop,
-                         input=lookup(self.method).input, cache_dir=self.cache_dir,
+                         turn=self.turn, input=lookup(self.method).input, cache_dir=self.cache_dir,
                          progress=self.progress, workers=self.workers,
                          scheduler=self.scheduler)
 

@@ -132,6 +132,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--crop', default='upright', choices=['upright', 'box'],
                    help="what the CNN sees: the object turned upright in a tight strip, or its "
                         "box (default: %(default)s)")
+    p.add_argument('--no-turn', dest='turn', action='store_false',
+                   help='describe every view as it is (by default each object or whole image '
+                        'is also seen turned by 180 degrees and the two are averaged)')
     p.add_argument('--normalize', default='auto',
                    choices=['auto', 'centered', 'whitened', 'l2', 'standard', 'none'],
                    help="appearance normalisation: 'auto' centres cut-out objects and "
@@ -363,7 +366,7 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     pipe = SortingPipeline(n_clusters=args.n_clusters, features=args.features,
                            method=args.method, proposer=args.proposer, crop=args.crop,
-                           normalize=None if args.normalize == 'none' else args.normalize,
+                           turn=args.turn, normalize=None if args.normalize == 'none' else args.normalize,
                            size_weight=_weight_arg('--size-weight', args.size_weight),
                            shape_weight=_weight_arg('--shape-weight', args.shape_weight),
                            cache_dir=args.cache, random_state=args.seed, progress=progress,

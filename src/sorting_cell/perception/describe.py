@@ -55,6 +55,12 @@ class Describer(BaseEstimator):
         What the extractor sees of a segmented object: turned so its long axis is
         horizontal in a tight strip (:func:`~sorting_cell.regions.upright.upright_crop`),
         or its square box crop. Whole images are always described as they are.
+    turn : bool
+        Average in each view turned by 180 degrees (the extractor's own test-time
+        augmentation), for segmented objects and whole images alike. A tool lies either
+        way round; with whole images the turn goes with the whitening of
+        :func:`~sorting_cell.perception.assign.resolve_normalize` (measured together, see
+        ``docs/perception.md``). False describes every view exactly as it is.
     input : Input
         What the clustering method needs (:class:`~sorting_cell.perception.methods.Input`):
         per-view matrices and the fine-tunable network's trunk are computed only then.
@@ -70,12 +76,13 @@ class Describer(BaseEstimator):
     """
 
     def __init__(self, *, features=DEFAULT_FEATURES, proposer='auto', crop: str = 'upright',
-                 input: Input = Input.MATRIX, cache_dir: str | os.PathLike | None = None,
+                 turn: bool = True, input: Input = Input.MATRIX, cache_dir: str | os.PathLike | None = None,
                  progress: bool = False, workers: int | None = None,
                  scheduler: str | None = None):
         self.features = features
         self.proposer = proposer
         self.crop = crop
+        self.turn = turn
         self.input = input
         self.cache_dir = cache_dir
         self.progress = progress
@@ -90,6 +97,8 @@ class Describer(BaseEstimator):
                              f'{", ".join(PROPOSERS)}')
         if not isinstance(self.input, Input):
             raise ValueError(f'input must be an Input, got {self.input!r}')
+        if not isinstance(self.turn, (bool, np.bool_)):
+            raise ValueError(f'turn must be True or False, got {self.turn!r}')
         if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(
                 self.workers, int) or self.workers < 1):
             raise ValueError(f'workers must be an integer >= 1, got {self.workers!r}')
@@ -351,15 +360,14 @@ class Describer(BaseEstimator):
     def extractor(self, objects: bool = True):
         """The feature extractor, made once per describer (its weights load once).
 
-        For segmented objects (``objects``) its test-time augmentation stays as
-        configured (a tool lies either way round: the 180-degree turn is averaged in);
-        whole images are described as they are, since a photo has an up.
+        Its test-time augmentation (the 180-degree turn) stays as configured unless
+        ``turn`` is False. ``objects`` is kept for callers that ask per kind of view.
         """
-        key = (repr(self.features), str(self.cache_dir), objects)
+        key = (repr(self.features), str(self.cache_dir), bool(self.turn))
         cache = self.__dict__.setdefault('_extractors', {})
         if key not in cache:
             extractor = make_extractor(self.features, cache_dir=self.cache_dir)
-            if not objects:
+            if not self.turn:
                 extractor = _without_tta(extractor)
             if self.workers is not None or self.scheduler is not None:
                 extractor = self._distributed(extractor)
