@@ -146,3 +146,9 @@ def test_whole_images_are_seen_turned_too_unless_asked_not_to():
     assert not np.allclose(turned.views[0], plain.views[0], atol=1e-3)
     with pytest.raises(ValueError, match='turn must be True or False'):
         Describer(proposer='none', turn='yes').images(images)
+
+
+def test_whitening_a_set_of_identical_rows_keeps_them_alike():
+    from sorting_cell.clustering.estimator import normalize_features
+    Z = normalize_features(np.ones((10, 8)), 'whitened')
+    assert Z.shape[0] == 10 and np.allclose(Z, Z[0])

@@ -205,13 +205,17 @@ def _whitened(X: np.ndarray, n_axes: int = WHITEN_AXES) -> np.ndarray:
     X = _centered(X)
     if len(X) < 3:
         return X
-    X = X - X.mean(axis=0, keepdims=True)  # L2 after centring moved the mean a little
+    # The second L2 moved the mean a little. In place: a big folder's rows are most of
+    # the memory.
+    X -= X.mean(axis=0, keepdims=True)
     # Eigen-decomposition of the small (columns x columns) scatter matrix: memory does not
     # grow with the number of rows as an SVD of X would.
     evals, evecs = np.linalg.eigh(X.T @ X)
     order = np.argsort(evals)[::-1][:min(n_axes, len(X) - 1)]
     evals, evecs = evals[order], evecs[:, order]
-    keep = evals > evals[0] * 1e-9
+    keep = evals > max(evals[0], 0.0) * 1e-9
+    if not keep.any():  # all rows alike: nothing to whiten
+        return X
     Z = (X @ evecs[:, keep]) / np.power(evals[keep], 0.25).astype(X.dtype)
     norms = np.linalg.norm(Z, axis=1, keepdims=True)
     return Z / np.where(norms > 1e-12, norms, 1.0)
