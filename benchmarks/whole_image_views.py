@@ -30,7 +30,6 @@ from sklearn.metrics import normalized_mutual_info_score
 from sorting_cell.bench.image_sets import IMAGE_SETS, SEEDLESS, build_image_set
 from sorting_cell.clustering import estimator
 from sorting_cell.features.litert import LiteRTFeatures
-from sorting_cell.features.preprocess import aspect_size, resize_to
 from sorting_cell.images import load_image
 
 VIEWS = {'as is': ('id',), '+ mirror': ('id', 'mirror'), '+ turn': ('id', 'turn'),
@@ -44,35 +43,15 @@ NORMS = {'centred': lambda X: estimator.normalize_features(X, 'centered'),
 DEFAULT_SETS = [s for s in IMAGE_SETS if s != 'tools-small']
 
 
-class _Maps:
-    """The spatial map the product's embedding pools, for one image at its aspect size."""
-
-    def __init__(self):
-        self.ext = LiteRTFeatures('mobilenet_v2_tf2', tta='none')
-        self.tensor = self.ext._fcn_tensor()
-        base = self.ext._runtime()
-        self.long_side = int(max(base.input['shape'][1:3]))
-        self.lut = self.ext._input_lut(base.input)
-
-    def __call__(self, im: np.ndarray) -> np.ndarray:
-        hw = aspect_size(*im.shape[:2], long_side=self.long_side)
-        rt = self.ext._runtime(self.tensor, hw)
-        raw = rt.run(self.lut[resize_to(np.ascontiguousarray(im), *hw)][None])
-        scale, zero = rt.output['quantization']
-        raw = raw.astype(np.float32)
-        if scale:
-            raw = (raw - np.float32(zero)) * np.float32(scale)
-        return raw[0].reshape(-1, raw.shape[-1])
-
-
-def pools(f: np.ndarray) -> dict[str, np.ndarray]:
+def pools(m: np.ndarray) -> dict[str, np.ndarray]:
+    f = m.reshape(-1, m.shape[-1])
     w = np.linalg.norm(f, axis=1)
     return {'average': f.mean(0), 'max': f.max(0),
             'GeM 3': np.cbrt(np.power(np.maximum(f, 0), 3).mean(0)),
             'activation-weighted': (w[:, None] * f).sum(0) / max(w.sum(), 1e-12)}
 
 
-def run_build(name: str, seed: int, work: Path, maps: _Maps) -> dict:
+def run_build(name: str, seed: int, work: Path, net: LiteRTFeatures) -> dict:
     folder = work / f'{name}-{seed}'
     build_image_set(name, folder, seed=seed)
     paths = sorted(folder.glob('*/*.png'))
@@ -83,7 +62,7 @@ def run_build(name: str, seed: int, work: Path, maps: _Maps) -> dict:
     for p in paths:
         im = load_image(str(p))
         for t, f in TRANSFORMS.items():
-            for pool, v in pools(maps(f(im))).items():
+            for pool, v in pools(net.feature_maps([f(im)])[0]).items():
                 rows.setdefault((t, pool), []).append(v)
     features_s = time.perf_counter() - t0
     nmi = {}
@@ -126,12 +105,12 @@ def main() -> int:
     p.add_argument('--note', default='')
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(',')]
-    maps = _Maps()
+    net = LiteRTFeatures('mobilenet_v2_tf2', tta='none')
     builds = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets.split(','):
             for seed in seeds[:1] if name in SEEDLESS else seeds:
-                builds.append(run_build(name, seed, Path(tmp), maps))
+                builds.append(run_build(name, seed, Path(tmp), net))
                 print(name, seed, builds[-1]['features_s_three_views'], 's', flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

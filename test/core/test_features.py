@@ -114,6 +114,15 @@ def test_intermediate_tensor_matches_reference_interpreter(few):
     assert np.corrcoef(expected.ravel(), ours[0])[0, 1] > 0.99
 
 
+def test_feature_maps_are_what_the_embedding_pools(few):
+    images, _ = few
+    ext = LiteRTFeatures('mobilenet_v2_tf2', tta='none')
+    maps = ext.feature_maps(images[:3])
+    assert [m.shape[-1] for m in maps] == [1280] * 3 and all(m.ndim == 3 for m in maps)
+    np.testing.assert_allclose(np.stack([m.mean(axis=(0, 1)) for m in maps]),
+                               ext.transform(images[:3]), rtol=1e-5, atol=1e-6)
+
+
 def test_wrong_layer_name_is_a_clear_error(few):
     images, _ = few
     with pytest.raises(ValueError, match=r"no tensor named 'MobilenetV2/expanded_conv_99/add'"

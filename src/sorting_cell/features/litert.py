@@ -393,10 +393,27 @@ class LiteRTFeatures(FeatureExtractor):
 
     def _transform_fcn(self, images: list[np.ndarray], tensor: int) -> np.ndarray:
         """Run each image at its own aspect-preserving size; pool the spatial map."""
+        maps = self._spatial_maps(images, tensor)
+        return np.stack([m.max(axis=(0, 1)) if self.pool == 'max' else m.mean(axis=(0, 1))
+                         for m in maps])
+
+    def feature_maps(self, images) -> list[np.ndarray]:
+        """The spatial map the embedding pools, one ``(H, W, C)`` array per image.
+
+        Each image is run at its own aspect-preserving size (``resize='aspect'``), as
+        it is (no test-time augmentation); for studying other poolings of the same map.
+        """
+        self._check_params()
+        tensor = self._graph().aliases.get('feature_map')
+        if tensor is None:
+            raise ValueError(f'model {self.model!r} has no spatial map before its pool')
+        return self._spatial_maps([np.ascontiguousarray(im) for im in images], tensor)
+
+    def _spatial_maps(self, images: list[np.ndarray], tensor: int) -> list[np.ndarray]:
         base = self._runtime()  # validates params; its input shape gives the long side
         long_side = int(max(base.input['shape'][1:3]))
         lut = self._input_lut(base.input)
-        rows: list[np.ndarray | None] = [None] * len(images)
+        maps: list[np.ndarray | None] = [None] * len(images)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(images):
             groups.setdefault(aspect_size(*im.shape[:2], long_side=long_side), []).append(i)
@@ -407,10 +424,9 @@ class LiteRTFeatures(FeatureExtractor):
             scale, zero = rt.output['quantization']
             if scale:
                 raw = (raw - np.float32(zero)) * np.float32(scale)
-            pooled = raw.max(axis=(1, 2)) if self.pool == 'max' else raw.mean(axis=(1, 2))
             for j, i in enumerate(idx):
-                rows[i] = pooled[j]
-        return np.stack(rows)
+                maps[i] = raw[j]
+        return maps
 
     def output_dim(self) -> int:
         """Length of one feature row for this model and layer (reads the file)."""
