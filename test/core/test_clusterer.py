@@ -178,7 +178,8 @@ def test_features_must_be_2d(shape):
 def test_unknown_method_and_normalize(blobs):
     with pytest.raises(ValueError, match="unknown method 'kmeanz'; choose one of"):
         ImageClusterer(3, method='kmeanz').fit(blobs[0])
-    with pytest.raises(ValueError, match="normalize must be 'l2', 'centered', 'whitened', 'standard' or None"):
+    with pytest.raises(ValueError,
+                       match="normalize must be 'l2', 'centered', 'whitened', 'standard' or None"):
         ImageClusterer(3, normalize='l1').fit(blobs[0])
 
 

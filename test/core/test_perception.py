@@ -112,7 +112,8 @@ def test_whole_images_are_whitened_and_segmented_objects_centred(tools_root):
     assert d.decisions['objects'].value and not d.decisions['whitening'].value
     given = Description.of_features(np.random.default_rng(0).normal(size=(12, 4)))
     assign(given, 2)
-    assert not given.decisions['whitening'].value and 'caller' in given.decisions['whitening'].reason
+    decided = given.decisions['whitening']
+    assert not decided.value and 'caller' in decided.reason
     forced = Description.of_features(np.random.default_rng(0).normal(size=(12, 4)))
     assign(forced, 2, normalize='whitened')
     assert 'whitening' not in forced.decisions   # asked for, not decided

@@ -90,14 +90,20 @@ def _cuts(root):
 def _paste_centred(canvas: np.ndarray, patch: np.ndarray, mask: np.ndarray, angle: float,
                    scale: float) -> np.ndarray:
     """``patch``'s masked pixels turned by ``angle``, scaled, at the centre of ``canvas``."""
-    side = canvas.shape[0]
+    _paste_at(canvas, patch, mask, angle, scale, (canvas.shape[1] / 2, canvas.shape[0] / 2))
+    return canvas
+
+
+def _paste_at(canvas: np.ndarray, patch: np.ndarray, mask: np.ndarray, angle: float,
+              scale: float, centre: tuple[float, float]) -> None:
+    """``patch``'s masked pixels turned by ``angle`` and scaled, centred at ``centre``."""
     h, w = patch.shape[:2]
     M = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-    M[:, 2] += (side / 2 - w / 2, side / 2 - h / 2)
-    p = cv2.warpAffine(patch, M, (side, side), flags=cv2.INTER_LINEAR)
-    m = cv2.warpAffine(mask.astype(np.uint8), M, (side, side), flags=cv2.INTER_NEAREST) > 0
+    M[:, 2] += (centre[0] - w / 2, centre[1] - h / 2)
+    size = (canvas.shape[1], canvas.shape[0])
+    p = cv2.warpAffine(patch, M, size, flags=cv2.INTER_LINEAR)
+    m = cv2.warpAffine(mask.astype(np.uint8), M, size, flags=cv2.INTER_NEAREST) > 0
     canvas[m] = p[m]
-    return canvas
 
 
 def _tools_uniform(out: Path, rng, root, side: int = 256) -> int:
@@ -144,18 +150,6 @@ def _floor(rng, h: int, w: int) -> np.ndarray:
         base += 10 * np.sin(xx[..., None] * rng.uniform(0.05, 0.3)).astype(np.float32)
     base[lines] *= 0.55
     return np.clip(base, 0, 255).astype(np.uint8)
-
-
-def _paste_at(canvas: np.ndarray, patch: np.ndarray, mask: np.ndarray, angle: float,
-              scale: float, centre: tuple[float, float]) -> None:
-    """``patch``'s masked pixels turned by ``angle`` and scaled, centred at ``centre``."""
-    h, w = patch.shape[:2]
-    M = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-    M[:, 2] += (centre[0] - w / 2, centre[1] - h / 2)
-    size = (canvas.shape[1], canvas.shape[0])
-    p = cv2.warpAffine(patch, M, size, flags=cv2.INTER_LINEAR)
-    m = cv2.warpAffine(mask.astype(np.uint8), M, size, flags=cv2.INTER_NEAREST) > 0
-    canvas[m] = p[m]
 
 
 def _tools_clutter(out: Path, rng, root) -> int:

@@ -366,7 +366,8 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     pipe = SortingPipeline(n_clusters=args.n_clusters, features=args.features,
                            method=args.method, proposer=args.proposer, crop=args.crop,
-                           turn=args.turn, normalize=None if args.normalize == 'none' else args.normalize,
+                           turn=args.turn,
+                           normalize=None if args.normalize == 'none' else args.normalize,
                            size_weight=_weight_arg('--size-weight', args.size_weight),
                            shape_weight=_weight_arg('--shape-weight', args.shape_weight),
                            cache_dir=args.cache, random_state=args.seed, progress=progress,

@@ -12,8 +12,9 @@ from .choose_k import DEFAULT_K_MAX, KChoice, choose_k
 from .description import Decision, Description
 from .methods import Input, lookup
 
-__all__ = ['assign', 'clustered_matrix', 'EXACT_WARD_MAX', 'geometry_block', 'check_assign_params', 'resolve_k',
-           'resolve_normalize', 'AUTO_SIZE_WEIGHT', 'AUTO_SHAPE_WEIGHT', 'AUTO_K', 'AUTO_NORMALIZE']
+__all__ = ['assign', 'clustered_matrix', 'EXACT_WARD_MAX', 'geometry_block',
+           'check_assign_params', 'resolve_k', 'resolve_normalize', 'AUTO_SIZE_WEIGHT',
+           'AUTO_SHAPE_WEIGHT', 'AUTO_K', 'AUTO_NORMALIZE']
 
 #: The value of ``n_boxes`` / ``n_clusters`` that asks for the number of groups to be chosen
 #: from the data (:mod:`~sorting_cell.perception.choose_k`).

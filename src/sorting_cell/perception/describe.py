@@ -76,7 +76,8 @@ class Describer(BaseEstimator):
     """
 
     def __init__(self, *, features=DEFAULT_FEATURES, proposer='auto', crop: str = 'upright',
-                 turn: bool = True, input: Input = Input.MATRIX, cache_dir: str | os.PathLike | None = None,
+                 turn: bool = True, input: Input = Input.MATRIX,
+                 cache_dir: str | os.PathLike | None = None,
                  progress: bool = False, workers: int | None = None,
                  scheduler: str | None = None):
         self.features = features
