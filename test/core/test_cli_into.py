@@ -87,6 +87,21 @@ def test_into_places_seen_kinds_and_flags_the_unseen_one(batches, first_run, tmp
         + placed
 
 
+def test_into_describes_new_images_as_the_boxes_were(batches, tmp_path):
+    first, again = tmp_path / 'first', tmp_path / 'again'
+    assert main(['cluster', str(batches / 'first'), '-k', '2', '--proposer', 'none',
+                 '--no-turn', '--out', str(first), '--no-progress']) == 0
+    boxes = Boxes.load(first / BOXES_FILE)
+    assert boxes.params['turn'] is False and boxes.params['normalize'] == 'whitened'
+    # The same images again, with no flags: each must come out as the very row it had.
+    assert main(['cluster', str(batches / 'first'), '--into', str(first), '--out', str(again),
+                 '--no-progress']) == 0
+    new = Boxes.load(again / BOXES_FILE).rows[len(boxes.rows):]
+    assert len(new) > 0
+    gaps = np.linalg.norm(new[:, None, :] - boxes.rows[None], axis=2).min(axis=1)
+    assert gaps.max() < 1e-4
+
+
 @pytest.mark.parametrize('argv, message', [
     (['-k', '3', '--into', 'x'], '-k and --into exclude each other'),
     ([], '-k is required'),

@@ -290,6 +290,8 @@ def _read_boxes(args: argparse.Namespace):
     for key in ('features', 'method', 'proposer', 'crop', 'size_weight', 'shape_weight'):
         if key in boxes.params:
             setattr(args, key, str(boxes.params[key]))
+    if 'turn' in boxes.params:
+        args.turn = bool(boxes.params['turn'])
     args.n_clusters = boxes.k
     return boxes
 
@@ -333,7 +335,7 @@ def _write_boxes(path: Path, args: argparse.Namespace, pipe: SortingPipeline,
         boxes.extended(d, labels, keep=~placement.new_kind).save(path)
         return
     params = {'features': str(args.features), 'method': args.method,
-              'proposer': str(args.proposer), 'crop': args.crop,
+              'proposer': str(args.proposer), 'crop': args.crop, 'turn': bool(args.turn),
               # Resolved: the boxes' rows no longer carry the decision 'auto' was made from.
               'normalize': resolve_normalize(d, pipe.normalize),
               'size_weight': pipe.size_weight,
