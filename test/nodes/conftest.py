@@ -1,6 +1,7 @@
 """In-process rclpy tests: own Context per test, a private DDS domain per test process."""
 from __future__ import annotations
 
+import collections
 import os
 import sys
 import threading
@@ -20,12 +21,25 @@ from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
 
+#: Domains the last tests of this process used (see Harness).
+_RECENT_DOMAINS: collections.deque = collections.deque(maxlen=32)
+
+
 class Harness:
-    """Spins nodes of one Context in a background executor; a 'probe' node for the test."""
+    """Spins nodes of one Context in a background executor; a 'probe' node for the test.
+
+    Each test gets a DDS domain of its own, none of the last 32 tests' and none with a
+    participant on this machine: whatever an earlier test left in its domain (a participant
+    still going away, a node process still stopping) can neither answer nor confuse this
+    one. Node processes a test starts join it through ``domain`` (and ROS_DOMAIN_ID).
+    """
 
     def __init__(self):
+        self.domain = domain_for('in-process node tests', avoid=_RECENT_DOMAINS)
+        _RECENT_DOMAINS.append(self.domain)
+        os.environ['ROS_DOMAIN_ID'] = str(self.domain)
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        rclpy.init(context=self.context, domain_id=self.domain)
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
         self.probe = Node('probe', context=self.context)
         self.executor.add_node(self.probe)

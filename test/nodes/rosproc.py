@@ -146,14 +146,15 @@ def node_logs(root: Path, tail: int = 1500) -> str:
                      for p in sorted(Path(root).rglob('*.log')))
 
 
-def domain_for(tag: str) -> int:
+def domain_for(tag: str, avoid=()) -> int:
     """A DDS domain for one test module of this process (1..200; Fast DDS takes 0..232)
     that no participant on this machine uses yet: a node left over from another run, or a
-    test of another checkout running beside this one, must not answer this test's goals."""
+    test of another checkout running beside this one, must not answer this test's goals.
+    Domains in ``avoid`` are skipped too (ones this process used a moment ago)."""
     ports = _bound_udp_ports()
     first = (os.getpid() * 31 + sum(map(ord, tag))) % 200
     for k in range(200):
         domain = 1 + (first + k) % 200
-        if not domain_in_use(domain, ports):
+        if domain not in avoid and not domain_in_use(domain, ports):
             return domain
     raise RuntimeError('every DDS domain 1..200 has participants on this machine')

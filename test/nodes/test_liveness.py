@@ -107,14 +107,12 @@ def test_clustering_node_killed_perception_nodes_says_it_is_gone_within_seconds(
     """The issue's case: 'no answer from clustering/cluster within 30 s' must instead say
     the clustering node is gone, within seconds. The clustering node is a real process,
     SIGKILLed."""
-    import os
-
     from rosproc import NodeProcess
     from sorting_cell.nodes.proposals import ProposalsNode
     scene = make_scene(n_objects=6, n_kinds=2, seed=17)
     proposals = ros.add(ProposalsNode(context=ros.context))
     clustering = NodeProcess('sorting_cell.nodes.clustering', {}, tmp_path,
-                             int(os.environ['ROS_DOMAIN_ID'])).start()
+                             ros.domain).start()
     try:
         bg = ros.probe.create_publisher(Image, 'camera/background', latched_qos())
         bg.publish(numpy_to_image(scene.background))

@@ -3,7 +3,6 @@ in another process) that rejects, aborts mid-trajectory, never finishes and vani
 object's pick outcome says what happened, and nothing waits beyond its deadline.
 
 Prints the outcomes (``-s``) for the record."""
-import os
 import time
 
 import pytest
@@ -19,10 +18,9 @@ from sorting_cell.nodes.ros2_control_arm import make_manipulator  # noqa: E402
 
 
 @pytest.fixture
-def driver(tmp_path):
+def driver(ros, tmp_path):
     proc = NodeProcess('standin_controller', {
-        'modes': ['reject', 'ok', 'abort', 'hang', 'vanish']}, tmp_path,
-        int(os.environ['ROS_DOMAIN_ID'])).start()
+        'modes': ['reject', 'ok', 'abort', 'hang', 'vanish']}, tmp_path, ros.domain).start()
     try:
         proc.wait_log('standin ready', 30.0)
         yield proc

@@ -3,7 +3,6 @@
 The node runs as its own process, as ``sorting-cell up sim`` starts it, since what grew was the
 process heap (glibc arenas of its physics and camera threads), not Python objects.
 """
-import os
 import threading
 
 import pytest
@@ -25,7 +24,7 @@ GROWTH_BOUND_MB = 80
 
 def test_sim_rss_flat_across_resets(ros, tmp_path):
     sim = NodeProcess('sorting_cell.nodes.sim', {'seed': 1, 'camera_rate': 5.0}, tmp_path,
-                      int(os.environ['ROS_DOMAIN_ID'])).start()
+                      ros.domain).start()
     counts = {'bg': 0, 'img': 0}
     lock = threading.Lock()
 
