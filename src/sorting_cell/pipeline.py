@@ -74,7 +74,7 @@ class SortingPipeline(BaseEstimator):
     crop : {'upright', 'box'}
         What the extractor sees of a segmented object: turned so its long axis is
         horizontal, in a tight strip (:func:`~sorting_cell.regions.upright.upright_crop`),
-        or the region's square box crop. Whole images are described as they are.
+        or the region's square box crop. Whole images are not cropped.
     turn : bool
         Average in every view turned by 180 degrees (see
         :class:`~sorting_cell.perception.Describer`); False describes views as they are.
@@ -137,8 +137,8 @@ class SortingPipeline(BaseEstimator):
     def describer(self) -> Describer:
         """The :class:`~sorting_cell.perception.Describer` this pipeline describes with."""
         return Describer(features=self.features, proposer=self.proposer, crop=self.crop,
-                         turn=self.turn, input=lookup(self.method).input, cache_dir=self.cache_dir,
-                         progress=self.progress, workers=self.workers,
+                         turn=self.turn, input=lookup(self.method).input,
+                         cache_dir=self.cache_dir, progress=self.progress, workers=self.workers,
                          scheduler=self.scheduler)
 
     def assign(self, description: Description) -> np.ndarray:

@@ -79,11 +79,11 @@ def test_a_killed_streamed_run_resumes_from_the_cache(folder, tmp_path, monkeypa
     original = Describer._features
     calls = []
 
-    def dies_on_third_batch(self, crops, objects=True):
+    def dies_on_third_batch(self, crops):
         calls.append(len(crops))
         if len(calls) == 3:
             raise KeyboardInterrupt  # the run is killed here
-        return original(self, crops, objects)
+        return original(self, crops)
 
     monkeypatch.setattr(Describer, '_features', dies_on_third_batch)
     with pytest.raises(KeyboardInterrupt):
@@ -92,7 +92,7 @@ def test_a_killed_streamed_run_resumes_from_the_cache(folder, tmp_path, monkeypa
     monkeypatch.setattr(Describer, '_features', original)
     again = Describer(features='hog', proposer='none', cache_dir=cache)
     d = again.images(folder)
-    extractor = again.extractor(objects=False)
+    extractor = again.extractor()
     assert len(d) == 40 and extractor.n_hits_ == done and extractor.n_misses_ == 40 - done
 
 

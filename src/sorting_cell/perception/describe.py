@@ -54,7 +54,7 @@ class Describer(BaseEstimator):
     crop : {'upright', 'box'}
         What the extractor sees of a segmented object: turned so its long axis is
         horizontal in a tight strip (:func:`~sorting_cell.regions.upright.upright_crop`),
-        or its square box crop. Whole images are always described as they are.
+        or its square box crop. Whole images are not cropped.
     turn : bool
         Average in each view turned by 180 degrees (the extractor's own test-time
         augmentation), for segmented objects and whole images alike. A tool lies either
@@ -236,7 +236,7 @@ class Describer(BaseEstimator):
             del frames
             t3 = time.perf_counter()
             if crops:
-                views, _ = self._features(crops, objects.value)
+                views, _ = self._features(crops)
                 blocks.append(np.asarray(views[0], dtype=np.float32))
             timings['load'] += t2 - t1
             timings['proposals'] += t3 - t2
@@ -332,7 +332,7 @@ class Describer(BaseEstimator):
                 camera: Decision, objects: Decision, timings: dict,
                 features: np.ndarray | None = None) -> Description:
         t0 = time.perf_counter()
-        views, trunk = ((self._features(crops, objects.value)) if features is None
+        views, trunk = (self._features(crops) if features is None
                         else ([np.asarray(features, dtype=np.float64)], None))
         t1 = time.perf_counter()
         sizes = outlines = None
@@ -358,11 +358,11 @@ class Describer(BaseEstimator):
         G = geometry_block(d)
         return geometry_decision(normalize_features(d.views[0], 'centered'), G)
 
-    def extractor(self, objects: bool = True):
+    def extractor(self):
         """The feature extractor, made once per describer (its weights load once).
 
         Its test-time augmentation (the 180-degree turn) stays as configured unless
-        ``turn`` is False. ``objects`` is kept for callers that ask per kind of view.
+        ``turn`` is False; objects and whole images get the same one.
         """
         key = (repr(self.features), str(self.cache_dir), bool(self.turn))
         cache = self.__dict__.setdefault('_extractors', {})
@@ -395,11 +395,11 @@ class Describer(BaseEstimator):
                 if hasattr(e, 'close'):
                     e.close()
 
-    def _features(self, crops: list[np.ndarray], objects: bool = True
+    def _features(self, crops: list[np.ndarray]
                   ) -> tuple[list[np.ndarray], np.ndarray | None]:
         if not crops:
             return [np.zeros((0, 0))], None
-        extractor = self.extractor(objects)
+        extractor = self.extractor()
         if self.input is Input.VIEWS and hasattr(extractor, 'transform_views'):
             return list(extractor.transform_views(crops)), None
         views = [extractor.transform(crops)]
