@@ -41,8 +41,10 @@ the cell configuration), with defaults:
   ``arm.goal_time_tolerance`` (0.5 s): sent with every trajectory;
 - ``arm.server_timeout`` (10 s): waiting for a server, for goal acceptance, for joint states;
 - ``arm.timeout_factor`` (4), ``arm.timeout_margin`` (5 s): a trajectory of duration T must
-  finish within ``factor * (T + goal_time_tolerance) + margin`` wall seconds (room for a
-  simulator slower than real time or a speed-scaled robot);
+  finish within ``factor * (T + goal_time_tolerance) + margin`` seconds of the robot's
+  clock (the node's: ``/clock`` under ``use_sim_time``, so a simulator slower than real
+  time gets the same room as a real arm; the factor leaves room for a speed-scaled
+  robot). A clock that stands still for ``server_timeout`` wall seconds ends the wait too;
 - ``arm.gripper_timeout`` (5 s), ``arm.gripper_max_effort`` (20 N),
   ``arm.gripper_position_scale`` (1: the command is the finger opening in m).
 
@@ -188,19 +190,22 @@ class ControllerArmBackend(ArmBackend):
         with self._cv:
             self._cv.notify_all()
 
-    def _wait_future(self, future, deadline: float, stops: int, client, what: str):
-        """Wait for ``future`` until ``deadline`` (monotonic); None on timeout.
+    def _wait_future(self, future, deadline, stops: int, client, what: str):
+        """Wait for ``future`` until ``deadline`` (monotonic seconds, or a _RobotDeadline);
+        None on timeout.
 
         Raises MotionError when stop() is called or the server vanishes meanwhile.
         """
         future.add_done_callback(self._notify)
         gone_since = None
+        passed = deadline.passed if isinstance(deadline, _RobotDeadline) else (
+            lambda: time.monotonic() >= deadline)
         with self._cv:
             while not future.done():
                 if self._stops != stops:
                     raise MotionError(F.STOPPED.reason('goal cancelled'))
                 now = time.monotonic()
-                if now >= deadline:
+                if passed():
                     return None
                 if client.server_is_ready():
                     gone_since = None
@@ -258,8 +263,8 @@ class ControllerArmBackend(ArmBackend):
         try:
             asked = self._call(handle.get_result_async, stops, client,
                                f'ask for the {what} result')
-            res = self._wait_future(asked, time.monotonic() + timeout, stops, client,
-                                    f'running the {what} goal')
+            deadline = _RobotDeadline(self.now, timeout, stall=self.server_timeout)
+            res = self._wait_future(asked, deadline, stops, client, f'running the {what} goal')
             if res is None:
                 cancel = self._wait_future(
                     self._call(handle.cancel_goal_async, stops, client,
@@ -270,7 +275,7 @@ class ControllerArmBackend(ArmBackend):
                         else 'cancel not acknowledged')
                 raise MotionError(F.TIMED_OUT.reason(
                     f'no result from {self._name(client)} for the {what} goal within '
-                    f'{timeout:.1f} s ({held})'))
+                    f'{deadline.describe()} ({held})'))
             return res
         except MotionError as exc:
             if exc.reason.startswith(F.STOPPED.value):
@@ -387,6 +392,38 @@ class ControllerArmBackend(ArmBackend):
         self._arm.destroy()
         self._gripper.destroy()
         self.node.destroy_node()
+
+
+class _RobotDeadline:
+    """``timeout`` seconds on the robot's clock (``now``: the node's clock, ``/clock``
+    under ``use_sim_time``), or ``stall`` wall seconds in which that clock stands still.
+
+    Why not wall time: a simulator on a loaded machine runs many times slower than real
+    time, and its controller finishes a trajectory on its own clock. The stall guard ends
+    the wait when that clock stops (a dead or paused simulator).
+    """
+
+    def __init__(self, now, timeout: float, *, stall: float):
+        self._now, self.timeout, self.stall = now, timeout, stall
+        self._last = now()
+        self._end = self._last + timeout
+        self._moved = time.monotonic()
+        self.stalled = False
+
+    def passed(self) -> bool:
+        t = self._now()
+        if t != self._last:
+            self._last, self._moved = t, time.monotonic()
+        elif time.monotonic() - self._moved > self.stall:
+            self.stalled = True
+            return True
+        return t >= self._end
+
+    def describe(self) -> str:
+        if self.stalled:
+            return (f'{self.timeout:.1f} s: the robot clock stood still for '
+                    f'{self.stall:g} s (is the simulator paused or gone?)')
+        return f'{self.timeout:.1f} s'
 
 
 def _sim_num_boxes(node: Node, sim_node: str, timeout: float) -> int:
