@@ -112,6 +112,8 @@ def main() -> int:
     p.add_argument('--features', default=None,
                    help='backbone of the default runs (the floor stays the embedded one)')
     p.add_argument('--name', default='unseen_sets', help='file name of the results')
+    p.add_argument('--add', action='store_true',
+                   help="keep the last run's rows of the sets not run now (one table)")
     p.add_argument('--markdown-only', action='store_true',
                    help='rewrite the markdown from the JSON of the last run')
     args = p.parse_args()
@@ -133,8 +135,19 @@ def main() -> int:
             f'{os.cpu_count()} cores, Python {platform.python_version()}',
             'load_average_at_end': os.getloadavg()[0], 'note': args.note, 'seeds': seeds,
             'features': args.features}
+    last = out / f'{args.name}.json'
+    if args.add and last.exists():
+        old = json.loads(last.read_text())
+        ran = {r['set'] for r in rows}
+        for r in rows:
+            r['run'] = meta['date']
+        rows = [r for r in old['rows'] if r['set'] not in ran] + rows
+        meta['earlier'] = old['meta']     # when and how the kept rows were run
+        meta['note'] = (f"Rows of {', '.join(sorted(ran))} added on {meta['date']} "
+                        f"{args.note}; the others from {old['meta']['date']} "
+                        f"{old['meta']['note']}").strip()
     (out / f'{args.name}.json').write_text(json.dumps({'meta': meta, 'rows': rows}, indent=2))
-    md = markdown(rows, args.note, args.features)
+    md = markdown(rows, meta['note'], args.features)
     (out / f'{args.name}.md').write_text(md)
     print(md)
     return 0

@@ -24,7 +24,11 @@ scores) and returns the number of images. All are made from what the project alr
   that are mostly background);
 - ``digits``: scikit-learn's 8 x 8 digits drawn large (160 x 160), light strokes on a dark
   field, always centred (uniform size, one shared background, the object always in the
-  same place: the trap faces and turntable objects set).
+  same place: the trap faces and turntable objects set);
+- ``glyphs``: ten capital letters upright in matplotlib's DejaVu fonts (sans, serif, mono;
+  plain, bold, slanted), of varied size, slightly tilted and off centre, dark on a light
+  mottled ground, frames of three shapes (content with an up, like faces or street
+  signs: a turned view is not another image of the set).
 """
 from __future__ import annotations
 
@@ -209,10 +213,47 @@ def _digits(out: Path, rng, root, per_class: int = 60) -> int:
     return n
 
 
+#: Letters whose 180-degree turn is not a letter of the set (N, S, X, Z, ... are).
+GLYPHS = 'ABCDEFGKPR'
+
+
+def _fonts() -> list[Path]:
+    import matplotlib
+    ttf = Path(matplotlib.get_data_path()) / 'fonts' / 'ttf'
+    # The Display cuts hold a few glyphs only.
+    return sorted(f for f in ttf.glob('DejaVu*.ttf') if 'Display' not in f.name)
+
+
+def _glyphs(out: Path, rng, root, per_class: int = 50) -> int:
+    from PIL import Image, ImageDraw, ImageFont
+    fonts = _fonts()
+    n = 0
+    for letter in GLYPHS:
+        for i in range(per_class):
+            h, w = [(160, 160), (192, 144), (144, 192)][int(rng.integers(3))]
+            ground = cv2.resize(_texture(rng, 64), (w, h), interpolation=cv2.INTER_LINEAR)
+            ground = np.clip(150 + 0.4 * ground, 0, 255).astype(np.uint8)  # light: ink stays dark
+            im = Image.fromarray(ground)
+            font = ImageFont.truetype(str(fonts[int(rng.integers(len(fonts)))]),
+                                      int(rng.uniform(0.45, 0.75) * min(h, w)))
+            draw = ImageDraw.Draw(im)
+            x0, y0, x1, y1 = draw.textbbox((0, 0), letter, font=font)
+            x = (w - (x1 - x0)) / 2 - x0 + float(rng.normal(0, 0.06 * w))
+            y = (h - (y1 - y0)) / 2 - y0 + float(rng.normal(0, 0.06 * h))
+            ink = tuple(int(c) for c in rng.integers(0, 90, 3))
+            draw.text((x, y), letter, fill=ink, font=font)
+            rgb = np.asarray(im)
+            tilt = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.normal(0, 5)), 1.0)
+            rgb = cv2.warpAffine(rgb, tilt, (w, h), borderMode=cv2.BORDER_REFLECT)
+            _write(out, letter, f'{i:03d}', rgb)
+            n += 1
+    return n
+
+
 IMAGE_SETS = {'tools-c3': _tools_c3, 'tools-resized': _tools_resized,
               'tools-uniform': _tools_uniform, 'tools-turntable': _tools_turntable,
               'tools-scenes': _tools_scenes, 'tools-clutter': _tools_clutter,
-              'tools-small': _tools_small, 'digits': _digits}
+              'tools-small': _tools_small, 'digits': _digits, 'glyphs': _glyphs}
 
 #: Sets that are the same whatever the seed (taken as they are from their source).
 SEEDLESS = ('tools-c3', 'digits')
@@ -226,7 +267,7 @@ def build_image_set(name: str, out: str | Path, seed: int = 0, root=None) -> int
     """
     if name not in IMAGE_SETS:
         raise ValueError(f'unknown image set {name!r}; choose one of {", ".join(IMAGE_SETS)}')
-    if root is None and name != 'digits':
+    if root is None and name not in ('digits', 'glyphs'):
         from sorting_cell.datasets.tools import tools_root
         root = tools_root()
     out = Path(out)
