@@ -127,8 +127,8 @@ class CellCommands:
 
 
 class UiNode(Node):
-    def __init__(self):
-        super().__init__('ui')
+    def __init__(self, **kwargs):
+        super().__init__('ui', **kwargs)
         self.host = declare(self, 'host', '127.0.0.1', 'Address the page listens on; any '
                             'other than loopback requires the token')
         self.port = declare(self, 'port', 8080, 'TCP port of the page', min_value=1,
@@ -155,7 +155,9 @@ class UiNode(Node):
         self.status_file = Path(status_file) if status_file else None
         self.token = resolve_token(self.host, os.environ.get(TOKEN_ENV) or token or None)
 
-        self.view = CellView()
+        # What the page tells the operator (command results, refusals) goes to the log
+        # too: the record of who started or cancelled what, and why a command failed.
+        self.view = CellView(on_note=self._log_note)
         self.commands = CellCommands(self)
         self._log: SortLog | None = None
         self._shown_sort = ''
@@ -191,6 +193,13 @@ class UiNode(Node):
                                                     else '')
         self.get_logger().info(f'page: {url}' + ('' if is_loopback(self.host) else
                                                  ' (token required: bound beyond loopback)'))
+
+    def _log_note(self, text: str, error: bool) -> None:
+        # Two call sites: rclpy refuses one call site logging at two severities.
+        if error:
+            self.get_logger().error(f'page: {text}')
+        else:
+            self.get_logger().info(f'page: {text}')
 
     # -- web server ----------------------------------------------------------------------
     def _serve(self):

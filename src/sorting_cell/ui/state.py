@@ -68,8 +68,9 @@ class CellView:
     """The page's model. Every write bumps :attr:`version` (a new camera frame bumps
     :attr:`frame_seq` instead, so the image stream does not resend the rest)."""
 
-    def __init__(self):
+    def __init__(self, on_note=None):
         self._lock = threading.Lock()
+        self._on_note = on_note   # (text, error): the node logs what the page is told
         self.version = 0
         self.frame_seq = 0
         self._frame: bytes = b''
@@ -153,6 +154,8 @@ class CellView:
             self._messages = (self._messages + [{'t': time.time(), 'text': text,
                                                  'error': error}])[-20:]
             self._bump()
+        if self._on_note is not None:
+            self._on_note(text, error)
 
     # -- reads (web side) --------------------------------------------------------------
     def frame(self) -> tuple[int, bytes]:
