@@ -116,6 +116,10 @@ def test_page_in_chromium_starts_shows_and_cancels_sorts(tmp_path):
         box_input.clear()
         box_input.send_keys(str(BOXES))
         driver.find_element('id', 'start').click()
+        # the page answers the click (accepted, or why not) before the plan shows
+        said = _until(lambda: 'sort:' in (m := driver.find_element('id', 'messages').text)
+                      and m, 90.0, 'the answer to the start on the page', logs)
+        assert 'accepted' in said, f'{said}\n{logs()}'
         _until(lambda: js('return document.querySelectorAll("tr.outcome").length') == OBJECTS,
                240.0, 'the sort plan on the page', logs)
         driver.save_screenshot(str(tmp_path / 'ui_sorting.png'))
