@@ -11,7 +11,7 @@ half-whitened on 32 / 64 / 128 principal axes) and the table gives NMI against t
 names, each row's mean and its wins / losses (beyond 0.005) against the plain row
 (as is, average, centred).
 
-    python benchmarks/whole_image_views.py [--sets a,b] [--seeds 0,1,2] [--out DIR]
+    python benchmarks/whole_image_views.py [--sets a,b] [--seeds 0,1,2] [--out DIR] [--name N]
 """
 from __future__ import annotations
 
@@ -103,6 +103,7 @@ def main() -> int:
     p.add_argument('--seeds', default='0,1,2')
     p.add_argument('--out', default='benchmarks/results')
     p.add_argument('--note', default='')
+    p.add_argument('--name', default='whole_image_views', help='file name of the results')
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(',')]
     net = LiteRTFeatures('mobilenet_v2_tf2', tta='none')
@@ -117,9 +118,9 @@ def main() -> int:
     meta = {'date': time.strftime('%Y-%m-%d'), 'machine': f'{platform.machine()}, '
             f'{os.cpu_count()} cores, Python {platform.python_version()}',
             'load_average_at_end': os.getloadavg()[0], 'note': args.note, 'seeds': seeds}
-    (out / 'whole_image_views.json').write_text(json.dumps({'meta': meta, 'builds': builds},
-                                                           indent=1))
-    (out / 'whole_image_views.md').write_text(markdown(builds, args.note))
+    (out / f'{args.name}.json').write_text(json.dumps({'meta': meta, 'builds': builds},
+                                                      indent=1))
+    (out / f'{args.name}.md').write_text(markdown(builds, args.note))
     return 0
 
 
