@@ -80,20 +80,24 @@ def test_each_failure_is_the_outcome_of_its_object(ros, driver):
 
 
 def test_trajectory_deadline_runs_on_the_robot_clock_and_ends_when_it_stops():
-    """A simulator slower than real time gets its trajectory's room on its own clock; a
-    clock that stands still (paused or dead simulator) ends the wait after ``stall``."""
+    """A simulator slower than real time gets its trajectory's room on its own clock, one
+    faster than real time gets it on the wall clock; a robot clock that stands still
+    (paused or dead simulator) ends the wait after ``stall``."""
     from sorting_cell.nodes.ros2_control_arm import _RobotDeadline
 
     clock = [100.0]
-    slow = _RobotDeadline(lambda: clock[0], 2.0, stall=5.0)
+    slow = _RobotDeadline(lambda: clock[0], 3.0, stall=5.0)
     t0 = time.monotonic()
     while time.monotonic() - t0 < 1.0:       # 1 wall s, the clock crawling at 0.1x
         clock[0] += 0.001
         assert not slow.passed()
         time.sleep(0.01)
-    clock[0] = 102.0
+    clock[0] = 103.0
+    assert not slow.passed()                  # the robot's 3 s are up, not yet the wall's
+    time.sleep(2.1)
+    clock[0] = 103.5
     assert slow.passed() and not slow.stalled
-    assert slow.describe() == '2.0 s'
+    assert slow.describe() == '3.0 s'
 
     stuck = _RobotDeadline(lambda: clock[0], 2.0, stall=1.5)
     assert not stuck.passed()

@@ -44,7 +44,9 @@ the cell configuration), with defaults:
   finish within ``factor * (T + goal_time_tolerance) + margin`` seconds of the robot's
   clock (the node's: ``/clock`` under ``use_sim_time``, so a simulator slower than real
   time gets the same room as a real arm; the factor leaves room for a speed-scaled
-  robot). A clock that stands still for ``server_timeout`` wall seconds ends the wait too;
+  robot), and of the wall clock (room for the result to arrive from a simulator faster
+  than real time). A robot clock that stands still for ``server_timeout`` wall seconds
+  ends the wait too;
 - ``arm.gripper_timeout`` (5 s), ``arm.gripper_max_effort`` (20 N),
   ``arm.gripper_position_scale`` (1: the command is the finger opening in m).
 
@@ -396,11 +398,14 @@ class ControllerArmBackend(ArmBackend):
 
 class _RobotDeadline:
     """``timeout`` seconds on the robot's clock (``now``: the node's clock, ``/clock``
-    under ``use_sim_time``), or ``stall`` wall seconds in which that clock stands still.
+    under ``use_sim_time``) and on the wall clock both, or ``stall`` wall seconds in which
+    the robot's clock stands still.
 
-    Why not wall time: a simulator on a loaded machine runs many times slower than real
-    time, and its controller finishes a trajectory on its own clock. The stall guard ends
-    the wait when that clock stops (a dead or paused simulator).
+    Why the robot's clock: a simulator on a loaded machine runs many times slower than
+    real time, and its controller finishes a trajectory on its own clock. Why the wall
+    clock too: a simulator faster than real time spends the margin before the result has
+    crossed DDS. On a real robot the two are one. The stall guard ends the wait when the
+    robot's clock stops (a dead or paused simulator).
     """
 
     def __init__(self, now, timeout: float, *, stall: float):
@@ -408,16 +413,17 @@ class _RobotDeadline:
         self._last = now()
         self._end = self._last + timeout
         self._moved = time.monotonic()
+        self._wall_end = self._moved + timeout
         self.stalled = False
 
     def passed(self) -> bool:
-        t = self._now()
+        t, wall = self._now(), time.monotonic()
         if t != self._last:
-            self._last, self._moved = t, time.monotonic()
-        elif time.monotonic() - self._moved > self.stall:
+            self._last, self._moved = t, wall
+        elif wall - self._moved > self.stall:
             self.stalled = True
             return True
-        return t >= self._end
+        return t >= self._end and wall >= self._wall_end
 
     def describe(self) -> str:
         if self.stalled:
