@@ -28,6 +28,8 @@ class Recorder:
         self.calls.append(('start', num_boxes))
         if num_boxes == 7:
             raise CommandError('a sort is already running')
+        if num_boxes == 13:
+            raise RuntimeError('the ROS context was shut down')
         return f'sort started with {num_boxes} boxes'
 
     def cancel(self):
@@ -136,6 +138,12 @@ def test_commands(out):
     r = c.post('/api/sort', json={'num_boxes': 7})
     assert r.status_code == 409 and 'already running' in r.json()['error']
     assert view.snapshot()['messages'][-1]['error']
+    # an unexpected failure is an answer too, on the page and in the reply
+    r = c.post('/api/sort', json={'num_boxes': 13})
+    assert r.status_code == 500 and 'context was shut down' in r.json()['error']
+    assert view.snapshot()['messages'][-1] == {**view.snapshot()['messages'][-1], 'error': True,
+                                               'text': 'sort: failed: RuntimeError: the ROS '
+                                                       'context was shut down'}
     # cross-site: a form post (not JSON) and a foreign Origin are refused
     assert c.post('/api/sort', data={'num_boxes': '2'}).status_code == 415
     r = c.post('/api/sort', json={'num_boxes': 2},
@@ -144,7 +152,7 @@ def test_commands(out):
     assert c.post('/api/sort', json={'num_boxes': 2},
                   headers={'origin': LOCAL}).status_code == 200
     assert c.post('/api/reboot', json={}).status_code == 404
-    assert cmds.calls[-1] == ('start', 2) and len(cmds.calls) == 5
+    assert cmds.calls[-1] == ('start', 2) and len(cmds.calls) == 6
 
 
 def test_websocket_streams_state_and_frames(out):

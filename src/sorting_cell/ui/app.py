@@ -167,6 +167,9 @@ def make_app(view: CellView, commands: Commands, out_dir: str | Path,
         except CommandError as exc:
             view.note(f'{name}: {exc}', error=True)
             return JSONResponse({'error': str(exc)}, status_code=409)
+        except Exception as exc:  # noqa: BLE001 -- the operator must see every failure
+            view.note(f'{name}: failed: {type(exc).__name__}: {exc}', error=True)
+            return JSONResponse({'error': f'{type(exc).__name__}: {exc}'}, status_code=500)
         view.note(f'{name}: {text}')
         return JSONResponse({'ok': True, 'message': text})
 
