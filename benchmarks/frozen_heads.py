@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 from sklearn.metrics import normalized_mutual_info_score
 
 from sorting_cell.bench.image_sets import IMAGE_SETS, build_image_set
+from sorting_cell.bench.records import run_meta
 from sorting_cell.features import DEFAULT_FEATURES
 from sorting_cell.perception import Describer, assign
 from sorting_cell.perception.assign import clustered_matrix
@@ -96,10 +95,7 @@ def main() -> int:
             print(json.dumps(rows[-1]), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {'date': time.strftime('%Y-%m-%d'), 'machine': f'{platform.machine()}, '
-            f'{os.cpu_count()} cores, Python {platform.python_version()}',
-            'load_average_at_end': os.getloadavg()[0], 'note': args.note,
-            'features': args.features, 'proposer': args.proposer}
+    meta = run_meta(args.note, features=args.features, proposer=args.proposer)
     (out / f'{args.name}.json').write_text(json.dumps({'meta': meta, 'rows': rows}, indent=2))
     md = markdown(rows, methods, args.features, args.proposer, args.note)
     (out / f'{args.name}.md').write_text(md)

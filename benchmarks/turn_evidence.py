@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +28,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import normalized_mutual_info_score, silhouette_score
 
-from sorting_cell.bench.image_sets import SEEDLESS, build_image_set
+from sorting_cell.bench.image_sets import build_image_set
+from sorting_cell.bench.records import run_meta, set_builds
 from sorting_cell.clustering.estimator import normalize_features
 from sorting_cell.features.litert import LiteRTFeatures
 from sorting_cell.images import load_image
@@ -129,15 +127,12 @@ def main() -> int:
     net = LiteRTFeatures('mobilenet_v2_tf2', tta='none')
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.sets.split(','):
-            for seed in seeds[:1] if name in SEEDLESS else seeds:
-                rows.append(run_build(name, seed, Path(tmp), net))
-                print(json.dumps(rows[-1]), flush=True)
+        for name, seed in set_builds(args.sets.split(','), seeds):
+            rows.append(run_build(name, seed, Path(tmp), net))
+            print(json.dumps(rows[-1]), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {'date': time.strftime('%Y-%m-%d'), 'machine': f'{platform.machine()}, '
-            f'{os.cpu_count()} cores, Python {platform.python_version()}',
-            'load_average_at_end': os.getloadavg()[0], 'note': args.note, 'seeds': seeds}
+    meta = run_meta(args.note, seeds=seeds)
     (out / 'turn_evidence.json').write_text(json.dumps({'meta': meta, 'rows': rows}, indent=1))
     (out / 'turn_evidence.md').write_text(markdown(rows, args.note))
     print(markdown(rows, args.note))

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +30,7 @@ import numpy as np
 from sklearn.metrics import normalized_mutual_info_score
 
 from sorting_cell.bench.image_sets import IMAGE_SETS, build_image_set
+from sorting_cell.bench.records import run_meta
 from sorting_cell.perception import Describer
 from sorting_cell.perception.assign import clustered_matrix
 from sorting_cell.perception.methods import Input, make_method
@@ -181,9 +180,7 @@ def main() -> int:
             print(json.dumps(rows[-1]), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {'date': time.strftime('%Y-%m-%d'), 'machine': f'{platform.machine()}, '
-            f'{os.cpu_count()} cores, Python {platform.python_version()}',
-            'load_average_at_end': os.getloadavg()[0], 'note': args.note, 'nets': NETS}
+    meta = run_meta(args.note, nets=NETS)
     (out / f'{args.name}.json').write_text(json.dumps({'meta': meta, 'rows': rows}, indent=2))
     md = markdown(rows, [r[0] for r in runs], args.note)
     (out / f'{args.name}.md').write_text(md)

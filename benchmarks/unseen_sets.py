@@ -22,15 +22,14 @@ import argparse
 import contextlib
 import io
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from sorting_cell.bench.image_sets import IMAGE_SETS, SEEDLESS, build_image_set
+from sorting_cell.bench.image_sets import IMAGE_SETS, build_image_set
+from sorting_cell.bench.records import run_meta, set_builds
 from sorting_cell.cli import main as cli
 
 MODES = (('default', []),
@@ -125,16 +124,12 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(',')]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.sets.split(','):
-            for seed in seeds[:1] if name in SEEDLESS else seeds:
-                rows.append(run_set(name, seed, Path(tmp), args.features))
-                print(json.dumps(rows[-1]), flush=True)
+        for name, seed in set_builds(args.sets.split(','), seeds):
+            rows.append(run_set(name, seed, Path(tmp), args.features))
+            print(json.dumps(rows[-1]), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {'date': time.strftime('%Y-%m-%d'), 'machine': f'{platform.machine()}, '
-            f'{os.cpu_count()} cores, Python {platform.python_version()}',
-            'load_average_at_end': os.getloadavg()[0], 'note': args.note, 'seeds': seeds,
-            'features': args.features}
+    meta = run_meta(args.note, seeds=seeds, features=args.features)
     last = out / f'{args.name}.json'
     if args.add and last.exists():
         old = json.loads(last.read_text())

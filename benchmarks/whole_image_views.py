@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +25,8 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import normalized_mutual_info_score
 
-from sorting_cell.bench.image_sets import IMAGE_SETS, SEEDLESS, build_image_set
+from sorting_cell.bench.image_sets import IMAGE_SETS, build_image_set
+from sorting_cell.bench.records import run_meta, set_builds
 from sorting_cell.clustering import estimator
 from sorting_cell.features.litert import LiteRTFeatures
 from sorting_cell.images import load_image
@@ -109,15 +108,12 @@ def main() -> int:
     net = LiteRTFeatures('mobilenet_v2_tf2', tta='none')
     builds = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.sets.split(','):
-            for seed in seeds[:1] if name in SEEDLESS else seeds:
-                builds.append(run_build(name, seed, Path(tmp), net))
-                print(name, seed, builds[-1]['features_s_three_views'], 's', flush=True)
+        for name, seed in set_builds(args.sets.split(','), seeds):
+            builds.append(run_build(name, seed, Path(tmp), net))
+            print(name, seed, builds[-1]['features_s_three_views'], 's', flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {'date': time.strftime('%Y-%m-%d'), 'machine': f'{platform.machine()}, '
-            f'{os.cpu_count()} cores, Python {platform.python_version()}',
-            'load_average_at_end': os.getloadavg()[0], 'note': args.note, 'seeds': seeds}
+    meta = run_meta(args.note, seeds=seeds)
     (out / f'{args.name}.json').write_text(json.dumps({'meta': meta, 'builds': builds},
                                                       indent=1))
     (out / f'{args.name}.md').write_text(markdown(builds, args.note))
