@@ -102,7 +102,7 @@ class SortTask:
 
     def __init__(self, cell: 'SortingCell', handle, feedback: list):
         self._cell, self._handle, self.feedback = cell, handle, feedback
-        self._result = handle.get_result_async()
+        self._result = cell._on_spin_thread(handle.get_result_async)
         self._accepted_at = time.monotonic()
 
     def done(self) -> bool:
@@ -111,12 +111,11 @@ class SortTask:
     def cancel(self, timeout: float = 10.0) -> bool:
         """Ask the sorter to stop after the pick in progress; True if it accepted. Asked
         again every ``retry_period`` s until an answer comes (a cancel is idempotent)."""
-        # Why again: under load, a cancel the sorter had received and accepted got no
-        # answer at all (the response was lost, as goal requests can be: see _send).
+        # Why again: a request can be lost (see SortingCell._send).
         deadline = time.monotonic() + timeout
         sent = []
         while True:
-            sent.append(self._handle.cancel_goal_async())
+            sent.append(self._cell._on_spin_thread(self._handle.cancel_goal_async))
             retry_at = min(deadline, time.monotonic() + self._cell.retry_period)
             while time.monotonic() < retry_at:
                 answered = [f.result() for f in sent if f.done()]
@@ -203,6 +202,24 @@ class SortingCell:
         except Exception:  # noqa: BLE001 - ends with the context at close()
             pass
 
+    def _on_spin_thread(self, fn, timeout: float = 10.0):
+        """``fn()`` (an action client ``*_async`` call) run on the spin thread; its future.
+
+        rclpy's ActionClient stores a request's future only after sending it: a response
+        the spin thread processes in between is dropped ("Ignoring unexpected goal
+        response") and the call never completes. A dropped goal response made the client
+        resend, and the copy started a second sort once the first had ended. Sending from
+        the spin thread itself serialises the two.
+        """
+        task = self._executor.create_task(fn)
+        deadline = time.monotonic() + timeout
+        while not task.done():
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise TimeoutError(f'the client did not get to send the request within '
+                                   f'{timeout:.1f} s')
+            time.sleep(0.005)
+        return task.result()
+
     def _wait(self, future, timeout: float | None, what: str,
               sorter_since: float | None = None):
         """``future``'s result; with ``sorter_since``, :class:`SorterGone` when the sorter's
@@ -263,7 +280,8 @@ class SortingCell:
         deadline = time.monotonic() + self.goal_timeout
         sent = []
         while time.monotonic() < deadline:
-            sent.append(self._client.send_goal_async(goal, feedback_callback=feedback_callback))
+            sent.append(self._on_spin_thread(lambda: self._client.send_goal_async(
+                goal, feedback_callback=feedback_callback)))
             retry_at = min(deadline, time.monotonic() + self.retry_period)
             while time.monotonic() < retry_at:
                 answered = [f.result() for f in sent if f.done()]
