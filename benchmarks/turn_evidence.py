@@ -36,7 +36,7 @@ from sorting_cell.images import load_image
 
 #: The sets the default describes whole (no fixed camera with segmentable objects).
 SETS = ('tools-resized', 'tools-uniform', 'tools-turntable', 'tools-clutter', 'digits',
-        'glyphs')
+        'glyphs', 'fashion')
 
 
 def _crop(im):

@@ -9,7 +9,9 @@ Each set of :mod:`sorting_cell.bench.image_sets` is built (seeded; every seed of
   the same backbone as they are, centred: the floor the default must stay above (what the
   default did on whole images before the turn and the whitening);
 - ``whole_auto``: ``--proposer none`` alone (whole images with the default turn and normalisation),
-  which separates what the normalisation gains from what finding the object gains.
+  which separates what the normalisation gains from what finding the object gains;
+- ``turn_on``: ``--turn on``, the defaults with every image turned (the default before
+  the turn was decided from the images), which shows what the decision gains or costs.
 
 The table gives NMI, the decisions and the wall time of each run; the summary counts the
 sets where the default is above, level with (within 0.005) or below the floor.
@@ -34,8 +36,9 @@ from sorting_cell.cli import main as cli
 
 MODES = (('default', []),
          ('whole', ['--proposer', 'none', '--normalize', 'centered', '--no-turn']),
-         ('whole_auto', ['--proposer', 'none']))
-DECISIONS = ('fixed_camera', 'objects', 'geometry', 'surround', 'whitening')
+         ('whole_auto', ['--proposer', 'none']),
+         ('turn_on', ['--turn', 'on']))
+DECISIONS = ('fixed_camera', 'objects', 'geometry', 'surround', 'whitening', 'turn')
 #: Differences smaller than this are called level: Ward's NMI moves by about that much
 #: when a set is rebuilt with another seed.
 LEVEL = 0.005
@@ -78,17 +81,19 @@ def markdown(rows: list[dict], loaded: str, features: str | None = None) -> str:
              '`sorting-cell cluster --truth-from-parent-dir` with the defaults against the '
              'floor, `--proposer none --normalize centered --no-turn` (whole images as they are, '
              'centred features), '
-             'and against `--proposer none` alone (whole images, default turn and normalisation); '
-             f'{net} + Ward. {loaded}', '',
+             'against `--proposer none` alone (whole images, default turn and normalisation), '
+             'and against `--turn on` (every image turned: the default before the turn was '
+             f'decided); {net} + Ward. {loaded}', '',
              f'| set | seed | images | k | decided: {" / ".join(DECISIONS)} | default NMI | '
              'floor NMI | default - floor | whole images, default normalisation | '
-             'default wall s | floor wall s |',
-             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+             'always turned | default wall s | floor wall s |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for r in rows:
+        turned = f"{r['turn_on']['nmi']:.3f}" if 'turn_on' in r else '-'
         lines.append(f"| {r['set']} | {r['seed']} | {r['images']} | {r['k']} | "
                      f"{_yn(r['default']['decided'])} | {r['default']['nmi']:.3f} | "
                      f"{r['whole']['nmi']:.3f} | {r['default_minus_whole']:+.3f} | "
-                     f"{r['whole_auto']['nmi']:.3f} | {r['default']['wall_s']} | "
+                     f"{r['whole_auto']['nmi']:.3f} | {turned} | {r['default']['wall_s']} | "
                      f"{r['whole']['wall_s']} |")
     diff = np.array([r['default_minus_whole'] for r in rows])
     above, below = int((diff > LEVEL).sum()), int((diff < -LEVEL).sum())

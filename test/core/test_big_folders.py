@@ -79,11 +79,11 @@ def test_a_killed_streamed_run_resumes_from_the_cache(folder, tmp_path, monkeypa
     original = Describer._features
     calls = []
 
-    def dies_on_third_batch(self, crops):
+    def dies_on_third_batch(self, crops, *args):
         calls.append(len(crops))
         if len(calls) == 3:
             raise KeyboardInterrupt  # the run is killed here
-        return original(self, crops)
+        return original(self, crops, *args)
 
     monkeypatch.setattr(Describer, '_features', dies_on_third_batch)
     with pytest.raises(KeyboardInterrupt):

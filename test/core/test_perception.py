@@ -133,19 +133,20 @@ def test_whitening_halves_the_spread_of_the_sets_strongest_direction():
     assert normalize_features(X[:2], 'whitened').shape == (2, 40)   # too few rows: centred
 
 
-def test_whole_images_are_seen_turned_too_unless_asked_not_to():
+def test_whole_images_are_seen_turned_or_as_they_are_when_asked():
     from sorting_cell.features.litert import LiteRTFeatures
     images, _ = _centred_shapes(n_per_kind=2)
     for im in images:
         im[4:20, 4:40] = 255        # a mark in one corner: the turn changes the image
-    turned = Describer(proposer='none').images(images)
+    turned = Describer(proposer='none', turn=True).images(images)
     plain = Describer(proposer='none', turn=False).images(images)
+    assert turned.decisions['turn'].forced and turned.turn_views is None
     assert np.allclose(turned.views[0], LiteRTFeatures('mobilenet_v2_tf2').transform(images),
                        atol=1e-5)
     assert np.allclose(plain.views[0],
                        LiteRTFeatures('mobilenet_v2_tf2', tta='none').transform(images), atol=1e-5)
     assert not np.allclose(turned.views[0], plain.views[0], atol=1e-3)
-    with pytest.raises(ValueError, match='turn must be True or False'):
+    with pytest.raises(ValueError, match="turn must be 'auto', True or False"):
         Describer(proposer='none', turn='yes').images(images)
 
 

@@ -29,6 +29,10 @@ scores) and returns the number of images. All are made from what the project alr
   plain, bold, slanted), of varied size, slightly tilted and off centre, dark on a light
   mottled ground, frames of three shapes (content with an up, like faces or street
   signs: a turned view is not another image of the set).
+- ``fashion``: Fashion-MNIST's product photos of ten kinds of clothes, shoes and bags
+  (T-shirt, trouser, pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot),
+  drawn large (112 x 112) as they are, light on black: real photos with an up, made by people the
+  team never met (downloaded from the npm registry, see :mod:`sorting_cell.assets`).
 """
 from __future__ import annotations
 
@@ -250,10 +254,33 @@ def _glyphs(out: Path, rng, root, per_class: int = 50) -> int:
     return n
 
 
+#: Fashion-MNIST's class names, in the order of its labels.
+FASHION = ('tshirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker',
+           'bag', 'ankle_boot')
+
+
+def _fashion(out: Path, rng, root, per_class: int = 60) -> int:
+    import json
+
+    from sorting_cell.assets import resolve
+    folder = Path(root) if root is not None else resolve('fashion_mnist') / 'src' / 'clothes'
+    n = 0
+    for c, kind in enumerate(FASHION):
+        with open(folder / f'{c}.json') as f:
+            rows = json.load(f)['data']
+        for i in np.sort(rng.choice(len(rows), per_class, replace=False)):
+            small = np.asarray(rows[i], dtype=np.uint8).reshape(28, 28)
+            big = cv2.resize(small, (112, 112), interpolation=cv2.INTER_CUBIC)
+            _write(out, kind, f'{i:04d}', np.repeat(big[..., None], 3, axis=2))
+            n += 1
+    return n
+
+
 IMAGE_SETS = {'tools-c3': _tools_c3, 'tools-resized': _tools_resized,
               'tools-uniform': _tools_uniform, 'tools-turntable': _tools_turntable,
               'tools-scenes': _tools_scenes, 'tools-clutter': _tools_clutter,
-              'tools-small': _tools_small, 'digits': _digits, 'glyphs': _glyphs}
+              'tools-small': _tools_small, 'digits': _digits, 'glyphs': _glyphs,
+              'fashion': _fashion}
 
 #: Sets that are the same whatever the seed (taken as they are from their source).
 SEEDLESS = ('tools-c3', 'digits')
@@ -262,12 +289,13 @@ SEEDLESS = ('tools-c3', 'digits')
 def build_image_set(name: str, out: str | Path, seed: int = 0, root=None) -> int:
     """Write image set ``name`` (see :data:`IMAGE_SETS`) into ``out``; returns its size.
 
-    ``out`` is emptied first. ``root`` is the tool dataset's folder (downloaded or taken
-    from ``SORTING_CELL_ASSETS`` when None).
+    ``out`` is emptied first. ``root`` is the folder of the set's source (the tool
+    dataset's, or for ``fashion`` the one holding Fashion-MNIST's ``0.json`` ...); when
+    None it is downloaded or taken from ``SORTING_CELL_ASSETS``.
     """
     if name not in IMAGE_SETS:
         raise ValueError(f'unknown image set {name!r}; choose one of {", ".join(IMAGE_SETS)}')
-    if root is None and name not in ('digits', 'glyphs'):
+    if root is None and name not in ('digits', 'glyphs', 'fashion'):
         from sorting_cell.datasets.tools import tools_root
         root = tools_root()
     out = Path(out)

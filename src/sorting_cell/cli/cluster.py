@@ -132,9 +132,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--crop', default='upright', choices=['upright', 'box'],
                    help="what the CNN sees: the object turned upright in a tight strip, or its "
                         "box (default: %(default)s)")
-    p.add_argument('--no-turn', dest='turn', action='store_false',
-                   help='describe every view as it is (by default each object or whole image '
-                        'is also seen turned by 180 degrees and the two are averaged)')
+    p.add_argument('--turn', default='auto', choices=['auto', 'on', 'off'],
+                   help="also see each object or image turned by 180 degrees and average the "
+                        "two: 'auto' turns cut-out objects and decides for whole images "
+                        "whether the set has an up (reported in summary.json); 'on' turns "
+                        "everything, 'off' nothing (default: %(default)s)")
+    p.add_argument('--no-turn', dest='turn', action='store_const', const='off',
+                   help='the same as --turn off')
     p.add_argument('--normalize', default='auto',
                    choices=['auto', 'centered', 'whitened', 'l2', 'standard', 'none'],
                    help="appearance normalisation: 'auto' centres cut-out objects and "
@@ -290,8 +294,8 @@ def _read_boxes(args: argparse.Namespace):
     for key in ('features', 'method', 'proposer', 'crop', 'size_weight', 'shape_weight'):
         if key in boxes.params:
             setattr(args, key, str(boxes.params[key]))
-    if 'turn' in boxes.params:
-        args.turn = bool(boxes.params['turn'])
+    if 'turn' in boxes.params:   # as decided for the boxes' images, never decided again
+        args.turn = 'on' if bool(boxes.params['turn']) else 'off'
     args.n_clusters = boxes.k
     return boxes
 
@@ -335,7 +339,10 @@ def _write_boxes(path: Path, args: argparse.Namespace, pipe: SortingPipeline,
         boxes.extended(d, labels, keep=~placement.new_kind).save(path)
         return
     params = {'features': str(args.features), 'method': args.method,
-              'proposer': str(args.proposer), 'crop': args.crop, 'turn': bool(args.turn),
+              'proposer': str(args.proposer), 'crop': args.crop,
+              # Resolved as normalize is: new images must be seen as these were.
+              'turn': bool(d.decisions['turn'].value) if 'turn' in d.decisions
+              else args.turn != 'off',
               # Resolved: the boxes' rows no longer carry the decision 'auto' was made from.
               'normalize': resolve_normalize(d, pipe.normalize),
               'size_weight': pipe.size_weight,
@@ -368,7 +375,7 @@ def _make_pipeline(args: argparse.Namespace) -> SortingPipeline:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     pipe = SortingPipeline(n_clusters=args.n_clusters, features=args.features,
                            method=args.method, proposer=args.proposer, crop=args.crop,
-                           turn=args.turn,
+                           turn={'on': True, 'off': False}.get(args.turn, args.turn),
                            normalize=None if args.normalize == 'none' else args.normalize,
                            size_weight=_weight_arg('--size-weight', args.size_weight),
                            shape_weight=_weight_arg('--shape-weight', args.shape_weight),

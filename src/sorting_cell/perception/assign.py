@@ -14,7 +14,7 @@ from .methods import Input, lookup
 
 __all__ = ['assign', 'clustered_matrix', 'EXACT_WARD_MAX', 'geometry_block',
            'check_assign_params', 'resolve_k', 'resolve_normalize', 'AUTO_SIZE_WEIGHT',
-           'AUTO_SHAPE_WEIGHT', 'AUTO_K', 'AUTO_NORMALIZE']
+           'AUTO_SHAPE_WEIGHT', 'AUTO_K', 'AUTO_NORMALIZE', 'resolve_turn']
 
 #: The value of ``n_boxes`` / ``n_clusters`` that asks for the number of groups to be chosen
 #: from the data (:mod:`~sorting_cell.perception.choose_k`).
@@ -141,6 +141,24 @@ def resolve_k(d: Description, n_boxes, *, k_max: int = DEFAULT_K_MAX, normalize=
     return choice.k
 
 
+def resolve_turn(d: Description, n_boxes: int, normalize=AUTO_NORMALIZE,
+                 random_state=0) -> None:
+    """Decide, for whole images still undecided, whether each is also seen turned.
+
+    Made here because the rule needs the number of groups
+    (:func:`~sorting_cell.perception.turn.decide_turn`); ``d.views`` becomes the rows
+    chosen and ``d.decisions['turn']`` says why. A description already decided (or
+    never undecided) is left as it is.
+    """
+    if d.turn_views is None:
+        return
+    from .turn import decide_turn
+    views, d.turn_views = d.turn_views, None
+    decision = decide_turn(views, n_boxes, resolve_normalize(d, normalize), random_state)
+    d.views = [views.turned if decision.value else views.as_is]
+    d.decisions['turn'] = decision
+
+
 def _k_decision(choice: KChoice) -> Decision:
     others = {k: v for k, v in choice.curve.items() if k != choice.k}
     runner = max(others, key=others.get) if others else None
@@ -190,6 +208,7 @@ def assign(d: Description, n_boxes, *, method: str = 'agglomerative',
     if len(d) < n_boxes:
         raise ValueError(f'found {len(d)} usable object(s) but {n_boxes} boxes were asked '
                          'for; need at least as many objects as boxes')
+    resolve_turn(d, n_boxes, normalize, random_state)
     views = clustered_matrix(d, normalize, size_weight, shape_weight)
     est = spec.build(n_boxes, random_state, progress)
     if spec.input is Input.MATRIX:

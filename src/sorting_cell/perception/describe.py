@@ -55,12 +55,14 @@ class Describer(BaseEstimator):
         What the extractor sees of a segmented object: turned so its long axis is
         horizontal in a tight strip (:func:`~sorting_cell.regions.upright.upright_crop`),
         or its square box crop. Whole images are not cropped.
-    turn : bool
+    turn : {'auto', True, False}
         Average in each view turned by 180 degrees (the extractor's own test-time
-        augmentation), for segmented objects and whole images alike. A tool lies either
-        way round; with whole images the turn goes with the whitening of
-        :func:`~sorting_cell.perception.assign.resolve_normalize` (measured together, see
-        ``docs/perception.md``). False describes every view exactly as it is.
+        augmentation). ``'auto'``: segmented objects are turned (they lie either way
+        round); whole images are described as they are, turned and trimmed, and whether
+        the set has an up is decided with the number of groups
+        (:func:`~sorting_cell.perception.turn.decide_turn`, in
+        :func:`~sorting_cell.perception.assign`). Big streamed folders and multi-view
+        methods are turned without a decision. True turns every view, False none.
     input : Input
         What the clustering method needs (:class:`~sorting_cell.perception.methods.Input`):
         per-view matrices and the fine-tunable network's trunk are computed only then.
@@ -76,7 +78,7 @@ class Describer(BaseEstimator):
     """
 
     def __init__(self, *, features=DEFAULT_FEATURES, proposer='auto', crop: str = 'upright',
-                 turn: bool = True, input: Input = Input.MATRIX,
+                 turn='auto', input: Input = Input.MATRIX,
                  cache_dir: str | os.PathLike | None = None,
                  progress: bool = False, workers: int | None = None,
                  scheduler: str | None = None):
@@ -98,8 +100,8 @@ class Describer(BaseEstimator):
                              f'{", ".join(PROPOSERS)}')
         if not isinstance(self.input, Input):
             raise ValueError(f'input must be an Input, got {self.input!r}')
-        if not isinstance(self.turn, (bool, np.bool_)):
-            raise ValueError(f'turn must be True or False, got {self.turn!r}')
+        if not (isinstance(self.turn, (bool, np.bool_)) or self.turn == 'auto'):
+            raise ValueError(f"turn must be 'auto', True or False, got {self.turn!r}")
         if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(
                 self.workers, int) or self.workers < 1):
             raise ValueError(f'workers must be an integer >= 1, got {self.workers!r}')
@@ -236,7 +238,7 @@ class Describer(BaseEstimator):
             del frames
             t3 = time.perf_counter()
             if crops:
-                views, _ = self._features(crops)
+                views, _ = self._features(crops, self.turn is not False)
                 blocks.append(np.asarray(views[0], dtype=np.float32))
             timings['load'] += t2 - t1
             timings['proposals'] += t3 - t2
@@ -246,7 +248,8 @@ class Describer(BaseEstimator):
                         sizes=np.array(sizes).reshape(-1, 2) if objects.value else None,
                         outlines=np.array(outlines) if objects.value and outlines else None,
                         crops=[], timings=timings,
-                        decisions={'fixed_camera': camera, 'objects': objects})
+                        decisions={'fixed_camera': camera, 'objects': objects,
+                                   'turn': self._turn_decision(objects.value, streamed=True)})
         rows = np.sort(rng.choice(len(d), min(len(d), GEOMETRY_SAMPLE), replace=False))
         d.decisions['geometry'] = self._geometry(d.subset(rows)) if len(d) else \
             Decision(False, 'no usable image')
@@ -332,8 +335,14 @@ class Describer(BaseEstimator):
                 camera: Decision, objects: Decision, timings: dict,
                 features: np.ndarray | None = None) -> Description:
         t0 = time.perf_counter()
-        views, trunk = (self._features(crops) if features is None
-                        else ([np.asarray(features, dtype=np.float64)], None))
+        turn_views = None
+        if features is not None:
+            views, trunk = [np.asarray(features, dtype=np.float64)], None
+        elif self._decides_turn(objects.value) and crops:
+            turn_views = self._turn_views(crops)
+            views, trunk = [turn_views.turned], None
+        else:
+            views, trunk = self._features(crops, self.turn is not False)
         t1 = time.perf_counter()
         sizes = outlines = None
         if objects.value and usable:
@@ -342,7 +351,10 @@ class Describer(BaseEstimator):
             outlines = np.array([width_profile(r) for r in regions])
         d = Description(items=items, usable=usable, views=views, trunk=trunk, sizes=sizes,
                         outlines=outlines, crops=crops, timings=timings,
-                        decisions={'fixed_camera': camera, 'objects': objects})
+                        decisions={'fixed_camera': camera, 'objects': objects},
+                        turn_views=turn_views)
+        if features is None:
+            d.decisions['turn'] = self._turn_decision(objects.value)
         d.decisions['geometry'] = self._geometry(d)
         timings.update(features=t1 - t0, describe_total=time.perf_counter() - t0
                        + sum(timings.values()))
@@ -358,17 +370,60 @@ class Describer(BaseEstimator):
         G = geometry_block(d)
         return geometry_decision(normalize_features(d.views[0], 'centered'), G)
 
-    def extractor(self):
+    # -- the turn ----------------------------------------------------------------------
+    def _decides_turn(self, objects: bool) -> bool:
+        return (self.turn == 'auto' and not objects and self.input is Input.MATRIX
+                and self._extractor_turns())
+
+    def _extractor_turns(self) -> bool:
+        """Whether the configured extractor has a turned view (test-time augmentation)."""
+        # From the extractor's parameters: building it would start a Dask cluster.
+        features = self.features
+        if isinstance(features, str):
+            features = make_extractor(features)
+        return any(v != 'none' for k, v in features.get_params(deep=True).items()
+                   if k == 'tta' or k.endswith('__tta'))
+
+    def _turn_decision(self, objects: bool, streamed: bool = False) -> Decision:
+        if self.turn != 'auto':
+            return Decision(bool(self.turn), f'forced by turn={bool(self.turn)}', forced=True)
+        if objects:
+            return Decision(True, 'segmented objects lie either way round: each is also '
+                            'seen turned by 180 degrees')
+        if streamed:
+            return Decision(True, f'more than {STREAM_ABOVE} images, described in batches: '
+                            'turned without a decision (it needs every image seen three ways)')
+        if self.input is not Input.MATRIX:
+            return Decision(True, 'the method clusters several views or fine-tunes a '
+                            'network: turned without a decision')
+        if not self._extractor_turns():
+            return Decision(False, f'the extractor {self.features!r} has no turned view '
+                            '(no test-time augmentation)')
+        return Decision(True, 'pending: decided with the number of groups',
+                        {'pending': True})
+
+    def _turn_views(self, crops: list[np.ndarray]):
+        """Whole images as they are, turned by 180 degrees and trimmed (one pass each)."""
+        from .turn import TurnViews, trimmed
+        extractor = self.extractor(turned=False)
+        return TurnViews.of(
+            extractor.transform(crops),
+            extractor.transform([np.ascontiguousarray(c[::-1, ::-1]) for c in crops]),
+            extractor.transform([trimmed(c) for c in crops]))
+
+    def extractor(self, turned: bool | None = None):
         """The feature extractor, made once per describer (its weights load once).
 
-        Its test-time augmentation (the 180-degree turn) stays as configured unless
-        ``turn`` is False; objects and whole images get the same one.
+        ``turned``: whether it averages in the 180-degree turn (its test-time
+        augmentation); None: as segmented objects are described (turned unless ``turn``
+        is False).
         """
-        key = (repr(self.features), str(self.cache_dir), bool(self.turn))
+        turned = self.turn is not False if turned is None else bool(turned)
+        key = (repr(self.features), str(self.cache_dir), turned)
         cache = self.__dict__.setdefault('_extractors', {})
         if key not in cache:
             extractor = make_extractor(self.features, cache_dir=self.cache_dir)
-            if not self.turn:
+            if not turned:
                 extractor = _without_tta(extractor)
             if self.workers is not None or self.scheduler is not None:
                 extractor = self._distributed(extractor)
@@ -395,11 +450,11 @@ class Describer(BaseEstimator):
                 if hasattr(e, 'close'):
                     e.close()
 
-    def _features(self, crops: list[np.ndarray]
+    def _features(self, crops: list[np.ndarray], turned: bool
                   ) -> tuple[list[np.ndarray], np.ndarray | None]:
         if not crops:
             return [np.zeros((0, 0))], None
-        extractor = self.extractor()
+        extractor = self.extractor(turned)
         if self.input is Input.VIEWS and hasattr(extractor, 'transform_views'):
             return list(extractor.transform_views(crops)), None
         views = [extractor.transform(crops)]

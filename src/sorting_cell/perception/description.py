@@ -69,6 +69,11 @@ class Description:
         What the extractor saw for each row (for reports).
     timings : dict
         Seconds per stage.
+    turn_views : TurnViews or None
+        Whole images seen as they are, turned and trimmed
+        (:class:`~sorting_cell.perception.turn.TurnViews`), while the turn is still to be
+        decided (with the number of groups, in :func:`~sorting_cell.perception.assign`);
+        ``views`` then holds the turned rows until it is.
     """
 
     items: list
@@ -80,6 +85,7 @@ class Description:
     decisions: dict = field(default_factory=dict)
     crops: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    turn_views: object | None = None
 
     def __len__(self) -> int:
         return len(self.usable)
@@ -101,7 +107,9 @@ class Description:
         return replace(self, usable=[self.usable[i] for i in rows],
                        views=[v[rows] for v in self.views], trunk=pick(self.trunk),
                        sizes=pick(self.sizes), outlines=pick(self.outlines),
-                       crops=[self.crops[i] for i in rows] if self.crops else [])
+                       crops=[self.crops[i] for i in rows] if self.crops else [],
+                       turn_views=None if self.turn_views is None
+                       else self.turn_views.subset(rows))
 
     @classmethod
     def of_features(cls, X, sizes=None, outlines=None, geometry: bool | None = None
