@@ -51,6 +51,9 @@ def test_describer_describes_the_box_and_reports_the_decision():
     assert not d.decisions['objects'].value and d.decisions['surround'].value
     assert all(c.shape[:2] == (66, 88) for c in d.crops)
     assert d.features.shape[0] == 4
+    # Cropped objects are turned as segmented ones are, with no decision left for later.
+    assert d.decisions['turn'].value and 'plain surround' in d.decisions['turn'].reason
+    assert d.turn_views is None
     whole = Describer(proposer='none').images(frames)
     assert 'surround' not in whole.decisions  # forced whole images stay whole
     assert [c.shape for c in whole.crops] == [f.shape for f in frames]

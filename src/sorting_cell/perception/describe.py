@@ -165,8 +165,10 @@ class Describer(BaseEstimator):
                 crops.append(self._crop(frames[i], region))
             items[i].region = region
         t2 = time.perf_counter()
+        # Objects cropped out of a plain surround are objects: turned as segmented ones are.
+        cut = objects.value or bool(surround is not None and surround.value)
         d = self._finish(items, good, crops, camera, objects,
-                         {'load': t1 - t0, 'proposals': t2 - t1})
+                         {'load': t1 - t0, 'proposals': t2 - t1}, cut=cut)
         if surround is not None:
             d.decisions['surround'] = surround
         return d
@@ -333,12 +335,15 @@ class Describer(BaseEstimator):
 
     def _finish(self, items: list[Item], usable: list[int], crops: list[np.ndarray],
                 camera: Decision, objects: Decision, timings: dict,
-                features: np.ndarray | None = None) -> Description:
+                features: np.ndarray | None = None, cut: bool | None = None) -> Description:
+        """The description of ``crops``; ``cut``: the crops are objects cut out of their
+        frames (default: as the ``objects`` decision says)."""
         t0 = time.perf_counter()
+        cut = objects.value if cut is None else cut
         turn_views = None
         if features is not None:
             views, trunk = [np.asarray(features, dtype=np.float64)], None
-        elif self._decides_turn(objects.value) and crops:
+        elif self._decides_turn(cut) and crops:
             turn_views = self._turn_views(crops)
             views, trunk = [turn_views.turned], None
         else:
@@ -354,7 +359,7 @@ class Describer(BaseEstimator):
                         decisions={'fixed_camera': camera, 'objects': objects},
                         turn_views=turn_views)
         if features is None:
-            d.decisions['turn'] = self._turn_decision(objects.value)
+            d.decisions['turn'] = self._turn_decision(cut, surround=cut and not objects.value)
         d.decisions['geometry'] = self._geometry(d)
         timings.update(features=t1 - t0, describe_total=time.perf_counter() - t0
                        + sum(timings.values()))
@@ -384,9 +389,13 @@ class Describer(BaseEstimator):
         return any(v != 'none' for k, v in features.get_params(deep=True).items()
                    if k == 'tta' or k.endswith('__tta'))
 
-    def _turn_decision(self, objects: bool, streamed: bool = False) -> Decision:
+    def _turn_decision(self, objects: bool, streamed: bool = False,
+                       surround: bool = False) -> Decision:
         if self.turn != 'auto':
             return Decision(bool(self.turn), f'forced by turn={bool(self.turn)}', forced=True)
+        if surround:
+            return Decision(True, 'objects cropped out of a plain surround lie either way '
+                            'round, as segmented ones: each is also seen turned by 180 degrees')
         if objects:
             return Decision(True, 'segmented objects lie either way round: each is also '
                             'seen turned by 180 degrees')
