@@ -62,3 +62,14 @@ def test_segmented_objects_one_group_and_small_sets_are_turned_without_a_decisio
 def test_trimmed_view_cuts_a_twentieth_off_each_side():
     im = np.zeros((200, 100, 3), np.uint8)
     assert trimmed(im).shape == (180, 90, 3) and trimmed(im).flags['C_CONTIGUOUS']
+
+
+def test_detections_without_masks_are_objects_and_turned():
+    from sorting_cell.regions import Region
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 255, (40, 60, 3), dtype=np.uint8) for _ in range(70)]
+    regions = [Region(box=(0, 0, 60, 40), mask=np.ones((40, 60), bool), crop=c, score=1.0)
+               for c in crops]
+    d = Describer().regions(regions)
+    assert not d.decisions['objects'].value       # no masks, yet found as objects
+    assert d.turn_views is None and d.decisions['turn'].value is True

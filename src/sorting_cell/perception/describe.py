@@ -309,8 +309,9 @@ class Describer(BaseEstimator):
         masked = sum(1 for r in regions if not r.mask.all())
         objects = Decision(masked > 0, f'{masked} of {len(regions)} detection(s) carry an '
                            'object mask', {'masked': masked}, forced=True)
+        # Detections are objects found in a frame (masked or not): turned as objects are.
         return self._finish(items, list(range(len(items))), [r.crop for r in regions], camera,
-                            objects, {}, features)
+                            objects, {}, features, cut=True)
 
     def view(self, frame: np.ndarray, region: Region) -> np.ndarray:
         """What the extractor sees of ``region`` of ``frame`` (see ``crop``)."""
