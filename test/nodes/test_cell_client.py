@@ -42,3 +42,12 @@ def test_each_goal_is_sent_and_answered_once(ros):
             assert cancel is False
     assert server.goals == 60, f'{server.goals} goals reached the server for 60 sorts'
     assert ids == [f'sort{i}' for i in range(1, 61)]
+
+
+def test_a_closed_client_says_so(ros):
+    ros.add(QuickSorter(ros.context))
+    cell = SortingCell(context=ros.context, server_timeout=30.0, retry_period=3.0)
+    cell.sort(2, timeout=20.0)
+    cell.close()
+    with pytest.raises(RuntimeError, match='closed'):
+        cell.sort_async(2)

@@ -211,10 +211,15 @@ class SortingCell:
         resend, and the copy started a second sort once the first had ended. Sending from
         the spin thread itself serialises the two.
         """
+        if not self._thread.is_alive():
+            raise RuntimeError('this SortingCell is closed: make a new one to talk to the '
+                               'sorter')
         task = self._executor.create_task(fn)
         deadline = time.monotonic() + timeout
         while not task.done():
-            if time.monotonic() > deadline or not self._thread.is_alive():
+            if not self._thread.is_alive():
+                raise RuntimeError('this SortingCell was closed while sending a request')
+            if time.monotonic() > deadline:
                 raise TimeoutError(f'the client did not get to send the request within '
                                    f'{timeout:.1f} s')
             time.sleep(0.005)
