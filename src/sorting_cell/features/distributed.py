@@ -118,17 +118,33 @@ class DaskFeatures(FeatureExtractor):
         key = config_hash(self.extractor.config())
         size = max(1, int(self.chunk))
         chunks = [images[i:i + size] for i in range(0, len(images), size)]
-        [spec] = client.scatter([self.extractor], broadcast=True)
-        futures = client.map(_extract, [spec] * len(chunks), [key] * len(chunks), chunks,
-                             pure=False)
+        futures = client.map(_extract, [self._spec(client)] * len(chunks), [key] * len(chunks),
+                             chunks, pure=False)
         return np.vstack(client.gather(futures))
+
+    def _spec(self, client):
+        """The extractor on the workers, sent once and held while this wrapper lives.
+
+        Sent again for each transform, the copy of the one before could be released by
+        the scheduler while the new one (same content, same key) arrived: its tasks then
+        failed with "lost dependencies", or waited for ever (seen under load when whole
+        images were described in three passes).
+        """
+        spec = self.__dict__.get('_scattered')
+        if spec is None:
+            [spec] = client.scatter([self.extractor], broadcast=True, hash=False)
+            self.__dict__['_scattered'] = spec
+        return spec
 
     def _transform(self, images):  # pragma: no cover - transform is overridden
         return self.transform(images)
 
     def close(self) -> None:
         """Disconnect (and stop the local cluster this wrapper started)."""
+        spec = self.__dict__.pop('_scattered', None)
         client = self.__dict__.pop('_client', None)
+        if spec is not None and client is not None:
+            spec.release()
         if client is not None:
             client.close()
         cluster = self.__dict__.pop('_cluster', None)
@@ -139,6 +155,7 @@ class DaskFeatures(FeatureExtractor):
         state = dict(self.__dict__)
         state.pop('_client', None)
         state.pop('_cluster', None)
+        state.pop('_scattered', None)
         return state
 
 
