@@ -1,6 +1,7 @@
 """Turn a description and a number of boxes into box labels.
 
-The one place where features are normalised, size and outline are weighed in, and the
+The one place where features are normalised, size and outline are weighed in, whole
+images are decided to be seen turned or not (it needs the number of boxes), and the
 clustering method is looked up (:mod:`~sorting_cell.perception.methods`).
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from ..clustering.estimator import normalize_features
 from .choose_k import DEFAULT_K_MAX, KChoice, choose_k
 from .description import Decision, Description
 from .methods import Input, lookup
+from .turn import decide_turn
 
 __all__ = ['assign', 'clustered_matrix', 'EXACT_WARD_MAX', 'geometry_block',
            'check_assign_params', 'resolve_k', 'resolve_normalize', 'AUTO_SIZE_WEIGHT',
@@ -152,7 +154,6 @@ def resolve_turn(d: Description, n_boxes: int, normalize=AUTO_NORMALIZE,
     """
     if d.turn_views is None:
         return
-    from .turn import decide_turn
     views, d.turn_views = d.turn_views, None
     decision = decide_turn(views, n_boxes, resolve_normalize(d, normalize), random_state)
     d.views = [views.turned if decision.value else views.as_is]

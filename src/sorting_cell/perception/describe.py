@@ -26,6 +26,7 @@ from .description import Decision, Description, Item
 from .evidence import (camera_decisions, geometry_decision, parallel_map, progress,
                        surround_decision)
 from .methods import Input
+from .turn import TurnViews, trimmed
 
 __all__ = ['Describer', 'CROPS']
 
@@ -414,7 +415,6 @@ class Describer(BaseEstimator):
 
     def _turn_views(self, crops: list[np.ndarray]):
         """Whole images as they are, turned by 180 degrees and trimmed (one pass each)."""
-        from .turn import TurnViews, trimmed
         extractor = self.extractor(turned=False)
         return TurnViews.of(
             extractor.transform(crops),
