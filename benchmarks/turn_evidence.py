@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -29,7 +27,8 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import normalized_mutual_info_score, silhouette_score
 
 from sorting_cell.bench.image_sets import build_image_set
-from sorting_cell.bench.records import run_meta, set_builds
+from sorting_cell.bench.records import (add_build_arguments, run_builds, run_meta, seed_list,
+                                        write_results)
 from sorting_cell.clustering.estimator import normalize_features
 from sorting_cell.features.litert import LiteRTFeatures
 from sorting_cell.images import load_image
@@ -118,24 +117,17 @@ def markdown(rows, note):
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--sets', default=','.join(SETS))
-    p.add_argument('--seeds', default='0,1,2')
-    p.add_argument('--out', default='benchmarks/results')
-    p.add_argument('--note', default='')
+    add_build_arguments(p, SETS)
     args = p.parse_args()
-    seeds = [int(s) for s in args.seeds.split(',')]
+    seeds = seed_list(args.seeds)
     net = LiteRTFeatures('mobilenet_v2_tf2', tta='none')
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, seed in set_builds(args.sets.split(','), seeds):
-            rows.append(run_build(name, seed, Path(tmp), net))
-            print(json.dumps(rows[-1]), flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    meta = run_meta(args.note, seeds=seeds)
-    (out / 'turn_evidence.json').write_text(json.dumps({'meta': meta, 'rows': rows}, indent=1))
-    (out / 'turn_evidence.md').write_text(markdown(rows, args.note))
-    print(markdown(rows, args.note))
+    rows = run_builds(args.sets.split(','), seeds,
+                      lambda name, seed, work: run_build(name, seed, work, net),
+                      lambda row: print(json.dumps(row), flush=True))
+    md = markdown(rows, args.note)
+    write_results(args.out, 'turn_evidence', {'meta': run_meta(args.note, seeds=seeds),
+                                              'rows': rows}, md)
+    print(md)
     return 0
 
 

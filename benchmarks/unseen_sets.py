@@ -24,14 +24,14 @@ import argparse
 import contextlib
 import io
 import json
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from sorting_cell.bench.image_sets import IMAGE_SETS, build_image_set
-from sorting_cell.bench.records import run_meta, set_builds
+from sorting_cell.bench.records import (add_build_arguments, run_builds, run_meta, seed_list,
+                                        write_results)
 from sorting_cell.cli import main as cli
 
 MODES = (('default', []),
@@ -109,10 +109,7 @@ def markdown(rows: list[dict], loaded: str, features: str | None = None) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--sets', default=','.join(IMAGE_SETS))
-    p.add_argument('--seeds', default='0', help='comma-separated seeds of the set builds')
-    p.add_argument('--out', default='benchmarks/results')
-    p.add_argument('--note', default='', help='load note for the table (e.g. "(loaded)")')
+    add_build_arguments(p, IMAGE_SETS, seeds='0')
     p.add_argument('--features', default=None,
                    help='backbone of the default runs (the floor stays the embedded one)')
     p.add_argument('--name', default='unseen_sets', help='file name of the results')
@@ -126,14 +123,11 @@ def main() -> int:
         (Path(args.out) / f'{args.name}.md').write_text(
             markdown(data['rows'], data['meta']['note'], data['meta'].get('features')))
         return 0
-    seeds = [int(s) for s in args.seeds.split(',')]
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, seed in set_builds(args.sets.split(','), seeds):
-            rows.append(run_set(name, seed, Path(tmp), args.features))
-            print(json.dumps(rows[-1]), flush=True)
+    seeds = seed_list(args.seeds)
+    rows = run_builds(args.sets.split(','), seeds,
+                      lambda name, seed, work: run_set(name, seed, work, args.features),
+                      lambda row: print(json.dumps(row), flush=True))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     meta = run_meta(args.note, seeds=seeds, features=args.features)
     last = out / f'{args.name}.json'
     if args.add and last.exists():
@@ -146,9 +140,8 @@ def main() -> int:
         meta['note'] = (f"Rows of {', '.join(sorted(ran))} added on {meta['date']} "
                         f"{args.note}; the others from {old['meta']['date']} "
                         f"{old['meta']['note']}").strip()
-    (out / f'{args.name}.json').write_text(json.dumps({'meta': meta, 'rows': rows}, indent=2))
     md = markdown(rows, meta['note'], args.features)
-    (out / f'{args.name}.md').write_text(md)
+    write_results(out, args.name, {'meta': meta, 'rows': rows}, md, indent=2)
     print(md)
     return 0
 

@@ -16,8 +16,6 @@ names, each row's mean and its wins / losses (beyond 0.005) against the plain ro
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +24,8 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import normalized_mutual_info_score
 
 from sorting_cell.bench.image_sets import IMAGE_SETS, build_image_set
-from sorting_cell.bench.records import run_meta, set_builds
+from sorting_cell.bench.records import (add_build_arguments, run_builds, run_meta, seed_list,
+                                        write_results)
 from sorting_cell.clustering import estimator
 from sorting_cell.features.litert import LiteRTFeatures
 from sorting_cell.images import load_image
@@ -98,25 +97,17 @@ def markdown(builds: list[dict], note: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--sets', default=','.join(DEFAULT_SETS))
-    p.add_argument('--seeds', default='0,1,2')
-    p.add_argument('--out', default='benchmarks/results')
-    p.add_argument('--note', default='')
+    add_build_arguments(p, DEFAULT_SETS)
     p.add_argument('--name', default='whole_image_views', help='file name of the results')
     args = p.parse_args()
-    seeds = [int(s) for s in args.seeds.split(',')]
+    seeds = seed_list(args.seeds)
     net = LiteRTFeatures('mobilenet_v2_tf2', tta='none')
-    builds = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, seed in set_builds(args.sets.split(','), seeds):
-            builds.append(run_build(name, seed, Path(tmp), net))
-            print(name, seed, builds[-1]['features_s_three_views'], 's', flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    meta = run_meta(args.note, seeds=seeds)
-    (out / f'{args.name}.json').write_text(json.dumps({'meta': meta, 'builds': builds},
-                                                      indent=1))
-    (out / f'{args.name}.md').write_text(markdown(builds, args.note))
+    builds = run_builds(args.sets.split(','), seeds,
+                        lambda name, seed, work: run_build(name, seed, work, net),
+                        lambda b: print(b['set'], b['seed'], b['features_s_three_views'], 's',
+                                        flush=True))
+    write_results(args.out, args.name, {'meta': run_meta(args.note, seeds=seeds),
+                                        'builds': builds}, markdown(builds, args.note))
     return 0
 
 
